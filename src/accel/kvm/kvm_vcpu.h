@@ -1,0 +1,51 @@
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <memory>
+
+#include "accel/vcpu.h"
+#include "base/unique_fd.h"
+
+struct kvm_run;
+
+namespace vireo {
+
+class KvmVcpu final : public Vcpu {
+public:
+    // Takes ownership of the vCPU fd and maps its kvm_run area.
+    static Result<std::unique_ptr<KvmVcpu>> create(UniqueFd fd, std::uint32_t id, int run_size);
+    ~KvmVcpu() override;
+
+    std::uint32_t id() const override { return m_id; }
+    Result<VcpuExit> run(IoHandler& io) override;
+    void request_exit() override;
+    Result<Regs> get_regs() override;
+    Result<void> set_regs(const Regs& regs) override;
+    Result<Sregs> get_sregs() override;
+    Result<void> set_sregs(const Sregs& sregs) override;
+    Result<void> set_cpuid(std::span<const CpuidEntry> entries) override;
+    const ExitStats& stats() const override { return m_stats; }
+
+private:
+    KvmVcpu(UniqueFd fd, std::uint32_t id, kvm_run* run, int run_size)
+        : m_fd(std::move(fd)), m_id(id), m_run(run), m_run_size(run_size) {}
+    // Handles one KVM exit; returns true when run() must return `exit`.
+    bool handle_exit(IoHandler& io, VcpuExit& exit);
+
+    UniqueFd m_fd;
+    std::uint32_t m_id;
+    kvm_run* m_run;
+    int m_run_size;
+    ExitStats m_stats;
+    // The thread inside run(), for the kick signal; valid while m_in_run is true.
+    std::atomic<pthread_t> m_thread{};
+    std::atomic<bool> m_in_run{false};
+};
+
+// The signal that kicks a vCPU thread out of KVM_RUN. Installed once, with an empty handler and
+// without SA_RESTART, so a blocked KVM_RUN returns EINTR.
+int vcpu_kick_signal();
+
+}  // namespace vireo

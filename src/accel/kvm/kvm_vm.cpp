@@ -1,0 +1,104 @@
+#include "accel/kvm/kvm_vm.h"
+
+#include "accel/kvm/kvm_uapi.h"
+#include <sys/ioctl.h>
+
+#include <fmt/format.h>
+
+#include "accel/kvm/kvm_accelerator.h"
+#include "accel/kvm/kvm_vcpu.h"
+
+namespace vireo {
+
+namespace {
+
+// Three pages just below the 4 GiB BIOS area that the guest never sees as RAM: KVM needs them for
+// the real-mode TSS and the identity-mapped page table on Intel hosts without unrestricted guest.
+// Same placement as QEMU and Firecracker; the e820 map must keep them reserved.
+constexpr std::uint64_t kTssAddress = 0xfffbd000;
+constexpr std::uint64_t kIdentityMapAddress = 0xfffbc000;
+
+}  // namespace
+
+Result<void> KvmVm::setup(const KvmAccelerator& kvm, const VmOptions& options) {
+    if (kvm.check_extension(KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+        std::uint64_t addr = kIdentityMapAddress;
+        if (::ioctl(m_fd.get(), KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0) {
+            return Error::from_errno("KVM_SET_IDENTITY_MAP_ADDR");
+        }
+    }
+    if (kvm.check_extension(KVM_CAP_SET_TSS_ADDR) > 0) {
+        if (::ioctl(m_fd.get(), KVM_SET_TSS_ADDR, kTssAddress) < 0) {
+            return Error::from_errno("KVM_SET_TSS_ADDR");
+        }
+    }
+    if (options.irqchip) {
+        if (kvm.check_extension(KVM_CAP_IRQCHIP) <= 0) {
+            return Error("KVM has no in-kernel irqchip (KVM_CAP_IRQCHIP)");
+        }
+        if (::ioctl(m_fd.get(), KVM_CREATE_IRQCHIP, 0) < 0) {
+            return Error::from_errno("KVM_CREATE_IRQCHIP");
+        }
+        kvm_pit_config pit{};
+        // KVM_PIT_SPEAKER_DUMMY: the PC speaker port (0x61) is handled in the kernel too.
+        pit.flags = KVM_PIT_SPEAKER_DUMMY;
+        if (::ioctl(m_fd.get(), KVM_CREATE_PIT2, &pit) < 0) {
+            return Error::from_errno("KVM_CREATE_PIT2");
+        }
+    }
+    return ok();
+}
+
+Result<void> KvmVm::map_memory(const MemorySlot& slot) {
+    kvm_userspace_memory_region region{};
+    region.slot = slot.slot;
+    region.guest_phys_addr = slot.guest.value;
+    region.memory_size = slot.size;
+    region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host);
+    region.flags = (slot.read_only ? KVM_MEM_READONLY : 0U) |
+                   (slot.log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0U);
+    if (::ioctl(m_fd.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+        return Error::from_errno(fmt::format("KVM_SET_USER_MEMORY_REGION slot {} at {:#x}+{:#x}",
+                                             slot.slot, slot.guest.value, slot.size));
+    }
+    if (slot.size == 0) {
+        m_slot_sizes.erase(slot.slot);  // a zero-sized region deletes the slot
+    } else {
+        m_slot_sizes[slot.slot] = slot.size;
+    }
+    return ok();
+}
+
+Result<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(std::uint32_t id) {
+    const int fd = ::ioctl(m_fd.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+    if (fd < 0) {
+        return Error::from_errno(fmt::format("KVM_CREATE_VCPU {}", id));
+    }
+    auto vcpu = KvmVcpu::create(UniqueFd(fd), id, m_run_size);
+    if (!vcpu) {
+        return vcpu.error();
+    }
+    return std::unique_ptr<Vcpu>(std::move(vcpu).value());
+}
+
+Result<void> KvmVm::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) {
+    const auto it = m_slot_sizes.find(slot);
+    if (it == m_slot_sizes.end()) {
+        return Error(fmt::format("dirty log: no memory slot {}", slot));
+    }
+    // KVM writes one bit per page of the slot, rounded up to 64-bit words.
+    const std::uint64_t pages = it->second / 4096;
+    if (bitmap.size() < (pages + 63) / 64) {
+        return Error(fmt::format("dirty log: bitmap of {} words too small for slot {} ({} pages)",
+                                 bitmap.size(), slot, pages));
+    }
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bitmap.data();
+    if (::ioctl(m_fd.get(), KVM_GET_DIRTY_LOG, &log) < 0) {
+        return Error::from_errno(fmt::format("KVM_GET_DIRTY_LOG slot {}", slot));
+    }
+    return ok();
+}
+
+}  // namespace vireo

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <map>
+
+#include "accel/vm.h"
+#include "base/unique_fd.h"
+
+namespace vireo {
+
+class KvmAccelerator;
+
+class KvmVm final : public Vm {
+public:
+    KvmVm(UniqueFd fd, int run_size) : m_fd(std::move(fd)), m_run_size(run_size) {}
+
+    // x86 platform setup done once per VM: TSS and identity-map addresses (needed for real mode on
+    // hosts without unrestricted guest), and the in-kernel irqchip and PIT when asked.
+    Result<void> setup(const KvmAccelerator& kvm, const VmOptions& options);
+
+    Result<void> map_memory(const MemorySlot& slot) override;
+    Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) override;
+    Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) override;
+
+    int fd() const { return m_fd.get(); }
+
+private:
+    UniqueFd m_fd;
+    int m_run_size;
+    std::map<std::uint32_t, std::uint64_t> m_slot_sizes;  // slot -> bytes, for dirty-log bounds
+};
+
+}  // namespace vireo

@@ -1,0 +1,40 @@
+// A virtual CPU of some accelerator (DESIGN.md §2).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "accel/io_handler.h"
+#include "accel/regs.h"
+#include "accel/vcpu_exit.h"
+#include "base/result.h"
+
+namespace vireo {
+
+class Vcpu {
+public:
+    virtual ~Vcpu() = default;
+
+    virtual std::uint32_t id() const = 0;
+
+    // Runs the guest on the calling thread until a lifecycle event. Port I/O and MMIO are
+    // dispatched to `io` and never returned. An Error means the host side failed (an ioctl),
+    // not the guest.
+    virtual Result<VcpuExit> run(IoHandler& io) = 0;
+
+    // Thread-safe and async-signal-safe in effect: makes the current or the next run() return
+    // Interrupted promptly, even if the guest spins without exiting.
+    virtual void request_exit() = 0;
+
+    virtual Result<Regs> get_regs() = 0;
+    virtual Result<void> set_regs(const Regs& regs) = 0;
+    virtual Result<Sregs> get_sregs() = 0;
+    virtual Result<void> set_sregs(const Sregs& sregs) = 0;
+    virtual Result<void> set_cpuid(std::span<const CpuidEntry> entries) = 0;
+
+    // Counters of every exit this vCPU took, by cause. Read on the vCPU's thread or after it
+    // stopped.
+    virtual const ExitStats& stats() const = 0;
+};
+
+}  // namespace vireo

@@ -1,0 +1,49 @@
+// A virtual machine of some accelerator: guest memory slots and vCPUs (DESIGN.md §2).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "accel/vcpu.h"
+#include "base/result.h"
+#include "memory/guest_address.h"
+
+namespace vireo {
+
+struct MemorySlot {
+    std::uint32_t slot = 0;
+    GuestAddress guest;
+    std::uint64_t size = 0;
+    void* host = nullptr;  // page-aligned, must stay mapped while the slot exists
+    bool read_only = false;
+    bool log_dirty = false;
+};
+
+class Vm {
+public:
+    virtual ~Vm() = default;
+    virtual Result<void> map_memory(const MemorySlot& slot) = 0;
+    virtual Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) = 0;
+    // Bitmap of the pages of `slot` written since the last call (one bit per 4 KiB page, bit i of
+    // word i/64 for page i); the slot must have been mapped with log_dirty.
+    virtual Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) = 0;
+};
+
+struct VmOptions {
+    // In-kernel interrupt controllers (PIC, IOAPIC, LAPIC) and PIT. Probe guests run without them
+    // so that HLT exits to the VMM.
+    bool irqchip = true;
+};
+
+class Accelerator {
+public:
+    virtual ~Accelerator() = default;
+    virtual const char* name() const = 0;
+    virtual Result<std::unique_ptr<Vm>> create_vm(const VmOptions& options) = 0;
+    // The CPUID leaves this accelerator can present to a guest.
+    virtual Result<std::vector<CpuidEntry>> supported_cpuid() = 0;
+};
+
+}  // namespace vireo

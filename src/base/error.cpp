@@ -1,0 +1,20 @@
+#include "base/error.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace vireo {
+
+Error Error::from_errno(std::string_view what) { return from_errno(what, errno); }
+
+Error Error::from_errno(std::string_view what, int sys_errno) {
+    return Error(fmt::format("{}: {}", what, std::strerror(sys_errno)), sys_errno);
+}
+
+Error Error::wrap(std::string_view context) const {
+    return Error(fmt::format("{}: {}", context, m_message), m_errno);
+}
+
+}  // namespace vireo

@@ -1,0 +1,92 @@
+// Guest RAM: host mappings of guest-physical ranges, reached only through bounds-checked
+// accessors (DESIGN.md §3). No host pointer derived from a guest address outlives a call, except
+// the region bases handed to the accelerator to register memory slots.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "memory/guest_address.h"
+
+namespace vireo {
+
+inline constexpr std::uint64_t kPageSize = 4096;
+
+struct MemoryRegionSpec {
+    GuestAddress start;
+    std::uint64_t size = 0;
+};
+
+struct MemoryOptions {
+    // Back RAM with a memfd (shareable, snapshot-friendly) instead of anonymous memory.
+    bool memfd = false;
+    // Ask for transparent huge pages on the mapping (madvise; a hint, never an error).
+    bool hugepages = false;
+};
+
+// One contiguous guest-physical range and its host mapping.
+struct GuestRegion {
+    GuestAddress start;
+    std::uint64_t size = 0;
+    std::uint8_t* host = nullptr;
+    std::uint64_t fd_offset = 0;  // offset of this region in the memfd, when there is one
+
+    bool contains(GuestAddress a) const { return a >= start && a.value - start.value < size; }
+};
+
+class GuestMemory {
+public:
+    // Regions must be page-aligned, non-empty, sorted and non-overlapping.
+    static Result<GuestMemory> create(std::span<const MemoryRegionSpec> specs,
+                                      MemoryOptions options = {});
+
+    GuestMemory(GuestMemory&& other) noexcept;
+    GuestMemory& operator=(GuestMemory&& other) noexcept;
+    GuestMemory(const GuestMemory&) = delete;
+    GuestMemory& operator=(const GuestMemory&) = delete;
+    ~GuestMemory();
+
+    // Copies between guest memory and host buffers. The whole range [addr, addr + len) must lie
+    // inside one region and must not wrap; otherwise nothing is copied and an error is returned.
+    Result<void> read(GuestAddress addr, std::span<std::uint8_t> out) const;
+    Result<void> write(GuestAddress addr, std::span<const std::uint8_t> in);
+
+    template <typename T>
+    Result<T> read_obj(GuestAddress addr) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value{};
+        auto r = read(addr, std::span(reinterpret_cast<std::uint8_t*>(&value), sizeof(T)));
+        if (!r) {
+            return r.error();
+        }
+        return value;
+    }
+    template <typename T>
+    Result<void> write_obj(GuestAddress addr, const T& value) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        return write(addr, std::span(reinterpret_cast<const std::uint8_t*>(&value), sizeof(T)));
+    }
+
+    // True when [addr, addr + len) lies inside one region.
+    bool contains_range(GuestAddress addr, std::uint64_t len) const;
+    std::span<const GuestRegion> regions() const { return m_regions; }
+    std::uint64_t total_size() const;
+    // The memfd backing all regions (invalid when anonymous).
+    int fd() const { return m_fd.get(); }
+
+private:
+    GuestMemory() = default;
+    // Host pointer for [addr, addr + len) or nullptr when the range is not inside one region.
+    std::uint8_t* host_range(GuestAddress addr, std::uint64_t len) const;
+    void unmap_all();
+
+    std::vector<GuestRegion> m_regions;
+    UniqueFd m_fd;
+};
+
+}  // namespace vireo
