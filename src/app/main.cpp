@@ -14,8 +14,9 @@ int main(int argc, char** argv) {
     auto* probe = app.add_subcommand(
         "probe", "Run synthetic probe guests on /dev/kvm and report what the vCPU core saw");
     probe->add_option("--device", probe_opts.device, "KVM device node")->capture_default_str();
-    probe->add_option("--user-loop", probe_opts.user_loop_iterations,
-                      "Iterations of the user-mode (CPL3) loop")
+    probe
+        ->add_option("--user-loop", probe_opts.user_loop_iterations,
+                     "Iterations of the user-mode (CPL3) loop")
         ->capture_default_str()
         ->check(CLI::Range(1ULL, 1ULL << 40));
 

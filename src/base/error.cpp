@@ -7,7 +7,9 @@
 
 namespace vireo {
 
-Error Error::from_errno(std::string_view what) { return from_errno(what, errno); }
+Error Error::from_errno(std::string_view what) {
+    return from_errno(what, errno);
+}
 
 Error Error::from_errno(std::string_view what, int sys_errno) {
     return Error(fmt::format("{}: {}", what, std::strerror(sys_errno)), sys_errno);

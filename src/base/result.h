@@ -14,7 +14,7 @@ namespace vireo {
 template <typename T>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : m_v(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+    Result(T value) : m_v(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
     Result(Error error) : m_v(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
 
     bool ok() const { return m_v.index() == 0; }
@@ -63,6 +63,8 @@ private:
     std::optional<Error> m_error;
 };
 
-inline Result<void> ok() { return {}; }
+inline Result<void> ok() {
+    return {};
+}
 
 }  // namespace vireo

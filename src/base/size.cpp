@@ -29,16 +29,27 @@ Result<std::uint64_t> parse_size(std::string_view text, std::uint64_t default_un
     std::string_view suffix = text.substr(i);
     if (!suffix.empty()) {
         switch (std::toupper(static_cast<unsigned char>(suffix[0]))) {
-            case 'B': unit = 1; break;
-            case 'K': unit = KiB; break;
-            case 'M': unit = MiB; break;
-            case 'G': unit = GiB; break;
-            case 'T': unit = 1024 * GiB; break;
-            default: return bad("unknown unit (use K, M, G or T)");
+            case 'B':
+                unit = 1;
+                break;
+            case 'K':
+                unit = KiB;
+                break;
+            case 'M':
+                unit = MiB;
+                break;
+            case 'G':
+                unit = GiB;
+                break;
+            case 'T':
+                unit = 1024 * GiB;
+                break;
+            default:
+                return bad("unknown unit (use K, M, G or T)");
         }
         std::string_view rest = suffix.substr(1);
-        if (unit != 1 && (rest == "iB" || rest == "IB" || rest == "ib" || rest == "B" ||
-                          rest == "b")) {
+        if (unit != 1 &&
+            (rest == "iB" || rest == "IB" || rest == "ib" || rest == "B" || rest == "b")) {
             rest = {};
         }
         if (!rest.empty()) {

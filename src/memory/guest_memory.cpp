@@ -17,8 +17,9 @@ Result<void> validate(std::span<const MemoryRegionSpec> specs) {
         const auto& s = specs[i];
         GuestAddress end;
         if (s.size == 0 || s.start.value % kPageSize != 0 || s.size % kPageSize != 0) {
-            return Error(fmt::format("guest memory: region {:#x}+{:#x} is empty or not page-aligned",
-                                     s.start.value, s.size));
+            return Error(
+                fmt::format("guest memory: region {:#x}+{:#x} is empty or not page-aligned",
+                            s.start.value, s.size));
         }
         if (!s.start.checked_add(s.size, end)) {
             return Error(fmt::format("guest memory: region {:#x}+{:#x} wraps past 2^64",
@@ -88,7 +89,9 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
     return *this;
 }
 
-GuestMemory::~GuestMemory() { unmap_all(); }
+GuestMemory::~GuestMemory() {
+    unmap_all();
+}
 
 void GuestMemory::unmap_all() {
     for (const auto& r : m_regions) {

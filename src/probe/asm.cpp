@@ -16,7 +16,9 @@ Asm& Asm::imm(std::uint64_t value, int bytes) {
     return *this;
 }
 
-Asm& Asm::mov_al(std::uint8_t v) { return byte(0xb0).byte(v); }
+Asm& Asm::mov_al(std::uint8_t v) {
+    return byte(0xb0).byte(v);
+}
 
 Asm& Asm::mov_dx(std::uint16_t v) {
     if (!m_code16) {
@@ -32,10 +34,18 @@ Asm& Asm::mov_eax(std::uint32_t v) {
     return byte(0xb8).imm(v, 4);
 }
 
-Asm& Asm::mov_rax(std::uint64_t v) { return byte(0x48).byte(0xb8).imm(v, 8); }
-Asm& Asm::mov_rcx(std::uint64_t v) { return byte(0x48).byte(0xb9).imm(v, 8); }
-Asm& Asm::out_imm8_al(std::uint8_t port) { return byte(0xe6).byte(port); }
-Asm& Asm::out_dx_al() { return byte(0xee); }
+Asm& Asm::mov_rax(std::uint64_t v) {
+    return byte(0x48).byte(0xb8).imm(v, 8);
+}
+Asm& Asm::mov_rcx(std::uint64_t v) {
+    return byte(0x48).byte(0xb9).imm(v, 8);
+}
+Asm& Asm::out_imm8_al(std::uint8_t port) {
+    return byte(0xe6).byte(port);
+}
+Asm& Asm::out_dx_al() {
+    return byte(0xee);
+}
 
 Asm& Asm::out_dx_eax() {
     if (m_code16) {
@@ -44,16 +54,42 @@ Asm& Asm::out_dx_eax() {
     return byte(0xef);
 }
 
-Asm& Asm::in_al_imm8(std::uint8_t port) { return byte(0xe4).byte(port); }
-Asm& Asm::in_al_dx() { return byte(0xec); }
-Asm& Asm::add_al_imm8(std::uint8_t v) { return byte(0x04).byte(v); }
-Asm& Asm::mov_mem_rax_eax() { return byte(0x89).byte(0x00); }
-Asm& Asm::mov_eax_mem_rax() { return byte(0x8b).byte(0x00); }
-Asm& Asm::mov_ebx_eax() { return byte(0x89).byte(0xc3); }
-Asm& Asm::dec_rcx() { return byte(0x48).byte(0xff).byte(0xc9); }
-Asm& Asm::hlt() { return byte(0xf4); }
-Asm& Asm::jnz(Label target) { return rel8(0x75, target); }
-Asm& Asm::jmp(Label target) { return rel8(0xeb, target); }
+Asm& Asm::in_al_imm8(std::uint8_t port) {
+    return byte(0xe4).byte(port);
+}
+Asm& Asm::in_al_dx() {
+    return byte(0xec);
+}
+Asm& Asm::add_al_imm8(std::uint8_t v) {
+    return byte(0x04).byte(v);
+}
+Asm& Asm::mov_mem_rax_eax() {
+    return byte(0x89).byte(0x00);
+}
+Asm& Asm::mov_mem_rax_imm32(std::uint32_t v) {
+    return byte(0xc7).byte(0x00).imm(v, 4);
+}
+Asm& Asm::mov_eax_mem_rax() {
+    return byte(0x8b).byte(0x00);
+}
+Asm& Asm::mov_ebx_eax() {
+    return byte(0x89).byte(0xc3);
+}
+Asm& Asm::dec_rcx() {
+    return byte(0x48).byte(0xff).byte(0xc9);
+}
+Asm& Asm::hlt() {
+    return byte(0xf4);
+}
+Asm& Asm::ud2() {
+    return byte(0x0f).byte(0x0b);
+}
+Asm& Asm::jnz(Label target) {
+    return rel8(0x75, target);
+}
+Asm& Asm::jmp(Label target) {
+    return rel8(0xeb, target);
+}
 
 Asm& Asm::rel8(std::uint8_t opcode, Label target) {
     // rel8 is relative to the end of this 2-byte instruction.

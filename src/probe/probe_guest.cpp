@@ -133,7 +133,8 @@ Result<std::unique_ptr<ProbeGuest>> ProbeGuest::create(Accelerator& accel, CpuMo
     if (auto r = g->m_vcpu->set_cpuid(*cpuid); !r) {
         return r.error();
     }
-    auto r = mode == CpuMode::Real ? g->setup_real_mode() : g->setup_long_mode(mode == CpuMode::User64);
+    auto r =
+        mode == CpuMode::Real ? g->setup_real_mode() : g->setup_long_mode(mode == CpuMode::User64);
     if (!r) {
         return r.error();
     }

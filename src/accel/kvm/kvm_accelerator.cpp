@@ -1,8 +1,8 @@
 #include "accel/kvm/kvm_accelerator.h"
 
 #include <fcntl.h>
-#include "accel/kvm/kvm_uapi.h"
 #include <sys/ioctl.h>
+#include "accel/kvm/kvm_uapi.h"
 
 #include <cerrno>
 
@@ -37,8 +37,8 @@ Result<std::unique_ptr<KvmAccelerator>> KvmAccelerator::open(const char* device)
     }
     const int version = ::ioctl(fd.get(), KVM_GET_API_VERSION, 0);
     if (version != kKvmApiVersion) {
-        return Error(fmt::format("{}: KVM API version {}, vireo needs {}", device, version,
-                                 kKvmApiVersion));
+        return Error(
+            fmt::format("{}: KVM API version {}, vireo needs {}", device, version, kKvmApiVersion));
     }
     for (const auto& req : kRequiredCaps) {
         if (::ioctl(fd.get(), KVM_CHECK_EXTENSION, req.cap) <= 0) {

@@ -23,7 +23,8 @@ public:
     int system_fd() const { return m_fd.get(); }
 
 private:
-    explicit KvmAccelerator(UniqueFd fd, int run_size) : m_fd(std::move(fd)), m_run_size(run_size) {}
+    explicit KvmAccelerator(UniqueFd fd, int run_size)
+        : m_fd(std::move(fd)), m_run_size(run_size) {}
     UniqueFd m_fd;
     int m_run_size;  // KVM_GET_VCPU_MMAP_SIZE: size of each vCPU's shared kvm_run area
 };

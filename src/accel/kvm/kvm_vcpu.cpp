@@ -1,9 +1,9 @@
 #include "accel/kvm/kvm_vcpu.h"
 
-#include "accel/kvm/kvm_uapi.h"
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include "accel/kvm/kvm_uapi.h"
 
 #include <cerrno>
 #include <mutex>
@@ -45,7 +45,9 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(UniqueFd fd, std::uint32_t id, 
         new KvmVcpu(std::move(fd), id, static_cast<kvm_run*>(p), run_size));
 }
 
-KvmVcpu::~KvmVcpu() { static_cast<void>(::munmap(m_run, static_cast<std::size_t>(m_run_size))); }
+KvmVcpu::~KvmVcpu() {
+    static_cast<void>(::munmap(m_run, static_cast<std::size_t>(m_run_size)));
+}
 
 void KvmVcpu::request_exit() {
     // immediate_exit makes a KVM_RUN that has not entered the guest yet return EINTR at once
@@ -116,8 +118,8 @@ bool KvmVcpu::handle_exit(IoHandler& io, VcpuExit& exit) {
             return false;
         }
         case KVM_EXIT_MMIO: {
-            const std::size_t len = run.mmio.len > sizeof(run.mmio.data) ? sizeof(run.mmio.data)
-                                                                          : run.mmio.len;
+            const std::size_t len =
+                run.mmio.len > sizeof(run.mmio.data) ? sizeof(run.mmio.data) : run.mmio.len;
             std::span<std::uint8_t> data(run.mmio.data, len);
             if (run.mmio.is_write != 0) {
                 m_stats.add(ExitReason::MmioWrite);

@@ -1,7 +1,7 @@
 #include "accel/kvm/kvm_vm.h"
 
-#include "accel/kvm/kvm_uapi.h"
 #include <sys/ioctl.h>
+#include "accel/kvm/kvm_uapi.h"
 
 #include <fmt/format.h>
 
@@ -55,8 +55,8 @@ Result<void> KvmVm::map_memory(const MemorySlot& slot) {
     region.guest_phys_addr = slot.guest.value;
     region.memory_size = slot.size;
     region.userspace_addr = reinterpret_cast<std::uint64_t>(slot.host);
-    region.flags = (slot.read_only ? KVM_MEM_READONLY : 0U) |
-                   (slot.log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0U);
+    region.flags =
+        (slot.read_only ? KVM_MEM_READONLY : 0U) | (slot.log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0U);
     if (::ioctl(m_fd.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
         return Error::from_errno(fmt::format("KVM_SET_USER_MEMORY_REGION slot {} at {:#x}+{:#x}",
                                              slot.slot, slot.guest.value, slot.size));

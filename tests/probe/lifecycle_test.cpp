@@ -1,0 +1,81 @@
+// Lifecycle exits: HLT, triple fault, and user-mode code running at native speed.
+#include <chrono>
+
+#include "probe_fixture.h"
+
+namespace vireo::probe {
+namespace {
+
+constexpr std::uint8_t kDonePort = 0xf4;
+
+TEST_F(ProbeTest, HltInRealModeExitsWithHalt) {
+    Asm a;
+    a.code16(true).hlt();
+    auto g = guest(CpuMode::Real, a);
+    ASSERT_TRUE(g);
+    RecordingIo io;
+    EXPECT_EQ(run(*g, io).kind, VcpuExitKind::Halt);
+    auto regs = g->vcpu().get_regs();
+    ASSERT_TRUE(regs.ok());
+    EXPECT_EQ(regs->rip, kCodeAddress + 1);  // RIP points after the HLT
+    EXPECT_TRUE(io.accesses().empty());
+}
+
+TEST_F(ProbeTest, HltInLongModeExitsWithHalt) {
+    Asm a;
+    a.hlt();
+    auto g = guest(CpuMode::Long64, a);
+    ASSERT_TRUE(g);
+    RecordingIo io;
+    EXPECT_EQ(run(*g, io).kind, VcpuExitKind::Halt);
+    auto sregs = g->vcpu().get_sregs();
+    ASSERT_TRUE(sregs.ok());
+    EXPECT_EQ(sregs->efer & x86::kEferLma, x86::kEferLma) << "guest was not in long mode";
+}
+
+TEST_F(ProbeTest, ExceptionWithoutIdtIsATripleFault) {
+    // #UD with an empty IDT escalates to #DF and then to shutdown (SDM Vol. 3 §6.15, "Interrupt
+    // 8"): the VMM must see it as a lifecycle exit, not hang or crash.
+    Asm a;
+    a.ud2();
+    auto g = guest(CpuMode::Long64, a);
+    ASSERT_TRUE(g);
+    RecordingIo io;
+    const auto exit = run(*g, io);
+    EXPECT_EQ(exit.kind, VcpuExitKind::Shutdown) << to_string(exit.kind) << " " << exit.detail;
+    EXPECT_EQ(g->vcpu().stats()[ExitReason::Shutdown], 1U);
+}
+
+TEST_F(ProbeTest, UserModeLoopRunsAtNativeSpeed) {
+    // 10^8 iterations take ~50 ms natively; emulated at ~1 us per instruction they would take
+    // minutes. The 10 s watchdog tells the two apart on a noisy machine.
+    constexpr std::uint64_t kIterations = 100'000'000;
+    Asm a;
+    a.mov_rcx(kIterations);
+    const auto loop = a.here();
+    a.dec_rcx().jnz(loop).mov_al(1).out_imm8_al(kDonePort);
+    a.jmp(a.here());  // spin: the VMM stops it after the OUT
+    auto g = guest(CpuMode::User64, a);
+    ASSERT_TRUE(g);
+    RecordingIo io;
+    io.on_access([&](const IoAccess& acc) {
+        if (acc.address == kDonePort) {
+            g->vcpu().request_exit();
+        }
+    });
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(run(*g, io, std::chrono::seconds(10)).kind, VcpuExitKind::Interrupted);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    ASSERT_EQ(io.accesses().size(), 1U);
+    auto regs = g->vcpu().get_regs();
+    ASSERT_TRUE(regs.ok());
+    EXPECT_EQ(regs->rcx, 0U) << "loop did not complete";
+    auto sregs = g->vcpu().get_sregs();
+    ASSERT_TRUE(sregs.ok());
+    EXPECT_EQ(sregs->cs.dpl, 3) << "loop did not run in user mode";
+    std::printf("[ probe    ] 1e8 CPL3 iterations in %.3f s\n",
+                std::chrono::duration<double>(elapsed).count());
+}
+
+}  // namespace
+}  // namespace vireo::probe
