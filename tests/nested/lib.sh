@@ -1,0 +1,32 @@
+# Helpers for nested scenarios (sourced; busybox sh compatible). Inside the outer host this file
+# is /usr/local/lib/vireo-nested.sh; in direct mode tests/nested/run points VIREO_NESTED_LIB at it.
+
+# step NAME: announce a step so a hang or failure says where it happened.
+step() {
+  VIREO_STEP=$1
+  echo "== step: $1"
+}
+
+fail() {
+  echo "FAIL${VIREO_STEP:+ [$VIREO_STEP]}: $*"
+  exit 1
+}
+
+# run_timed SECONDS LOG CMD...: runs CMD with output to LOG (and the console), killing it after
+# SECONDS with a message naming the step. Returns CMD's status (124 on timeout).
+run_timed() {
+  _secs=$1 _log=$2
+  shift 2
+  { timeout -s KILL "$_secs" "$@" 2>&1; echo $? > "$_log.rc"; } | tee "$_log"
+  _rc=$(cat "$_log.rc")
+  if [ "$_rc" -eq 137 ] || [ "$_rc" -eq 124 ]; then
+    echo "TIMEOUT${VIREO_STEP:+ [$VIREO_STEP]}: '$*' still running after ${_secs}s, killed"
+    return 124
+  fi
+  return "$_rc"
+}
+
+# expect_line FILE PATTERN: FILE must contain a line matching the extended regex PATTERN.
+expect_line() {
+  tr -d '\r' < "$1" | grep -E -q "$2" || fail "expected a line matching '$2' in $1"
+}

@@ -1,0 +1,22 @@
+# Proves the nested test host works: real kvm-amd is loaded, /dev/kvm answers, and vireo's probe
+# guests (port I/O, MMIO, HLT, triple fault, CPL3 loop, stop/resume, dirty log) pass on it.
+. "${VIREO_NESTED_LIB:-/usr/local/lib/vireo-nested.sh}"
+
+step "kvm-amd is the KVM here"
+if [ "$VIREO_NESTED_MODE" = nested ]; then
+  grep -q '^kvm_amd ' /proc/modules || fail "kvm_amd is not loaded"
+  grep -q -w svm /proc/cpuinfo || fail "the outer host's CPU has no svm flag"
+  echo "kvm_amd loaded; npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)"
+fi
+[ -c /dev/kvm ] || fail "/dev/kvm missing"
+
+step "vireo probe (real-mode port I/O + HLT, CPL3 loop)"
+run_timed 120 /tmp/probe.log vireo probe --user-loop 10000000 || fail "vireo probe failed"
+expect_line /tmp/probe.log '^Hello from a vireo probe guest'
+expect_line /tmp/probe.log 'exits: 43 port writes, 1 halt'
+expect_line /tmp/probe.log '^vireo probe: OK$'
+
+step "probe test suite on real KVM"
+run_timed 300 /tmp/probe-tests.log vireo_probe_tests --gtest_brief=1 || fail "probe tests failed on real KVM"
+expect_line /tmp/probe-tests.log 'PASSED'
+echo "nested kvm probe: OK"
