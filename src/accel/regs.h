@@ -1,7 +1,9 @@
 // Backend-neutral x86-64 register state. Conversions to KVM's structs live in accel/kvm/.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace vireo {
 
@@ -50,6 +52,32 @@ inline constexpr std::uint64_t kEferLme = 1ULL << 8;
 inline constexpr std::uint64_t kEferLma = 1ULL << 10;
 inline constexpr std::uint64_t kRflagsIoplShift = 12;  // RFLAGS.IOPL, bits 12..13
 }  // namespace x86
+
+// One model-specific register.
+struct MsrEntry {
+    std::uint32_t index = 0;
+    std::uint64_t data = 0;
+};
+
+// x87/SSE state as FXSAVE lays it out (SDM Vol. 1 §10.5.1), the fields a boot sets.
+struct FpuState {
+    std::uint16_t fcw = 0x37f;     // x87 control word after FINIT: all exceptions masked
+    std::uint32_t mxcsr = 0x1f80;  // SSE control/status after reset: all exceptions masked
+};
+
+// The local APIC's 1 KiB register page as KVM_GET_LAPIC returns it (register at offset R of the
+// xAPIC MMIO page is at byte R here).
+struct LapicState {
+    std::array<std::uint8_t, 1024> regs{};
+    std::uint32_t read(std::size_t offset) const {
+        std::uint32_t v = 0;
+        std::memcpy(&v, regs.data() + offset, sizeof(v));
+        return v;
+    }
+    void write(std::size_t offset, std::uint32_t v) {
+        std::memcpy(regs.data() + offset, &v, sizeof(v));
+    }
+};
 
 // One CPUID leaf as the accelerator reports or accepts it.
 struct CpuidEntry {

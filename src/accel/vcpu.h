@@ -31,6 +31,14 @@ public:
     virtual Result<Sregs> get_sregs() = 0;
     virtual Result<void> set_sregs(const Sregs& sregs) = 0;
     virtual Result<void> set_cpuid(std::span<const CpuidEntry> entries) = 0;
+    virtual Result<void> set_msrs(std::span<const MsrEntry> msrs) = 0;
+    // Fills `msrs[i].data` for each index.
+    virtual Result<void> get_msrs(std::span<MsrEntry> msrs) = 0;
+    virtual Result<void> set_fpu(const FpuState& fpu) = 0;
+    virtual Result<LapicState> get_lapic() = 0;
+    virtual Result<void> set_lapic(const LapicState& lapic) = 0;
+    // The guest TSC frequency in kHz.
+    virtual Result<std::uint32_t> tsc_khz() = 0;
 
     // Counters of every exit this vCPU took, by cause. Read on the vCPU's thread or after it
     // stopped.

@@ -8,6 +8,7 @@
 
 #include "accel/vcpu.h"
 #include "base/result.h"
+#include "irq/irq_line.h"
 #include "memory/guest_address.h"
 
 namespace vireo {
@@ -26,6 +27,8 @@ public:
     virtual ~Vm() = default;
     virtual Result<void> map_memory(const MemorySlot& slot) = 0;
     virtual Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) = 0;
+    // An interrupt line into the in-kernel IOAPIC/PIC input `gsi` (needs VmOptions::irqchip).
+    virtual Result<std::unique_ptr<IrqLine>> create_irq_line(std::uint32_t gsi) = 0;
     // Bitmap of the pages of `slot` written since the last call (one bit per 4 KiB page, bit i of
     // word i/64 for page i); the slot must have been mapped with log_dirty.
     virtual Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) = 0;

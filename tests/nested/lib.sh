@@ -30,3 +30,17 @@ run_timed() {
 expect_line() {
   tr -d '\r' < "$1" | grep -E -q "$2" || fail "expected a line matching '$2' in $1"
 }
+
+# vireo_boot NAME SECONDS SCENARIO [VIREO_ARGS...]: boots the default guest (cloud kernel) under
+# vireo with SCENARIO appended as /scenario.sh; console output goes to /tmp/NAME.log and the
+# screen. Returns vireo's exit status (124 if it had to be killed). VIREO_CMDLINE overrides the
+# kernel command line.
+vireo_boot() {
+  _name=$1 _secs=$2 _scen=$3
+  shift 3
+  add-scenario "$GUEST/cloud/initramfs.cpio.gz" "$_scen" "/tmp/$_name.cpio.gz" ||
+    fail "add-scenario failed"
+  run_timed "$_secs" "/tmp/$_name.log" vireo run --kernel "$GUEST/cloud/vmlinuz" \
+    --initrd "/tmp/$_name.cpio.gz" \
+    --cmdline "${VIREO_CMDLINE:-console=ttyS0 panic=-1 quiet}" "$@"
+}

@@ -6,6 +6,7 @@
 #include "accel/kvm/kvm_uapi.h"
 
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -233,6 +234,95 @@ Result<void> KvmVcpu::set_cpuid(std::span<const CpuidEntry> entries) {
         return Error::from_errno(fmt::format("vCPU {}: KVM_SET_CPUID2", m_id));
     }
     return ok();
+}
+
+}  // namespace vireo
+
+namespace vireo {
+
+namespace {
+
+// kvm_msrs followed by its entries, as KVM_GET_MSRS/KVM_SET_MSRS take them.
+std::vector<std::uint8_t> msr_buffer(std::span<const MsrEntry> msrs) {
+    std::vector<std::uint8_t> buf(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
+    auto* k = reinterpret_cast<kvm_msrs*>(buf.data());
+    k->nmsrs = static_cast<std::uint32_t>(msrs.size());
+    for (std::size_t i = 0; i < msrs.size(); ++i) {
+        k->entries[i].index = msrs[i].index;
+        k->entries[i].data = msrs[i].data;
+    }
+    return buf;
+}
+
+}  // namespace
+
+Result<void> KvmVcpu::set_msrs(std::span<const MsrEntry> msrs) {
+    auto buf = msr_buffer(msrs);
+    // KVM_SET_MSRS returns how many entries it set, stopping at the first it refuses.
+    const int n = ::ioctl(m_fd.get(), KVM_SET_MSRS, buf.data());
+    if (n < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_MSRS", m_id));
+    }
+    if (static_cast<std::size_t>(n) != msrs.size()) {
+        return Error(fmt::format("vCPU {}: KVM_SET_MSRS refused MSR {:#x}", m_id,
+                                 msrs[static_cast<std::size_t>(n)].index));
+    }
+    return ok();
+}
+
+Result<void> KvmVcpu::get_msrs(std::span<MsrEntry> msrs) {
+    auto buf = msr_buffer(msrs);
+    const int n = ::ioctl(m_fd.get(), KVM_GET_MSRS, buf.data());
+    if (n < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_MSRS", m_id));
+    }
+    if (static_cast<std::size_t>(n) != msrs.size()) {
+        return Error(fmt::format("vCPU {}: KVM_GET_MSRS cannot read MSR {:#x}", m_id,
+                                 msrs[static_cast<std::size_t>(n)].index));
+    }
+    const auto* k = reinterpret_cast<const kvm_msrs*>(buf.data());
+    for (std::size_t i = 0; i < msrs.size(); ++i) {
+        msrs[i].data = k->entries[i].data;
+    }
+    return ok();
+}
+
+Result<void> KvmVcpu::set_fpu(const FpuState& fpu) {
+    kvm_fpu k{};
+    k.fcw = fpu.fcw;
+    k.mxcsr = fpu.mxcsr;
+    if (::ioctl(m_fd.get(), KVM_SET_FPU, &k) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_FPU", m_id));
+    }
+    return ok();
+}
+
+Result<LapicState> KvmVcpu::get_lapic() {
+    kvm_lapic_state k{};
+    if (::ioctl(m_fd.get(), KVM_GET_LAPIC, &k) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_LAPIC", m_id));
+    }
+    static_assert(sizeof(k.regs) == sizeof(LapicState::regs));
+    LapicState s;
+    std::memcpy(s.regs.data(), k.regs, sizeof(k.regs));
+    return s;
+}
+
+Result<void> KvmVcpu::set_lapic(const LapicState& lapic) {
+    kvm_lapic_state k{};
+    std::memcpy(k.regs, lapic.regs.data(), sizeof(k.regs));
+    if (::ioctl(m_fd.get(), KVM_SET_LAPIC, &k) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_LAPIC", m_id));
+    }
+    return ok();
+}
+
+Result<std::uint32_t> KvmVcpu::tsc_khz() {
+    const int khz = ::ioctl(m_fd.get(), KVM_GET_TSC_KHZ, 0);
+    if (khz <= 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_TSC_KHZ", m_id));
+    }
+    return static_cast<std::uint32_t>(khz);
 }
 
 }  // namespace vireo

@@ -26,6 +26,12 @@ public:
     Result<Sregs> get_sregs() override;
     Result<void> set_sregs(const Sregs& sregs) override;
     Result<void> set_cpuid(std::span<const CpuidEntry> entries) override;
+    Result<void> set_msrs(std::span<const MsrEntry> msrs) override;
+    Result<void> get_msrs(std::span<MsrEntry> msrs) override;
+    Result<void> set_fpu(const FpuState& fpu) override;
+    Result<LapicState> get_lapic() override;
+    Result<void> set_lapic(const LapicState& lapic) override;
+    Result<std::uint32_t> tsc_khz() override;
     const ExitStats& stats() const override { return m_stats; }
 
 private:

@@ -45,6 +45,7 @@ Result<void> KvmVm::setup(const KvmAccelerator& kvm, const VmOptions& options) {
         if (::ioctl(m_fd.get(), KVM_CREATE_PIT2, &pit) < 0) {
             return Error::from_errno("KVM_CREATE_PIT2");
         }
+        m_irqchip = true;
     }
     return ok();
 }
@@ -79,6 +80,41 @@ Result<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(std::uint32_t id) {
         return vcpu.error();
     }
     return std::unique_ptr<Vcpu>(std::move(vcpu).value());
+}
+
+namespace {
+
+// KVM_IRQ_LINE on one GSI of the in-kernel irqchip (routed to both the PIC and the IOAPIC for
+// GSIs 0-15, the IOAPIC only above).
+class KvmIrqLine final : public IrqLine {
+public:
+    KvmIrqLine(int vm_fd, std::uint32_t gsi) : m_vm_fd(vm_fd), m_gsi(gsi) {}
+    void set_level(bool high) override {
+        kvm_irq_level level{};
+        level.irq = m_gsi;
+        level.level = high ? 1 : 0;
+        // Fails only for an invalid GSI, which create_irq_line() rules out.
+        static_cast<void>(::ioctl(m_vm_fd, KVM_IRQ_LINE, &level));
+    }
+
+private:
+    int m_vm_fd;
+    std::uint32_t m_gsi;
+};
+
+// The in-kernel IOAPIC has 24 pins (KVM_IOAPIC_NUM_PINS).
+constexpr std::uint32_t kIoapicPins = 24;
+
+}  // namespace
+
+Result<std::unique_ptr<IrqLine>> KvmVm::create_irq_line(std::uint32_t gsi) {
+    if (!m_irqchip) {
+        return Error("interrupt lines need the in-kernel irqchip");
+    }
+    if (gsi >= kIoapicPins) {
+        return Error(fmt::format("GSI {} out of range (IOAPIC has {} pins)", gsi, kIoapicPins));
+    }
+    return std::unique_ptr<IrqLine>(std::make_unique<KvmIrqLine>(m_fd.get(), gsi));
 }
 
 Result<void> KvmVm::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) {

@@ -19,6 +19,7 @@ public:
 
     Result<void> map_memory(const MemorySlot& slot) override;
     Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) override;
+    Result<std::unique_ptr<IrqLine>> create_irq_line(std::uint32_t gsi) override;
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) override;
 
     int fd() const { return m_fd.get(); }
@@ -26,6 +27,7 @@ public:
 private:
     UniqueFd m_fd;
     int m_run_size;
+    bool m_irqchip = false;
     std::map<std::uint32_t, std::uint64_t> m_slot_sizes;  // slot -> bytes, for dirty-log bounds
 };
 

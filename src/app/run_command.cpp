@@ -1,0 +1,201 @@
+#include "app/run_command.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "accel/kvm/kvm_accelerator.h"
+#include "backends/char/console.h"
+#include "base/size.h"
+#include "machine/machine.h"
+
+namespace vireo::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// The default guest: build/guest/cloud next to build/vireo, or /guest/cloud in the nested host.
+std::optional<fs::path> default_guest_dir() {
+    std::vector<fs::path> candidates;
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        candidates.push_back(exe.parent_path() / "guest" / "cloud");
+    }
+    candidates.emplace_back("/guest/cloud");
+    for (const auto& dir : candidates) {
+        if (fs::exists(dir / "vmlinuz", ec) && fs::exists(dir / "initramfs.cpio.gz", ec)) {
+            return dir;
+        }
+    }
+    return std::nullopt;
+}
+
+// Signals that end the VM in order. Blocked in every thread (vCPU threads inherit the mask) and
+// taken by one watcher thread with sigtimedwait.
+class SignalWatcher {
+public:
+    SignalWatcher() {
+        sigemptyset(&m_set);
+        for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
+            sigaddset(&m_set, s);
+        }
+        pthread_sigmask(SIG_BLOCK, &m_set, nullptr);
+    }
+    void watch(Machine& machine) {
+        m_done = false;
+        m_thread = std::thread([this, &machine] {
+            const timespec tick{0, 100'000'000};
+            while (!m_done.load()) {
+                const int s = sigtimedwait(&m_set, nullptr, &tick);
+                if (s > 0) {
+                    m_signal = s;
+                    machine.request_stop(fmt::format("stopped by {}", sigabbrev_np(s)));
+                }
+            }
+        });
+    }
+    void unwatch() {
+        m_done = true;
+        if (m_thread.joinable()) {
+            m_thread.join();
+        }
+    }
+    int signal() const { return m_signal.load(); }
+    ~SignalWatcher() { unwatch(); }
+
+private:
+    sigset_t m_set{};
+    std::thread m_thread;
+    std::atomic<bool> m_done{false};
+    std::atomic<int> m_signal{0};
+};
+
+}  // namespace
+
+CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
+    auto* run =
+        app.add_subcommand("run", "Boot a Linux guest on KVM and run it until it powers off");
+    run->footer(
+        "Exit status: 0 guest powered off (or rebooted with --on-reboot exit, or was stopped by\n"
+        "SIGTERM/SIGINT or Ctrl-A x); 1 vireo failed; 2 bad arguments; 3 the guest crashed\n"
+        "(kernel panic, triple fault, failed VM entry).\n"
+        "With no --kernel, the default guest (build/guest/cloud) is booted.");
+    run->add_option("--kernel", o.machine.kernel_path,
+                    "Kernel: a bzImage (64-bit boot protocol) or an ELF vmlinux with a PVH note")
+        ->check(CLI::ExistingFile);
+    run->add_option("--initrd", o.machine.initrd_path, "Initial ramdisk (cpio, may be compressed)")
+        ->check(CLI::ExistingFile);
+    run->add_option("--cmdline", o.machine.cmdline, "Kernel command line")
+        ->default_str(kDefaultCmdline);
+    run->add_option("--cpus", o.machine.cpus, "Number of vCPUs")
+        ->capture_default_str()
+        ->check(CLI::Range(1U, kMaxVcpus));
+    run->add_option("--memory", o.memory_text, "Guest RAM, e.g. 512M or 2G (bare number: MiB)")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                auto r = parse_size(s);
+                return r ? std::string() : r.error().message();
+            },
+            "SIZE"));
+    run->add_option("--console", o.console, "Guest serial console: stdio or file:PATH")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                return s == "stdio" || (s.rfind("file:", 0) == 0 && s.size() > 5)
+                           ? std::string()
+                           : "must be stdio or file:PATH";
+            },
+            "stdio|file:PATH"));
+    run->add_option("--on-reboot", o.on_reboot, "What a guest reboot does: exit or restart")
+        ->transform(
+            CLI::CheckedTransformer(std::map<std::string, OnReboot>{{"exit", OnReboot::Exit},
+                                                                    {"restart", OnReboot::Restart}},
+                                    CLI::ignore_case))
+        ->default_str("exit");
+    run->add_flag("--verbose", o.verbose, "Print exit counters and unclaimed I/O when the VM ends");
+    return run;
+}
+
+int run_command(RunOptions& o) {
+    o.cmdline_given = !o.machine.cmdline.empty();
+    if (!o.cmdline_given) {
+        o.machine.cmdline = kDefaultCmdline;
+    }
+    o.machine.memory = parse_size(o.memory_text).value();  // validated by the parser
+    if (o.machine.kernel_path.empty()) {
+        auto dir = default_guest_dir();
+        if (!dir) {
+            fmt::print(
+                stderr,
+                "vireo: no --kernel given and no default guest image found (looked in "
+                "build/guest/cloud next to the vireo binary and /guest/cloud); build it with "
+                "tests/guest/build\n");
+            return kExitUsage;
+        }
+        o.machine.kernel_path = (*dir / "vmlinuz").string();
+        if (o.machine.initrd_path.empty()) {
+            o.machine.initrd_path = (*dir / "initramfs.cpio.gz").string();
+        }
+    }
+
+    SignalWatcher signals;  // before any thread exists, so all inherit the blocked mask
+    auto console = open_console(o.console);
+    if (!console) {
+        fmt::print(stderr, "vireo: {}\n", console.error().message());
+        return kExitUsage;
+    }
+    auto kvm = KvmAccelerator::open();
+    if (!kvm) {
+        fmt::print(stderr, "vireo: {}\n", kvm.error().message());
+        return kExitError;
+    }
+    for (unsigned boot = 1;; ++boot) {
+        auto machine = Machine::create(**kvm, o.machine, **console);
+        if (!machine) {
+            (*console).reset();  // restore the terminal before printing
+            fmt::print(stderr, "vireo: {}\n", machine.error().message());
+            return kExitError;
+        }
+        signals.watch(**machine);
+        const MachineExit exit = (*machine)->run();
+        signals.unwatch();
+        if (o.verbose) {
+            fmt::print(stderr, "{}", (*machine)->exit_summary());
+        }
+        if (exit.kind == MachineExitKind::Reset && o.on_reboot == OnReboot::Restart) {
+            fmt::print(stderr, "\r\nvireo: the guest rebooted; restarting it (boot {})\r\n",
+                       boot + 1);
+            continue;
+        }
+        machine->reset();
+        (*console).reset();  // leave raw mode before the last words
+        switch (exit.kind) {
+            case MachineExitKind::PowerOff:
+                return kExitOk;
+            case MachineExitKind::Reset:
+                fmt::print(stderr, "vireo: the guest rebooted; exiting (--on-reboot exit)\n");
+                return kExitOk;
+            case MachineExitKind::Stopped:
+                fmt::print(stderr, "vireo: {}\n", exit.message);
+                return kExitOk;
+            case MachineExitKind::Crash:
+                fmt::print(stderr, "vireo: the guest crashed: {}\n", exit.message);
+                return kExitGuestCrash;
+            case MachineExitKind::Error:
+                fmt::print(stderr, "vireo: {}\n", exit.message);
+                return kExitError;
+        }
+    }
+}
+
+}  // namespace vireo::app

@@ -1,0 +1,38 @@
+// `vireo run`: boot a Linux guest and run it until it powers off.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "machine/machine_config.h"
+
+namespace CLI {
+class App;
+}
+
+namespace vireo::app {
+
+enum class OnReboot { Exit, Restart };
+
+struct RunOptions {
+    MachineConfig machine;
+    std::string memory_text = "512M";
+    std::string console = "stdio";
+    OnReboot on_reboot = OnReboot::Exit;
+    bool cmdline_given = false;
+    bool verbose = false;
+};
+
+// Exit statuses of `vireo run`, also listed in its --help.
+inline constexpr int kExitOk = 0;  // guest powered off, rebooted with --on-reboot exit, or stopped
+inline constexpr int kExitError = 1;       // vireo could not start or run the VM
+inline constexpr int kExitUsage = 2;       // bad command line
+inline constexpr int kExitGuestCrash = 3;  // kernel panic, triple fault, failed VM entry
+
+CLI::App* add_run_command(CLI::App& app, RunOptions& options);
+int run_command(RunOptions& options);
+
+// Default cmdline when --cmdline is not given.
+inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=acpi panic=-1 quiet";
+
+}  // namespace vireo::app

@@ -1,0 +1,119 @@
+#include "arch/x86_64/cpuid.h"
+
+#include <bit>
+
+namespace vireo::x86 {
+
+namespace {
+
+// Bits needed to number `n` items (n = 1 -> 0, 2 -> 1, 3..4 -> 2, ...).
+std::uint32_t id_bits(std::uint32_t n) {
+    return n <= 1 ? 0 : std::bit_width(n - 1);
+}
+
+// kvm_cpuid_entry2.flags: KVM_CPUID_FLAG_SIGNIFCANT_INDEX — the leaf has subleaves.
+constexpr std::uint32_t kSignificantIndex = 1;
+
+}  // namespace
+
+const CpuidEntry* find_leaf(std::span<const CpuidEntry> table, std::uint32_t function,
+                            std::uint32_t index) {
+    for (const auto& e : table) {
+        if (e.function == function && e.index == index) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
+                                    const CpuidConfig& config) {
+    const std::uint32_t apic_id = config.vcpu_id;
+    const std::uint32_t n = config.num_vcpus == 0 ? 1 : config.num_vcpus;
+    std::vector<CpuidEntry> out;
+    out.reserve(supported.size() + 2);
+    bool have_timing_leaf = false;
+
+    for (CpuidEntry e : supported) {
+        switch (e.function) {
+            case kLeafFeatures:
+                // EBX[31:24] initial APIC ID, EBX[23:16] logical processors per package.
+                e.ebx = (e.ebx & 0x0000ffff) | (apic_id << 24) | ((n & 0xff) << 16);
+                e.ecx |= kEcxHypervisor;
+                // KVM emulates the TSC-deadline timer; with it Linux skips calibrating the
+                // LAPIC timer against the PIT.
+                e.ecx |= kEcxTscDeadline;
+                if (n > 1) {
+                    e.edx |= kEdxHtt;
+                } else {
+                    e.edx &= ~kEdxHtt;
+                }
+                break;
+            case kLeafCacheParams:
+                // EAX[31:26] cores per package - 1; EAX[25:14] logical CPUs sharing this cache
+                // - 1: each vCPU has its own L1/L2, all share the last level.
+                if ((e.eax & 0x1f) != 0) {
+                    const std::uint32_t level = (e.eax >> 5) & 0x7;
+                    const std::uint32_t sharing = level >= 3 ? n - 1 : 0;
+                    e.eax = (e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | (((n - 1) & 0x3f) << 26);
+                }
+                break;
+            case kLeafThermal:
+                e.eax = e.ebx = e.ecx = e.edx = 0;  // no thermal/power management to poll
+                break;
+            case kLeafPmu:
+                e.eax = e.ebx = e.ecx = e.edx = 0;  // no PMU: no NMI watchdog on perf counters
+                break;
+            case kLeafTopology:
+            case kLeafTopologyV2:
+                // One thread per core, n cores per package (SDM Vol. 3A §9.9 "Topology").
+                e.edx = apic_id;
+                if (e.index == 0) {
+                    e.eax = 0;  // SMT level: shift 0
+                    e.ebx = 1;
+                    e.ecx = (1U << 8) | 0;  // level type 1 = SMT
+                } else if (e.index == 1) {
+                    e.eax = id_bits(n);
+                    e.ebx = n;
+                    e.ecx = (2U << 8) | 1;  // level type 2 = core
+                } else {
+                    e.eax = e.ebx = 0;
+                    e.ecx = e.index & 0xff;  // level type 0 = invalid
+                }
+                e.flags |= kSignificantIndex;
+                break;
+            case kLeafHypervisor:
+                // EAX: highest hypervisor leaf. Keep KVM's signature in EBX..EDX.
+                if (config.tsc_khz != 0 && e.eax < kLeafHypervisorTiming) {
+                    e.eax = kLeafHypervisorTiming;
+                }
+                break;
+            case kLeafHypervisorTiming:
+                have_timing_leaf = true;
+                if (config.tsc_khz != 0) {
+                    e.eax = config.tsc_khz;
+                    e.ebx = 1000000;  // LAPIC timer: KVM counts it at 1 GHz (1 ns per tick)
+                }
+                break;
+            case kLeafAmdSizes:
+                // ECX[7:0] NC: cores - 1; ECX[15:12] ApicIdSize.
+                e.ecx = (e.ecx & ~0xf0ffU) | ((n - 1) & 0xff) | (id_bits(n) << 12);
+                break;
+            case kLeafAmdTopology:
+                // EAX extended APIC ID, EBX[7:0] core ID (one thread per core), ECX node 0.
+                e.eax = apic_id;
+                e.ebx = apic_id & 0xff;
+                e.ecx = 0;
+                break;
+            default:
+                break;
+        }
+        out.push_back(e);
+    }
+    if (config.tsc_khz != 0 && !have_timing_leaf && find_leaf(out, kLeafHypervisor) != nullptr) {
+        out.push_back({kLeafHypervisorTiming, 0, 0, config.tsc_khz, 1000000, 0, 0});
+    }
+    return out;
+}
+
+}  // namespace vireo::x86

@@ -1,0 +1,176 @@
+#include "backends/char/console.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/unique_fd.h"
+
+namespace vireo {
+
+namespace {
+
+// Writes all of `bytes` to `fd`, retrying on EINTR and short writes; drops output only if the fd
+// is broken (a closed pipe must not take the VM down).
+void write_all(int fd, std::span<const std::uint8_t> bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN) {
+                pollfd p{fd, POLLOUT, 0};
+                static_cast<void>(::poll(&p, 1, 100));
+                continue;
+            }
+            return;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+class StdioConsole final : public Console {
+public:
+    StdioConsole() {
+        if (::isatty(STDIN_FILENO) == 1 && ::tcgetattr(STDIN_FILENO, &m_saved) == 0) {
+            termios raw = m_saved;
+            ::cfmakeraw(&raw);
+            if (::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0) {
+                m_raw = true;
+            }
+        }
+    }
+    ~StdioConsole() override {
+        stop_input();
+        if (m_raw) {
+            ::tcsetattr(STDIN_FILENO, TCSANOW, &m_saved);
+        }
+    }
+
+    void write(std::span<const std::uint8_t> bytes) override { write_all(STDOUT_FILENO, bytes); }
+
+    void start_input(InputSink sink, std::function<void()> on_quit) override {
+        m_stop_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC));
+        if (!m_stop_fd.valid()) {
+            return;  // no input then; output still works
+        }
+        m_thread = std::thread([this, sink = std::move(sink), on_quit = std::move(on_quit)] {
+            input_loop(sink, on_quit);
+        });
+    }
+
+    void stop_input() override {
+        if (m_thread.joinable()) {
+            const std::uint64_t one = 1;
+            static_cast<void>(::write(m_stop_fd.get(), &one, sizeof(one)));
+            m_thread.join();
+        }
+    }
+
+private:
+    void input_loop(const InputSink& sink, const std::function<void()>& on_quit) {
+        bool escape = false;  // saw Ctrl-A
+        std::uint8_t buf[256];
+        for (;;) {
+            pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {m_stop_fd.get(), POLLIN, 0}};
+            if (::poll(fds, 2, -1) < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                return;
+            }
+            if (fds[1].revents != 0) {
+                return;
+            }
+            const ssize_t n = ::read(STDIN_FILENO, buf, sizeof(buf));
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                return;  // EOF or a broken stdin: the guest simply gets no more input
+            }
+            if (n < 0) {
+                continue;
+            }
+            std::size_t out = 0;
+            for (ssize_t i = 0; i < n; ++i) {
+                const std::uint8_t c = buf[i];
+                if (escape) {
+                    escape = false;
+                    if (c == 'x' || c == 'X') {
+                        if (on_quit) {
+                            on_quit();
+                        }
+                        return;
+                    }
+                    if (c != kCtrlA) {
+                        continue;  // unknown escape: swallowed
+                    }
+                } else if (c == kCtrlA && m_raw) {
+                    escape = true;
+                    continue;
+                }
+                buf[out++] = c;
+            }
+            deliver(sink, std::span<const std::uint8_t>(buf, out));
+        }
+    }
+
+    // Hands bytes to the device, waiting while its buffer is full.
+    void deliver(const InputSink& sink, std::span<const std::uint8_t> bytes) {
+        while (!bytes.empty()) {
+            const std::size_t taken = sink(bytes);
+            bytes = bytes.subspan(taken);
+            if (!bytes.empty()) {
+                pollfd p{m_stop_fd.get(), POLLIN, 0};
+                if (::poll(&p, 1, 5) > 0) {
+                    return;
+                }
+            }
+        }
+    }
+
+    static constexpr std::uint8_t kCtrlA = 0x01;
+    termios m_saved{};
+    bool m_raw = false;
+    UniqueFd m_stop_fd;
+    std::thread m_thread;
+};
+
+class FileConsole final : public Console {
+public:
+    explicit FileConsole(UniqueFd fd) : m_fd(std::move(fd)) {}
+    void write(std::span<const std::uint8_t> bytes) override { write_all(m_fd.get(), bytes); }
+
+private:
+    UniqueFd m_fd;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Console>> open_console(std::string_view spec) {
+    if (spec == "stdio") {
+        return std::unique_ptr<Console>(std::make_unique<StdioConsole>());
+    }
+    constexpr std::string_view kFile = "file:";
+    if (spec.substr(0, kFile.size()) == kFile && spec.size() > kFile.size()) {
+        const std::string path(spec.substr(kFile.size()));
+        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!fd.valid()) {
+            return Error::from_errno(fmt::format("console file {}", path));
+        }
+        return std::unique_ptr<Console>(std::make_unique<FileConsole>(std::move(fd)));
+    }
+    return Error(fmt::format("invalid console '{}': use stdio or file:PATH", spec));
+}
+
+}  // namespace vireo

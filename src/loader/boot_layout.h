@@ -1,0 +1,54 @@
+// Layout checks and placement shared by the bzImage and PVH loaders: the caller's E820 map, the
+// ranges the loader writes (which must be RAM and must not overlap), the initrd placement and the
+// command line.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "base/result.h"
+#include "loader/e820.h"
+#include "memory/guest_memory.h"
+
+namespace vireo::loader {
+
+// [start, start + size) in guest-physical space, named for error messages. Builders check that
+// start + size does not wrap.
+struct LayoutRange {
+    std::string_view what;
+    std::uint64_t start = 0;
+    std::uint64_t size = 0;
+};
+
+// The map must be non-empty and no entry may wrap past 2^64.
+Result<void> validate_e820(std::span<const E820Entry> e820);
+
+// True when [start, start + size) is inside one guest memory region and one E820 RAM entry.
+bool is_ram(const GuestMemory& mem, std::span<const E820Entry> e820, std::uint64_t start,
+            std::uint64_t size);
+
+// "kernel: <a> [x, y) overlaps <b> [x, y)" for the first overlapping pair.
+Result<void> check_disjoint(std::span<const LayoutRange> ranges);
+
+// The initrd goes page-aligned as high as possible such that it lies in one E820 RAM entry (and one
+// guest memory region), starts at or above min_start, ends at or below max_end, and overlaps none
+// of `avoid`. nullopt when there is no such place.
+std::optional<std::uint64_t> find_initrd_slot(const GuestMemory& mem,
+                                              std::span<const E820Entry> e820, std::uint64_t size,
+                                              std::uint64_t min_start, std::uint64_t max_end,
+                                              std::span<const LayoutRange> avoid);
+
+// The command line must not hold a NUL and must be at most `limit` bytes (without its NUL).
+// `limit_source` explains the limit in the error.
+Result<void> check_cmdline(std::string_view cmdline, std::uint64_t limit,
+                           std::string_view limit_source);
+
+// Writes cmdline plus its terminating NUL at `address`.
+Result<void> write_cmdline(GuestMemory& mem, GuestAddress address, std::string_view cmdline);
+
+// Writes `size` zero bytes at `address` (the range must be inside one region).
+Result<void> write_zeros(GuestMemory& mem, GuestAddress address, std::uint64_t size);
+
+}  // namespace vireo::loader

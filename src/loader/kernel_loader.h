@@ -1,0 +1,24 @@
+// Entry point of the loader layer: sniff the kernel image format and load it into guest memory.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "base/result.h"
+#include "loader/boot_config.h"
+#include "loader/bzimage.h"
+#include "loader/e820.h"
+#include "loader/elf_pvh.h"
+#include "memory/guest_memory.h"
+
+namespace vireo::loader {
+
+// ELF magic ("\x7fELF" at 0) -> ElfPvh (validated by the loader); boot_flag 0xAA55 at 0x1fe and
+// "HdrS" at 0x202 (boot.rst) -> BzImage; anything else is an error.
+Result<KernelFormat> detect_kernel_format(std::span<const std::uint8_t> image);
+
+// detect_kernel_format, then load_bzimage or load_elf_pvh.
+Result<LoadedKernel> load_kernel(GuestMemory& mem, std::span<const std::uint8_t> image,
+                                 const BootConfig& config);
+
+}  // namespace vireo::loader

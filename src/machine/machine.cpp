@@ -1,0 +1,366 @@
+#include "machine/machine.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "acpi/acpi_tables.h"
+#include "arch/x86_64/boot_cpu.h"
+#include "arch/x86_64/cpuid.h"
+#include "base/size.h"
+#include "base/unique_fd.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/cmos_rtc.h"
+#include "devices/legacy/i8042.h"
+#include "loader/kernel_loader.h"
+#include "machine/memory_layout.h"
+
+namespace vireo {
+
+namespace {
+
+// Legacy PC port assignments.
+constexpr std::uint16_t kCom1Port = 0x3f8;
+constexpr std::uint8_t kCom1Irq = 4;
+constexpr std::uint16_t kI8042Port = 0x60;
+constexpr std::uint16_t kCmosPort = 0x70;
+// Hardware-reduced ACPI registers (sleep control, sleep status, reset), named in the FADT.
+constexpr std::uint16_t kAcpiPmPort = 0x600;
+constexpr std::uint8_t kAcpiResetValue = 0x1;
+constexpr std::uint8_t kS5SleepType = 5;
+
+// Reads a whole file with a size cap: kernel and initrd images are outside input.
+Result<std::vector<std::uint8_t>> read_file(const std::string& path, std::string_view what,
+                                            std::uint64_t max_size) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        return Error::from_errno(fmt::format("{} {}", what, path));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return Error::from_errno(fmt::format("{} {}", what, path));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return Error(fmt::format("{} {}: not a regular file", what, path));
+    }
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size > max_size) {
+        return Error(
+            fmt::format("{} {}: {} is larger than the guest's RAM", what, path, format_size(size)));
+    }
+    std::vector<std::uint8_t> data(size);
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return Error::from_errno(fmt::format("{} {}: read", what, path));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return data;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const MachineConfig& config,
+                                                 Console& console) {
+    if (config.cpus == 0 || config.cpus > kMaxVcpus) {
+        return Error(fmt::format("cpus: {} out of range 1..{}", config.cpus, kMaxVcpus));
+    }
+    if (config.memory < layout::kMinMemory || config.memory > layout::kMaxMemory ||
+        config.memory % kPageSize != 0) {
+        return Error(fmt::format("memory: {} must be a multiple of 4 KiB between {} and {}",
+                                 format_size(config.memory), format_size(layout::kMinMemory),
+                                 format_size(layout::kMaxMemory)));
+    }
+    const auto regions = layout::ram_regions(config.memory);
+    auto mem = GuestMemory::create(regions, MemoryOptions{.memfd = false, .hugepages = false});
+    if (!mem) {
+        return mem.error();
+    }
+    std::unique_ptr<Machine> m(new Machine(std::move(mem).value(), console));
+    if (auto r = m->build(accel, config); !r) {
+        return r.error();
+    }
+    return m;
+}
+
+Machine::~Machine() {
+    m_console.stop_input();
+}
+
+Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
+    auto vm = accel.create_vm(VmOptions{.irqchip = true});
+    if (!vm) {
+        return vm.error();
+    }
+    m_vm = std::move(vm).value();
+    std::uint32_t slot = 0;
+    for (const auto& r : m_memory.regions()) {
+        if (auto res = m_vm->map_memory({slot++, r.start, r.size, r.host, false, false}); !res) {
+            return res.error();
+        }
+    }
+    if (auto r = setup_devices(config.cpus); !r) {
+        return r;
+    }
+
+    acpi::PlatformDescription platform;
+    platform.num_cpus = config.cpus;
+    platform.lapic_address = layout::kLapicAddress;
+    platform.ioapic_address = layout::kIoapicAddress;
+    platform.ioapic_id = static_cast<std::uint8_t>(config.cpus);
+    platform.sleep_control_port = kAcpiPmPort + AcpiPm::kSleepControl;
+    platform.sleep_status_port = kAcpiPmPort + AcpiPm::kSleepStatus;
+    platform.reset_port = kAcpiPmPort + AcpiPm::kReset;
+    platform.reset_value = kAcpiResetValue;
+    platform.s5_sleep_type = kS5SleepType;
+    platform.serial_ports = {{kCom1Port, kCom1Irq}};
+    auto tables = acpi::write_acpi_tables(m_memory, platform, GuestAddress(layout::kRsdpAddress),
+                                          GuestAddress(layout::kAcpiTablesStart),
+                                          GuestAddress(layout::kHighMemoryStart));
+    if (!tables) {
+        return tables.error().wrap("ACPI tables");
+    }
+
+    auto kernel = read_file(config.kernel_path, "kernel", config.memory);
+    if (!kernel) {
+        return kernel.error();
+    }
+    std::vector<std::uint8_t> initrd;
+    if (!config.initrd_path.empty()) {
+        auto data = read_file(config.initrd_path, "initrd", config.memory);
+        if (!data) {
+            return data.error();
+        }
+        initrd = std::move(data).value();
+    }
+    loader::BootConfig boot;
+    boot.cmdline = config.cmdline;
+    boot.initrd = initrd;
+    boot.e820 = layout::e820_map(config.memory);
+    boot.rsdp_address = tables->rsdp.value;
+    auto loaded = loader::load_kernel(m_memory, *kernel, boot);
+    if (!loaded) {
+        return loaded.error().wrap(config.kernel_path);
+    }
+    return setup_vcpus(accel, config.cpus, loaded->entry.value, loaded->boot_info.value,
+                       loaded->format == loader::KernelFormat::BzImage);
+}
+
+Result<void> Machine::setup_devices(std::uint32_t cpus) {
+    static_cast<void>(cpus);
+    auto com1_irq = m_vm->create_irq_line(kCom1Irq);
+    if (!com1_irq) {
+        return com1_irq.error();
+    }
+    IrqLine& irq = **com1_irq;
+    m_irq_lines.push_back(std::move(com1_irq).value());
+    m_serial = std::make_shared<Serial8250>(irq, [this](std::span<const std::uint8_t> bytes) {
+        m_console.write(bytes);
+        m_panic.feed(bytes);
+    });
+    auto power_off = [this] { post(MachineExitKind::PowerOff, "the guest powered off"); };
+    auto reset = [this] { post(MachineExitKind::Reset, "the guest asked for a reset"); };
+    const std::uint64_t low = std::min(m_memory.total_size(), layout::kMmioHoleStart);
+    const std::uint64_t high = m_memory.total_size() - low;
+
+    Result<void> r = m_pio.insert(kCom1Port, Serial8250::kPorts, m_serial, "COM1");
+    if (r) {
+        r = m_pio.insert(kI8042Port, I8042::kPorts, std::make_shared<I8042>(reset), "i8042");
+    }
+    if (r) {
+        r = m_pio.insert(kCmosPort, CmosRtc::kPorts, std::make_shared<CmosRtc>(low, high), "CMOS");
+    }
+    if (r) {
+        r = m_pio.insert(kAcpiPmPort, AcpiPm::kPorts,
+                         std::make_shared<AcpiPm>(kS5SleepType, kAcpiResetValue, power_off, reset),
+                         "ACPI PM");
+    }
+    if (!r) {
+        return r;
+    }
+    m_io = std::make_unique<MachineIo>(m_pio, m_mmio);
+    return ok();
+}
+
+Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::uint64_t entry,
+                                  std::uint64_t boot_info, bool long_mode) {
+    auto supported = accel.supported_cpuid();
+    if (!supported) {
+        return supported.error();
+    }
+    std::uint32_t tsc_khz = 0;
+    for (std::uint32_t id = 0; id < cpus; ++id) {
+        auto vcpu = m_vm->create_vcpu(id);
+        if (!vcpu) {
+            return vcpu.error();
+        }
+        Vcpu& v = **vcpu;
+        if (id == 0) {
+            auto khz = v.tsc_khz();
+            tsc_khz = khz ? *khz : 0;  // without it the guest measures the TSC itself
+        }
+        const auto cpuid = x86::shape_cpuid(*supported, {id, cpus, tsc_khz});
+        Result<void> r = v.set_cpuid(cpuid);
+        if (r) {
+            r = v.set_msrs(x86::boot_msrs());
+        }
+        if (r) {
+            r = v.set_fpu(FpuState{});
+        }
+        if (!r) {
+            return r;
+        }
+        auto lapic = v.get_lapic();
+        if (!lapic) {
+            return lapic.error();
+        }
+        x86::setup_lapic_lints(*lapic);
+        if (auto lr = v.set_lapic(*lapic); !lr) {
+            return lr;
+        }
+        // Only the boot CPU starts at the kernel entry; KVM holds the others in wait-for-SIPI
+        // until the guest starts them.
+        if (id == 0) {
+            auto sregs = v.get_sregs();
+            if (!sregs) {
+                return sregs.error();
+            }
+            auto st = x86::setup_boot_cpu(
+                m_memory, long_mode ? x86::EntryMode::Long64 : x86::EntryMode::Protected32, entry,
+                boot_info, *sregs);
+            if (!st) {
+                return st.error();
+            }
+            Result<void> sr = v.set_sregs(st->sregs);
+            if (sr) {
+                sr = v.set_regs(st->regs);
+            }
+            if (!sr) {
+                return sr;
+            }
+        }
+        m_vcpus.push_back(std::move(vcpu).value());
+    }
+    return ok();
+}
+
+void Machine::post(MachineExitKind kind, std::string message) {
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_exit) {
+            m_exit = MachineExit{kind, std::move(message)};
+        }
+        m_stopping.store(true);
+    }
+    m_cv.notify_all();
+    for (auto& v : m_vcpus) {
+        v->request_exit();
+    }
+}
+
+void Machine::request_stop(std::string reason) {
+    post(MachineExitKind::Stopped, std::move(reason));
+}
+
+void Machine::vcpu_loop(Vcpu& vcpu) {
+    while (!m_stopping.load()) {
+        auto exit = vcpu.run(*m_io);
+        if (!exit) {
+            post(MachineExitKind::Error, exit.error().message());
+            return;
+        }
+        switch (exit->kind) {
+            case VcpuExitKind::Interrupted:
+            case VcpuExitKind::Halt:
+                continue;  // the loop condition decides
+            case VcpuExitKind::PowerOff:
+                post(MachineExitKind::PowerOff, "the guest powered off");
+                return;
+            case VcpuExitKind::Reset:
+                post(MachineExitKind::Reset, "the guest asked for a reset");
+                return;
+            case VcpuExitKind::Shutdown:
+                post(MachineExitKind::Crash, fmt::format("vCPU {}: {}", vcpu.id(), exit->detail));
+                return;
+            case VcpuExitKind::InternalError:
+                post(MachineExitKind::Crash, fmt::format("vCPU {}: {}", vcpu.id(), exit->detail));
+                return;
+        }
+    }
+}
+
+MachineExit Machine::run() {
+    m_console.start_input(
+        [this](std::span<const std::uint8_t> bytes) { return m_serial->queue_input(bytes); },
+        [this] { request_stop("quit from the console (Ctrl-A x)"); });
+    std::vector<std::thread> threads;
+    threads.reserve(m_vcpus.size());
+    for (auto& v : m_vcpus) {
+        threads.emplace_back([this, &v] { vcpu_loop(*v); });
+    }
+    // A panicking guest either resets (panic=N) or spins forever: end the VM once the panic
+    // report is complete, or a little after it started if it never completes.
+    constexpr auto kPanicGrace = std::chrono::seconds(3);
+    {
+        std::unique_lock lock(m_mutex);
+        while (!m_exit) {
+            m_cv.wait_for(lock, std::chrono::milliseconds(100));
+            if (m_exit) {
+                break;
+            }
+            if (auto p = m_panic.panic();
+                p &&
+                (p->report_complete || std::chrono::steady_clock::now() - p->seen > kPanicGrace)) {
+                lock.unlock();
+                post(MachineExitKind::Crash, "guest kernel panic: " + p->reason);
+                lock.lock();
+            }
+        }
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    m_console.stop_input();
+    std::lock_guard lock(m_mutex);
+    MachineExit exit = *m_exit;
+    // A reset right after a panic (panic=-1) is the panic's doing.
+    if (exit.kind == MachineExitKind::Reset) {
+        if (auto p = m_panic.panic()) {
+            exit = {MachineExitKind::Crash, "guest kernel panic: " + p->reason};
+        }
+    }
+    return exit;
+}
+
+std::string Machine::exit_summary() const {
+    std::string out;
+    for (const auto& v : m_vcpus) {
+        const auto& st = v->stats();
+        out += fmt::format("vCPU {}: {} exits", v->id(), st.total());
+        for (std::size_t i = 0; i < st.counts.size(); ++i) {
+            if (st.counts[i] != 0) {
+                out += fmt::format(", {} {}", to_string(static_cast<ExitReason>(i)), st.counts[i]);
+            }
+        }
+        out += "\n";
+    }
+    out += fmt::format("unclaimed I/O: {} accesses", m_io ? m_io->unclaimed_total() : 0);
+    if (m_io) {
+        for (const auto& [key, n] : m_io->unclaimed()) {
+            out += (key >> 63) ? fmt::format(", mmio {:#x}: {}", key & ~(1ULL << 63), n)
+                               : fmt::format(", port {:#x}: {}", key, n);
+        }
+    }
+    return out + "\n";
+}
+
+}  // namespace vireo

@@ -1,0 +1,81 @@
+// A running x86-64 VM: guest memory, the accelerator's VM and vCPUs (one thread each), the
+// platform devices on the port-I/O bus, ACPI tables and the loaded kernel. Built whole by
+// create(); run() starts the vCPUs and returns when the guest powers off, resets or crashes, or
+// when request_stop() is called.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "accel/vm.h"
+#include "backends/char/console.h"
+#include "bus/io_bus.h"
+#include "devices/legacy/serial8250.h"
+#include "machine/machine_config.h"
+#include "machine/machine_io.h"
+#include "machine/panic_detector.h"
+#include "memory/guest_memory.h"
+
+namespace vireo {
+
+enum class MachineExitKind {
+    PowerOff,  // the guest powered off (ACPI S5)
+    Reset,     // the guest asked for a reset (ACPI reset register, i8042)
+    Crash,     // kernel panic, triple fault, or the accelerator gave up on the guest
+    Stopped,   // request_stop() from the host
+    Error,     // a host-side failure (an ioctl failed)
+};
+
+struct MachineExit {
+    MachineExitKind kind;
+    std::string message;
+};
+
+class Machine {
+public:
+    static Result<std::unique_ptr<Machine>> create(Accelerator& accel, const MachineConfig& config,
+                                                   Console& console);
+    ~Machine();
+
+    // Runs the VM to its end on vCPU threads; the calling thread waits. Call once.
+    MachineExit run();
+    // Thread-safe: ends run() with Stopped.
+    void request_stop(std::string reason);
+
+    // Exit counters per vCPU and unclaimed I/O; valid after run() returned.
+    std::string exit_summary() const;
+
+private:
+    explicit Machine(GuestMemory memory, Console& console)
+        : m_memory(std::move(memory)), m_console(console) {}
+    Result<void> build(Accelerator& accel, const MachineConfig& config);
+    Result<void> setup_devices(std::uint32_t cpus);
+    Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::uint64_t entry,
+                             std::uint64_t boot_info, bool long_mode);
+    void vcpu_loop(Vcpu& vcpu);
+    // First event wins; later ones are ignored. Stops every vCPU.
+    void post(MachineExitKind kind, std::string message);
+
+    GuestMemory m_memory;
+    Console& m_console;
+    std::unique_ptr<Vm> m_vm;
+    std::vector<std::unique_ptr<Vcpu>> m_vcpus;
+    std::vector<std::unique_ptr<IrqLine>> m_irq_lines;
+    IoBus m_pio;
+    IoBus m_mmio;
+    std::unique_ptr<MachineIo> m_io;
+    std::shared_ptr<Serial8250> m_serial;
+    PanicDetector m_panic;
+
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::optional<MachineExit> m_exit;  // guarded by m_mutex
+    std::atomic<bool> m_stopping{false};
+};
+
+}  // namespace vireo

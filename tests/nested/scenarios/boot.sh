@@ -1,0 +1,18 @@
+# vireo boots the Debian cloud kernel to userspace and powers off with exit 0, with 1, 2 and 4
+# vCPUs; each guest reports the CPUs it sees.
+. "${VIREO_NESTED_LIB:-/usr/local/lib/vireo-nested.sh}"
+
+cat > /tmp/report.sh <<'SCEN'
+echo "REPORT cpus=$(grep -c ^processor /proc/cpuinfo) memtotal_kib=$(awk '/^MemTotal/ {print $2}' /proc/meminfo)"
+SCEN
+
+for cpus in 1 2 4; do
+  step "boot with --cpus $cpus"
+  vireo_boot cpus$cpus 180 /tmp/report.sh --cpus $cpus --memory 256M
+  rc=$?
+  [ $rc -eq 0 ] || fail "vireo exited with $rc (expected 0 after the guest powered off)"
+  expect_line /tmp/cpus$cpus.log '^VIREO-GUEST-READY$'
+  expect_line /tmp/cpus$cpus.log "^REPORT cpus=$cpus "
+  expect_line /tmp/cpus$cpus.log '^VIREO-SCENARIO-EXIT 0$'
+done
+echo "boot: OK"

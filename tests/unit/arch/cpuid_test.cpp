@@ -1,0 +1,99 @@
+#include "arch/x86_64/cpuid.h"
+
+#include <gtest/gtest.h>
+
+namespace vireo::x86 {
+namespace {
+
+// A supported-CPUID table shaped like KVM's answer on an Intel host: leaf 1 without the
+// hypervisor bit, topology and cache leaves, PMU, and KVM's own leaves.
+std::vector<CpuidEntry> supported() {
+    return {
+        {0x0, 0, 0, 0x1f, 0x756e6547, 0x6c65746e, 0x49656e69},
+        {0x1, 0, 0, 0x000906ea, 0x00010800, 0x7ffafbff, 0xbfebfbff & ~kEdxHtt},
+        {0x4, 0, 1, 0x00000121, 0x01c0003f, 0x3f, 0},
+        {0x4, 3, 1, 0x00000163, 0x03c0003f, 0x2fff, 6},
+        {0x6, 0, 0, 0x77, 0x2, 0x9, 0},
+        {0xa, 0, 0, 0x07300404, 0, 0, 0x603},
+        {0xb, 0, 1, 1, 2, 0x100, 7},
+        {0xb, 1, 1, 4, 8, 0x201, 7},
+        {0xb, 2, 1, 0, 0, 2, 7},
+        {0x40000000, 0, 0, 0x40000001, 0x4b4d564b, 0x564b4d56, 0x4d},
+        {0x40000001, 0, 0, 0x01007afb, 0, 0, 0},
+        {0x80000008, 0, 0, 0x3027, 0, 0, 0},
+    };
+}
+
+TEST(Cpuid, SetsHypervisorBitApicIdAndTscDeadline) {
+    const auto t = shape_cpuid(supported(), {.vcpu_id = 3, .num_vcpus = 4, .tsc_khz = 0});
+    const CpuidEntry* l1 = find_leaf(t, 1);
+    ASSERT_NE(l1, nullptr);
+    EXPECT_TRUE(l1->ecx & kEcxHypervisor);
+    EXPECT_TRUE(l1->ecx & kEcxTscDeadline);
+    EXPECT_EQ(l1->ebx >> 24, 3U);           // initial APIC ID
+    EXPECT_EQ((l1->ebx >> 16) & 0xff, 4U);  // logical processors
+    EXPECT_EQ(l1->ebx & 0xffff, 0x0800U);   // CLFLUSH size etc. kept
+    EXPECT_TRUE(l1->edx & kEdxHtt);
+}
+
+TEST(Cpuid, SingleCpuHasNoHtt) {
+    const auto t = shape_cpuid(supported(), {.vcpu_id = 0, .num_vcpus = 1, .tsc_khz = 0});
+    EXPECT_FALSE(find_leaf(t, 1)->edx & kEdxHtt);
+}
+
+TEST(Cpuid, TopologyLeafDescribesOneThreadPerCore) {
+    const auto t = shape_cpuid(supported(), {.vcpu_id = 2, .num_vcpus = 3, .tsc_khz = 0});
+    const CpuidEntry* smt = find_leaf(t, 0xb, 0);
+    const CpuidEntry* core = find_leaf(t, 0xb, 1);
+    const CpuidEntry* end = find_leaf(t, 0xb, 2);
+    ASSERT_TRUE(smt && core && end);
+    EXPECT_EQ(smt->eax, 0U);
+    EXPECT_EQ(smt->ebx, 1U);
+    EXPECT_EQ((smt->ecx >> 8) & 0xff, 1U);
+    EXPECT_EQ(core->eax, 2U);  // 3 CPUs need 2 bits of APIC ID
+    EXPECT_EQ(core->ebx, 3U);
+    EXPECT_EQ((core->ecx >> 8) & 0xff, 2U);
+    EXPECT_EQ((end->ecx >> 8) & 0xff, 0U);
+    for (const auto* e : {smt, core, end}) {
+        EXPECT_EQ(e->edx, 2U);  // x2APIC ID
+    }
+}
+
+TEST(Cpuid, CacheLeafSharesOnlyTheLastLevel) {
+    const auto t = shape_cpuid(supported(), {.vcpu_id = 0, .num_vcpus = 4, .tsc_khz = 0});
+    const CpuidEntry* l1d = find_leaf(t, 4, 0);
+    const CpuidEntry* l3 = find_leaf(t, 4, 3);
+    EXPECT_EQ((l1d->eax >> 14) & 0xfff, 0U);
+    EXPECT_EQ((l3->eax >> 14) & 0xfff, 3U);
+    EXPECT_EQ(l1d->eax >> 26, 3U);
+    EXPECT_EQ(l1d->eax & 0x3fff, 0x121U);  // type and level kept
+}
+
+TEST(Cpuid, PmuAndThermalHidden) {
+    const auto t = shape_cpuid(supported(), {.vcpu_id = 0, .num_vcpus = 1, .tsc_khz = 0});
+    const CpuidEntry* pmu = find_leaf(t, 0xa);
+    EXPECT_EQ(pmu->eax | pmu->ebx | pmu->ecx | pmu->edx, 0U);
+    EXPECT_EQ(find_leaf(t, 6)->eax, 0U);
+}
+
+TEST(Cpuid, KvmLeavesKeptAndTscFrequencyPublished) {
+    const auto t = shape_cpuid(supported(), {.vcpu_id = 0, .num_vcpus = 1, .tsc_khz = 2'600'000});
+    const CpuidEntry* sig = find_leaf(t, 0x40000000);
+    EXPECT_EQ(sig->ebx, 0x4b4d564bU);  // "KVMKVMKVM"
+    EXPECT_EQ(sig->eax, 0x40000010U);
+    EXPECT_EQ(find_leaf(t, 0x40000001)->eax, 0x01007afbU);  // KVM's paravirtual features as offered
+    const CpuidEntry* timing = find_leaf(t, 0x40000010);
+    ASSERT_NE(timing, nullptr);
+    EXPECT_EQ(timing->eax, 2'600'000U);
+}
+
+TEST(Cpuid, AmdCoreCount) {
+    const auto t = shape_cpuid(supported(), {.vcpu_id = 0, .num_vcpus = 8, .tsc_khz = 0});
+    const CpuidEntry* e = find_leaf(t, 0x80000008);
+    EXPECT_EQ(e->ecx & 0xff, 7U);
+    EXPECT_EQ((e->ecx >> 12) & 0xf, 3U);
+    EXPECT_EQ(e->eax, 0x3027U);
+}
+
+}  // namespace
+}  // namespace vireo::x86
