@@ -106,8 +106,10 @@ TEST(ElfParse, RejectsSegmentsOutsideTheFile) {
     put<std::uint64_t>(image, phdr_at(0) + 24, ~0ULL - 0x100);  // p_paddr + p_memsz wraps
     EXPECT_EQ(parse_error(image).find("wraps past 2^64") != std::string::npos, true);
     image = make_elf();
-    put<std::uint64_t>(image, phdr_at(1) + 8, 0x1100);  // PT_NOTE offset
-    EXPECT_EQ(parse_error(image).rfind("kernel: PT_NOTE segment 1 (offset 0x1100", 0), 0U);
+    put<std::uint64_t>(image, phdr_at(1) + 8, 0x11f0);  // PT_NOTE ends past the file
+    EXPECT_EQ(parse_error(image).rfind(
+                  "kernel: PT_NOTE segment 1 (offset 0x11f0, size 0x30) lies outside", 0),
+              0U);
 }
 
 TEST(ElfParse, RequiresThePvhNote) {
