@@ -58,7 +58,7 @@ public:
                 const int s = sigtimedwait(&m_set, nullptr, &tick);
                 if (s > 0) {
                     m_signal = s;
-                    machine.request_stop(fmt::format("stopped by {}", sigabbrev_np(s)));
+                    machine.request_stop(fmt::format("stopped by SIG{}", sigabbrev_np(s)));
                 }
             }
         });

@@ -130,6 +130,12 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
         return tables.error().wrap("ACPI tables");
     }
 
+    if (auto r = x86::install_reset_vector(m_memory, kAcpiPmPort + AcpiPm::kReset,
+                                           kAcpiResetValue);
+        !r) {
+        return r;
+    }
+
     auto kernel = read_file(config.kernel_path, "kernel", config.memory);
     if (!kernel) {
         return kernel.error();
@@ -346,6 +352,14 @@ std::string Machine::exit_summary() const {
     for (const auto& v : m_vcpus) {
         const auto& st = v->stats();
         out += fmt::format("vCPU {}: {} exits", v->id(), st.total());
+        if (auto regs = v->get_regs()) {
+            out += fmt::format(" (stopped at rip {:#x}", regs->rip);
+            if (auto sregs = v->get_sregs()) {
+                out += fmt::format(" cs {:#x} base {:#x} cr0 {:#x} efer {:#x}", sregs->cs.selector,
+                                   sregs->cs.base, sregs->cr0, sregs->efer);
+            }
+            out += ")";
+        }
         for (std::size_t i = 0; i < st.counts.size(); ++i) {
             if (st.counts[i] != 0) {
                 out += fmt::format(", {} {}", to_string(static_cast<ExitReason>(i)), st.counts[i]);

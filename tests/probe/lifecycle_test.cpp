@@ -79,3 +79,27 @@ TEST_F(ProbeTest, UserModeLoopRunsAtNativeSpeed) {
 
 }  // namespace
 }  // namespace vireo::probe
+
+#include "arch/x86_64/boot_cpu.h"
+
+namespace vireo::probe {
+namespace {
+
+TEST_F(ProbeTest, ResetVectorStubWritesTheResetRegisterAndHalts) {
+    // The stub vireo puts at F000:FFF0, run here from the probe's real-mode code address.
+    auto g = guest(CpuMode::Real, Asm().hlt());
+    ASSERT_TRUE(g);
+    // install_reset_vector writes at 0xffff0, out of reach of the probe's CS=0: copy it to the
+    // probe's entry point.
+    std::uint8_t stub[16] = {};
+    ASSERT_TRUE(x86::install_reset_vector(g->memory(), 0x602, 0x1).ok());
+    ASSERT_TRUE(g->memory().read(GuestAddress(x86::kResetVectorAddress), stub).ok());
+    ASSERT_TRUE(g->memory().write(GuestAddress(kCodeAddress), stub).ok());
+    RecordingIo io;
+    EXPECT_EQ(run(*g, io).kind, VcpuExitKind::Halt);
+    const std::vector<IoAccess> expected = {{IoAccess::Kind::PioWrite, 0x602, 1, 0x1}};
+    EXPECT_EQ(io.accesses(), expected);
+}
+
+}  // namespace
+}  // namespace vireo::probe

@@ -130,6 +130,23 @@ std::vector<MsrEntry> boot_msrs() {
     };
 }
 
+Result<void> install_reset_vector(GuestMemory& mem, std::uint16_t port, std::uint8_t value) {
+    // 16-bit code: mov dx, port; mov al, value; out dx, al; cli; hlt; jmp short hlt.
+    const std::uint8_t stub[] = {
+        0xba, static_cast<std::uint8_t>(port), static_cast<std::uint8_t>(port >> 8),
+        0xb0, value,
+        0xee,
+        0xfa,
+        0xf4,
+        0xeb, 0xfd,
+    };
+    static_assert(sizeof(stub) <= 16, "the reset vector has 16 bytes below 1 MiB");
+    if (auto r = mem.write(GuestAddress(kResetVectorAddress), stub); !r) {
+        return r.error().wrap("reset vector");
+    }
+    return ok();
+}
+
 void setup_lapic_lints(LapicState& lapic) {
     // LVT LINT0 at 0x350, LINT1 at 0x360; delivery mode in bits 8..10 (SDM Vol. 3A §11.5.1).
     constexpr std::size_t kLint0 = 0x350, kLint1 = 0x360;

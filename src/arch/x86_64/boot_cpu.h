@@ -49,6 +49,13 @@ Result<BootCpuState> setup_boot_cpu(GuestMemory& mem, EntryMode mode, std::uint6
 // all RAM uncached and the boot crawls.
 std::vector<MsrEntry> boot_msrs();
 
+// The only firmware vireo has: at the real-mode reset vector F000:FFF0 (0xffff0), a stub that
+// writes `value` to the reset `port` (the FADT's ACPI reset register) and halts. A guest that
+// reboots through the BIOS lands here: Linux does so on hardware-reduced ACPI platforms, where it
+// picks the EFI reboot method and falls back to machine_real_restart() without EFI.
+Result<void> install_reset_vector(GuestMemory& mem, std::uint16_t port, std::uint8_t value);
+inline constexpr std::uint64_t kResetVectorAddress = 0xffff0;
+
 // LAPIC setup before the guest runs: LINT0 as ExtINT (the 8259 PIC's output) and LINT1 as NMI,
 // the wiring a PC BIOS leaves (MP spec §3.6.3 "virtual wire mode").
 void setup_lapic_lints(LapicState& lapic);

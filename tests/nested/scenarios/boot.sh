@@ -15,4 +15,14 @@ for cpus in 1 2 4; do
   expect_line /tmp/cpus$cpus.log "^REPORT cpus=$cpus "
   expect_line /tmp/cpus$cpus.log '^VIREO-SCENARIO-EXIT 0$'
 done
+step "boot the uncompressed vmlinux through its PVH entry, 2 vCPUs"
+[ -f "$GUEST/cloud/vmlinux" ] || fail "no $GUEST/cloud/vmlinux (tests/guest/build extracts it)"
+add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/report.sh /tmp/pvh.cpio.gz
+run_timed 180 /tmp/pvh.log vireo run --kernel "$GUEST/cloud/vmlinux" --initrd /tmp/pvh.cpio.gz \
+  --cmdline "console=ttyS0 panic=-1 quiet" --cpus 2 --memory 256M
+rc=$?
+[ $rc -eq 0 ] || fail "vireo exited with $rc booting the PVH vmlinux"
+expect_line /tmp/pvh.log '^VIREO-GUEST-READY$'
+expect_line /tmp/pvh.log '^REPORT cpus=2 '
+expect_line /tmp/pvh.log '^VIREO-SCENARIO-EXIT 0$'
 echo "boot: OK"

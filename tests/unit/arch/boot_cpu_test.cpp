@@ -1,5 +1,7 @@
 #include "arch/x86_64/boot_cpu.h"
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 namespace vireo::x86 {
@@ -78,6 +80,15 @@ TEST(BootCpu, LapicLintsAreVirtualWire) {
     setup_lapic_lints(lapic);
     EXPECT_EQ(lapic.read(0x350), 0x10700U);
     EXPECT_EQ(lapic.read(0x360), 0x10400U);
+}
+
+TEST(BootCpu, ResetVectorWritesTheResetRegister) {
+    auto mem = ram();
+    ASSERT_TRUE(install_reset_vector(mem, 0x602, 0x1).ok());
+    std::uint8_t code[10] = {};
+    ASSERT_TRUE(mem.read(GuestAddress(kResetVectorAddress), code).ok());
+    const std::uint8_t want[10] = {0xba, 0x02, 0x06, 0xb0, 0x01, 0xee, 0xfa, 0xf4, 0xeb, 0xfd};
+    EXPECT_EQ(0, std::memcmp(code, want, sizeof(want)));
 }
 
 }  // namespace
