@@ -31,9 +31,10 @@ check: build build-asan guest nested-host
 	rm -f $(BUILD)/Testing/Temporary/CTestCostData.txt
 	ctest --test-dir $(BUILD) --output-on-failure
 
-# The main job. Until vireo boots Linux (issue 3) this runs the probe guests on /dev/kvm.
-demo: build
-	$(BUILD)/vireo probe
+# The main job: boot the default guest to an interactive busybox shell (inside the nested test
+# host when this CPU has no hardware virtualization).
+demo: build guest nested-host
+	tests/demo/run
 
 bench: build nested-host
 	tests/bench/run

@@ -130,8 +130,7 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
         return tables.error().wrap("ACPI tables");
     }
 
-    if (auto r = x86::install_reset_vector(m_memory, kAcpiPmPort + AcpiPm::kReset,
-                                           kAcpiResetValue);
+    if (auto r = x86::install_reset_vector(m_memory, kAcpiPmPort + AcpiPm::kReset, kAcpiResetValue);
         !r) {
         return r;
     }

@@ -81,8 +81,9 @@ int main(int argc, char** argv) {
         }
     }
     if (marker.empty() || i >= argc) {
-        std::fprintf(stderr, "usage: vireo-stamp --marker TEXT [--exclude-mapping-size BYTES] "
-                             "[--log FILE] -- CMD [ARGS...]\n");
+        std::fprintf(stderr,
+                     "usage: vireo-stamp --marker TEXT [--exclude-mapping-size BYTES] "
+                     "[--log FILE] -- CMD [ARGS...]\n");
         return 2;
     }
     std::ofstream log(log_path);

@@ -133,12 +133,16 @@ std::vector<MsrEntry> boot_msrs() {
 Result<void> install_reset_vector(GuestMemory& mem, std::uint16_t port, std::uint8_t value) {
     // 16-bit code: mov dx, port; mov al, value; out dx, al; cli; hlt; jmp short hlt.
     const std::uint8_t stub[] = {
-        0xba, static_cast<std::uint8_t>(port), static_cast<std::uint8_t>(port >> 8),
-        0xb0, value,
+        0xba,
+        static_cast<std::uint8_t>(port),
+        static_cast<std::uint8_t>(port >> 8),
+        0xb0,
+        value,
         0xee,
         0xfa,
         0xf4,
-        0xeb, 0xfd,
+        0xeb,
+        0xfd,
     };
     static_assert(sizeof(stub) <= 16, "the reset vector has 16 bytes below 1 MiB");
     if (auto r = mem.write(GuestAddress(kResetVectorAddress), stub); !r) {

@@ -6,6 +6,31 @@
 echo 'reboot -f' > /tmp/reboot.sh
 echo 'exit 0' > /tmp/nothing.sh
 
+step "console input reaches the guest shell (16550A receive interrupt)"
+# No scenario: the guest runs its interactive shell on the console; type into it once it is up.
+mkfifo /tmp/console.in
+vireo run --kernel "$GUEST/cloud/vmlinuz" --initrd "$GUEST/cloud/initramfs.cpio.gz" \
+  --cmdline "console=ttyS0 panic=-1 quiet" < /tmp/console.in > /tmp/console.log 2>&1 &
+pid=$!
+exec 3> /tmp/console.in
+for _ in $(seq 1 240); do
+  grep -q '^VIREO-GUEST-READY' /tmp/console.log && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.5
+done
+sleep 1
+echo 'echo typed-$((40 + 2))' >&3
+echo 'exit 5' >&3
+rc=0
+for _ in $(seq 1 120); do kill -0 $pid 2>/dev/null || break; sleep 0.5; done
+if kill -0 $pid 2>/dev/null; then kill -9 $pid; cat /tmp/console.log; fail "guest shell did not act on typed input"; fi
+wait $pid || rc=$?
+exec 3>&-
+cat /tmp/console.log | tail -4
+[ $rc -eq 0 ] || fail "vireo exited with $rc"
+expect_line /tmp/console.log '^typed-42'
+expect_line /tmp/console.log '^VIREO-SCENARIO-EXIT 5$'
+
 step "guest reboot -f with --on-reboot exit"
 vireo_boot reboot 180 /tmp/reboot.sh --on-reboot exit
 rc=$?
