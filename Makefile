@@ -2,9 +2,11 @@
 # fresh Debian 12 machine, as root.
 BUILD      := build
 ASAN_BUILD := $(BUILD)/asan
-CMAKE_ARGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_ASAN_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD)
+FUZZ_BUILD := $(BUILD)/fuzz
+CMAKE_ARGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_ASAN_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) \
+              -DVIREO_FUZZ_BUILD_DIR=$(CURDIR)/$(FUZZ_BUILD)
 
-.PHONY: all setup build build-asan guest nested-host check demo bench format clean
+.PHONY: all setup build build-asan build-fuzz fuzz guest nested-host check demo bench format clean
 
 all: build
 
@@ -19,15 +21,24 @@ build-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVIREO_SANITIZE=ON
 	cmake --build $(ASAN_BUILD)
 
+build-fuzz: setup
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) --target kernel_image_fuzzer size_fuzzer legacy_devices_fuzzer
+
+# Longer fuzzing runs (FUZZ_SECONDS per target).
+fuzz: build-fuzz guest
+	tests/fuzz/run $(FUZZ_BUILD) $${FUZZ_SECONDS:-300}
+
 guest: setup
 	tests/guest/build
 
 nested-host: build guest
 	tests/nested/build-host
 
-# Unit tests, probe tests, both again under ASan+UBSan, then the nested scenarios. CTest's cost
+# Unit tests, probe tests, both again under ASan+UBSan, a short fuzzing run, then the nested
+# scenarios. CTest's cost
 # data is removed so tests run in the order they are declared (tests/CMakeLists.txt).
-check: build build-asan guest nested-host
+check: build build-asan build-fuzz guest nested-host
 	rm -f $(BUILD)/Testing/Temporary/CTestCostData.txt
 	ctest --test-dir $(BUILD) --output-on-failure
 

@@ -2,8 +2,10 @@
 add_library(vireo_warnings INTERFACE)
 target_compile_options(vireo_warnings INTERFACE
   -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-  -Wsuggest-override -Wimplicit-fallthrough -Wformat=2
-  -Wduplicated-cond -Wlogical-op -Wmisleading-indentation)
+  -Wsuggest-override -Wimplicit-fallthrough -Wformat=2 -Wmisleading-indentation)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(vireo_warnings INTERFACE -Wduplicated-cond -Wlogical-op)
+endif()
 
 # vireo_library(NAME SOURCES... [DEPS ...]): one CMake target per layer (DESIGN.md §1).
 function(vireo_library name)

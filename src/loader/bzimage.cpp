@@ -157,11 +157,12 @@ Result<BzImageInfo> parse_bzimage(std::span<const std::uint8_t> image) {
     if ((hdr.xloadflags & kXlfKernel64) == 0) {
         return Error(
             fmt::format("kernel: no 64-bit entry point (xloadflags {:#x} lacks XLF_KERNEL_64)",
-                        hdr.xloadflags));
+                        +hdr.xloadflags));
     }
     if ((hdr.loadflags & kLoadedHigh) == 0) {
-        return Error(fmt::format(
-            "kernel: not a bzImage (loadflags {:#x} lacks LOADED_HIGH, a zImage?)", hdr.loadflags));
+        return Error(
+            fmt::format("kernel: not a bzImage (loadflags {:#x} lacks LOADED_HIGH, a zImage?)",
+                        +hdr.loadflags));
     }
     const std::uint64_t kernel_size = file_size - setup_size;
     if (kernel_size <= kEntry64Offset) {
@@ -172,7 +173,7 @@ Result<BzImageInfo> parse_bzimage(std::span<const std::uint8_t> image) {
     const bool relocatable = hdr.relocatable_kernel != 0;
     if (relocatable && !std::has_single_bit(hdr.kernel_alignment)) {
         return Error(fmt::format("kernel: kernel_alignment {:#x} is not a power of two",
-                                 hdr.kernel_alignment));
+                                 +hdr.kernel_alignment));
     }
     if (hdr.init_size == 0) {
         return Error("kernel: setup header init_size is 0");

@@ -67,17 +67,17 @@ Result<ElfLoadSegment> check_load_segment(std::span<const std::uint8_t> image,
                                           const Elf64ProgramHeader& ph, std::size_t index) {
     if (ph.p_filesz > ph.p_memsz) {
         return Error(fmt::format("kernel: PT_LOAD segment {}: p_filesz {:#x} > p_memsz {:#x}",
-                                 index, ph.p_filesz, ph.p_memsz));
+                                 index, +ph.p_filesz, +ph.p_memsz));
     }
     if (!in_bounds(image.size(), ph.p_offset, ph.p_filesz)) {
         return Error(fmt::format(
             "kernel: PT_LOAD segment {} (offset {:#x}, size {:#x}) lies outside the {}-byte file",
-            index, ph.p_offset, ph.p_filesz, image.size()));
+            index, +ph.p_offset, +ph.p_filesz, image.size()));
     }
     std::uint64_t end = 0;
     if (!checked_add(ph.p_paddr, ph.p_memsz, end)) {
         return Error(fmt::format("kernel: PT_LOAD segment {} at {:#x} + {:#x} wraps past 2^64",
-                                 index, ph.p_paddr, ph.p_memsz));
+                                 index, +ph.p_paddr, +ph.p_memsz));
     }
     return ElfLoadSegment{ph.p_offset, ph.p_paddr, ph.p_filesz, ph.p_memsz};
 }
@@ -91,7 +91,7 @@ Result<std::optional<std::uint64_t>> find_pvh_note(std::span<const std::uint8_t>
     if (!in_bounds(image.size(), ph.p_offset, ph.p_filesz)) {
         return Error(fmt::format(
             "kernel: PT_NOTE segment {} (offset {:#x}, size {:#x}) lies outside the {}-byte file",
-            index, ph.p_offset, ph.p_filesz, image.size()));
+            index, +ph.p_offset, +ph.p_filesz, image.size()));
     }
     const std::uint64_t end = ph.p_offset + ph.p_filesz;  // in bounds, so no wrap
     std::uint64_t pos = ph.p_offset;

@@ -81,7 +81,7 @@ Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const Machi
                                  format_size(layout::kMaxMemory)));
     }
     const auto regions = layout::ram_regions(config.memory);
-    auto mem = GuestMemory::create(regions, MemoryOptions{.memfd = false, .hugepages = false});
+    auto mem = GuestMemory::create(regions, MemoryOptions{.memfd = false, .hugepages = true});
     if (!mem) {
         return mem.error();
     }

@@ -25,7 +25,8 @@ struct MemoryRegionSpec {
 struct MemoryOptions {
     // Back RAM with a memfd (shareable, snapshot-friendly) instead of anonymous memory.
     bool memfd = false;
-    // Ask for transparent huge pages on the mapping (madvise; a hint, never an error).
+    // Ask for transparent huge pages on the mapping (madvise; a hint, never an error). Mappings
+    // are 2 MiB-aligned either way, so hosts with THP "always" use huge pages regardless.
     bool hugepages = false;
 };
 

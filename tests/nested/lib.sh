@@ -12,15 +12,25 @@ fail() {
   exit 1
 }
 
-# run_timed SECONDS LOG CMD...: runs CMD with output to LOG (and the console), killing it after
-# SECONDS with a message naming the step. Returns CMD's status (124 on timeout).
+# run_timed SECONDS LOG CMD...: runs CMD with output to LOG (and the console). After SECONDS it
+# gets SIGTERM (vireo then stops in order and, with --verbose, prints where each vCPU was), and
+# SIGKILL 5 s later. Returns CMD's status, or 124 when it had to be stopped.
 run_timed() {
   _secs=$1 _log=$2
   shift 2
-  { timeout -s KILL "$_secs" "$@" 2>&1; echo $? > "$_log.rc"; } | tee "$_log"
-  _rc=$(cat "$_log.rc")
-  if [ "$_rc" -eq 137 ] || [ "$_rc" -eq 124 ]; then
-    echo "TIMEOUT${VIREO_STEP:+ [$VIREO_STEP]}: '$*' still running after ${_secs}s, killed"
+  : > "$_log.timeout"
+  "$@" > "$_log" 2>&1 &
+  _pid=$!
+  ( sleep "$_secs"; kill -0 $_pid 2>/dev/null || exit 0; echo yes > "$_log.timeout"
+    kill -TERM $_pid 2>/dev/null; sleep 5; kill -KILL $_pid 2>/dev/null ) &
+  _wd=$!
+  wait $_pid
+  _rc=$?
+  kill $_wd 2>/dev/null
+  wait $_wd 2>/dev/null
+  cat "$_log"
+  if [ -s "$_log.timeout" ]; then
+    echo "TIMEOUT${VIREO_STEP:+ [$VIREO_STEP]}: '$*' still running after ${_secs}s, stopped"
     return 124
   fi
   return "$_rc"
@@ -33,8 +43,9 @@ expect_line() {
 
 # vireo_boot NAME SECONDS SCENARIO [VIREO_ARGS...]: boots the default guest (cloud kernel) under
 # vireo with SCENARIO appended as /scenario.sh; console output goes to /tmp/NAME.log and the
-# screen. Returns vireo's exit status (124 if it had to be killed). VIREO_CMDLINE overrides the
-# kernel command line.
+# screen. Returns vireo's exit status (124 if it had to be stopped). VIREO_CMDLINE overrides the
+# kernel command line. --verbose makes vireo end with its exit counters and each vCPU's last RIP,
+# which is what a hang report needs.
 vireo_boot() {
   _name=$1 _secs=$2 _scen=$3
   shift 3
@@ -42,5 +53,5 @@ vireo_boot() {
     fail "add-scenario failed"
   run_timed "$_secs" "/tmp/$_name.log" vireo run --kernel "$GUEST/cloud/vmlinuz" \
     --initrd "/tmp/$_name.cpio.gz" \
-    --cmdline "${VIREO_CMDLINE:-console=ttyS0 panic=-1 quiet}" "$@"
+    --cmdline "${VIREO_CMDLINE:-console=ttyS0 panic=-1 quiet}" --verbose "$@"
 }

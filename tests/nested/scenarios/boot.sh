@@ -3,7 +3,7 @@
 . "${VIREO_NESTED_LIB:-/usr/local/lib/vireo-nested.sh}"
 
 cat > /tmp/report.sh <<'SCEN'
-echo "REPORT cpus=$(grep -c ^processor /proc/cpuinfo) memtotal_kib=$(awk '/^MemTotal/ {print $2}' /proc/meminfo)"
+echo "REPORT cpus=$(grep -c ^processor /proc/cpuinfo) memtotal_kib=$(awk '/^MemTotal/ {print $2}' /proc/meminfo) year=$(date -u +%Y)"
 SCEN
 
 for cpus in 1 2 4; do
@@ -15,6 +15,18 @@ for cpus in 1 2 4; do
   expect_line /tmp/cpus$cpus.log "^REPORT cpus=$cpus "
   expect_line /tmp/cpus$cpus.log '^VIREO-SCENARIO-EXIT 0$'
 done
+step "--console file:PATH sends the guest console to a file"
+add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/report.sh /tmp/file.cpio.gz
+run_timed 180 /tmp/file-stdout.log vireo run --kernel "$GUEST/cloud/vmlinuz" --initrd /tmp/file.cpio.gz \
+  --cmdline "console=ttyS0 panic=-1 quiet" --memory 256M --console file:/tmp/console-file.log
+rc=$?
+[ $rc -eq 0 ] || fail "vireo exited with $rc"
+expect_line /tmp/console-file.log '^VIREO-GUEST-READY$'
+expect_line /tmp/console-file.log '^VIREO-SCENARIO-EXIT 0$'
+! grep -q VIREO-GUEST-READY /tmp/file-stdout.log || fail "console output also went to stdout"
+# The guest's wall clock (kvmclock's wall-clock MSR) matches the host's year.
+expect_line /tmp/console-file.log "^REPORT cpus=1 .* year=$(date -u +%Y)$"
+
 step "boot the uncompressed vmlinux through its PVH entry, 2 vCPUs"
 [ -f "$GUEST/cloud/vmlinux" ] || fail "no $GUEST/cloud/vmlinux (tests/guest/build extracts it)"
 add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/report.sh /tmp/pvh.cpio.gz

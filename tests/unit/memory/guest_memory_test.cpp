@@ -82,3 +82,19 @@ TEST(GuestMemory, MoveKeepsMappings) {
 
 }  // namespace
 }  // namespace vireo
+
+namespace vireo {
+namespace {
+
+TEST(GuestMemory, MappingsAreHugePageAligned) {
+    // Guest-physical and host-virtual addresses must agree modulo 2 MiB for KVM to map huge pages.
+    auto mem = make({{GuestAddress(0), 6ULL << 20}, {GuestAddress(1ULL << 32), 4ULL << 20}});
+    for (const auto& r : mem.regions()) {
+        EXPECT_EQ(reinterpret_cast<std::uintptr_t>(r.host) % (2ULL << 20), 0U);
+    }
+    auto fd_mem = make({{GuestAddress(0), 4ULL << 20}}, MemoryOptions{.memfd = true});
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(fd_mem.regions()[0].host) % (2ULL << 20), 0U);
+}
+
+}  // namespace
+}  // namespace vireo
