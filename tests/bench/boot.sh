@@ -18,7 +18,8 @@ one() {  # one VMM-NAME: prints the STAMP line for one boot
     qemu-microvm) set -- qemu-system-x86_64 -M microvm $qemu_common -append "$cmdline" ;;
     qemu-q35) set -- qemu-system-x86_64 -M q35 $qemu_common -append "$cmdline" ;;
   esac
-  timeout -s KILL 240 vireo-stamp --marker VIREO-GUEST-READY \
+  # A boot takes under 10 s here; 60 s means it hung (reported as a failed run, status 137).
+  timeout -s KILL 60 vireo-stamp --marker VIREO-GUEST-READY \
     --exclude-mapping-size $((mem_mib * 1024 * 1024)) --log /tmp/boot-last.log -- "$@"
 }
 
