@@ -108,7 +108,7 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
             return res.error();
         }
     }
-    if (auto r = setup_devices(config.cpus); !r) {
+    if (auto r = setup_devices(); !r) {
         return r;
     }
 
@@ -160,8 +160,7 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
                        loaded->format == loader::KernelFormat::BzImage);
 }
 
-Result<void> Machine::setup_devices(std::uint32_t cpus) {
-    static_cast<void>(cpus);
+Result<void> Machine::setup_devices() {
     auto com1_irq = m_vm->create_irq_line(kCom1Irq);
     if (!com1_irq) {
         return com1_irq.error();

@@ -54,7 +54,7 @@ private:
     explicit Machine(GuestMemory memory, Console& console)
         : m_memory(std::move(memory)), m_console(console) {}
     Result<void> build(Accelerator& accel, const MachineConfig& config);
-    Result<void> setup_devices(std::uint32_t cpus);
+    Result<void> setup_devices();
     Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::uint64_t entry,
                              std::uint64_t boot_info, bool long_mode);
     void vcpu_loop(Vcpu& vcpu);

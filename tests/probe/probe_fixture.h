@@ -24,6 +24,9 @@ protected:
                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
     std::unique_ptr<KvmAccelerator> m_kvm;
+
+public:
+    KvmAccelerator* kvm() { return m_kvm.get(); }
 };
 
 }  // namespace vireo::probe
