@@ -151,6 +151,15 @@ std::uint8_t* GuestMemory::host_range(GuestAddress addr, std::uint64_t len) cons
     return nullptr;
 }
 
+Result<std::span<std::uint8_t>> GuestMemory::slice(GuestAddress addr, std::uint64_t len) const {
+    std::uint8_t* p = host_range(addr, len);
+    if (p == nullptr) {
+        return Error(
+            fmt::format("guest range {:#x}+{:#x} is not inside guest RAM", addr.value, len));
+    }
+    return std::span<std::uint8_t>(p, len);
+}
+
 bool GuestMemory::contains_range(GuestAddress addr, std::uint64_t len) const {
     return host_range(addr, len) != nullptr;
 }

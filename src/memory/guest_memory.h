@@ -73,6 +73,12 @@ public:
         return write(addr, std::span(reinterpret_cast<const std::uint8_t*>(&value), sizeof(T)));
     }
 
+    // The host bytes of [addr, addr + len), which must lie inside one region. For device I/O that
+    // hands guest buffers to the kernel (iovecs for io_uring, readv/writev on a tap): the span is
+    // valid while this GuestMemory lives and must not be kept beyond the request it serves. The
+    // guest can change these bytes at any time: read each field once, then validate the copy.
+    Result<std::span<std::uint8_t>> slice(GuestAddress addr, std::uint64_t len) const;
+
     // True when [addr, addr + len) lies inside one region.
     bool contains_range(GuestAddress addr, std::uint64_t len) const;
     std::span<const GuestRegion> regions() const { return m_regions; }
