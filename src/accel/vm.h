@@ -8,7 +8,9 @@
 
 #include "accel/vcpu.h"
 #include "base/result.h"
+#include "bus/io_event.h"
 #include "irq/irq_line.h"
+#include "irq/msi.h"
 #include "memory/guest_address.h"
 
 namespace vireo {
@@ -22,7 +24,9 @@ struct MemorySlot {
     bool log_dirty = false;
 };
 
-class Vm {
+// A Vm is also where MSI routes (irqfd + routing) and ioeventfds live, so devices get it as an
+// MsiController / IoEventRegistry and never see the accelerator.
+class Vm : public MsiController, public IoEventRegistry {
 public:
     virtual ~Vm() = default;
     virtual Result<void> map_memory(const MemorySlot& slot) = 0;

@@ -117,6 +117,47 @@ Result<std::unique_ptr<IrqLine>> KvmVm::create_irq_line(std::uint32_t gsi) {
     return std::unique_ptr<IrqLine>(std::make_unique<KvmIrqLine>(m_fd.get(), gsi));
 }
 
+Result<std::unique_ptr<MsiRoute>> KvmVm::create_msi_route() {
+    if (!m_irqchip) {
+        return Error("MSI routes need the in-kernel irqchip");
+    }
+    return m_routing.create_msi_route();
+}
+
+namespace {
+
+Result<void> ioeventfd(int vm_fd, const IoEventAddress& where, int eventfd, bool assign) {
+    if (where.length != 1 && where.length != 2 && where.length != 4 && where.length != 8) {
+        return Error(fmt::format("ioeventfd: bad length {}", where.length));
+    }
+    kvm_ioeventfd io{};
+    io.addr = where.address;
+    io.len = where.length;
+    io.fd = eventfd;
+    io.flags = (where.mmio ? 0U : static_cast<std::uint32_t>(KVM_IOEVENTFD_FLAG_PIO)) |
+               (assign ? 0U : static_cast<std::uint32_t>(KVM_IOEVENTFD_FLAG_DEASSIGN));
+    if (where.datamatch) {
+        io.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+        io.datamatch = *where.datamatch;
+    }
+    if (::ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0) {
+        return Error::from_errno(fmt::format("KVM_IOEVENTFD {} {} at {:#x}",
+                                             assign ? "assign" : "deassign",
+                                             where.mmio ? "mmio" : "pio", where.address));
+    }
+    return ok();
+}
+
+}  // namespace
+
+Result<void> KvmVm::add_ioevent(const IoEventAddress& where, int eventfd) {
+    return ioeventfd(m_fd.get(), where, eventfd, true);
+}
+
+Result<void> KvmVm::remove_ioevent(const IoEventAddress& where, int eventfd) {
+    return ioeventfd(m_fd.get(), where, eventfd, false);
+}
+
 Result<void> KvmVm::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) {
     const auto it = m_slot_sizes.find(slot);
     if (it == m_slot_sizes.end()) {

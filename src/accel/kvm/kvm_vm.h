@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "accel/kvm/kvm_irq_routing.h"
 #include "accel/vm.h"
 #include "base/unique_fd.h"
 
@@ -11,7 +12,8 @@ class KvmAccelerator;
 
 class KvmVm final : public Vm {
 public:
-    KvmVm(UniqueFd fd, int run_size) : m_fd(std::move(fd)), m_run_size(run_size) {}
+    KvmVm(UniqueFd fd, int run_size)
+        : m_fd(std::move(fd)), m_run_size(run_size), m_routing(m_fd.get()) {}
 
     // x86 platform setup done once per VM: TSS and identity-map addresses (needed for real mode on
     // hosts without unrestricted guest), and the in-kernel irqchip and PIT when asked.
@@ -22,13 +24,18 @@ public:
     Result<std::unique_ptr<IrqLine>> create_irq_line(std::uint32_t gsi) override;
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) override;
 
+    Result<std::unique_ptr<MsiRoute>> create_msi_route() override;
+    Result<void> add_ioevent(const IoEventAddress& where, int eventfd) override;
+    Result<void> remove_ioevent(const IoEventAddress& where, int eventfd) override;
+
     int fd() const { return m_fd.get(); }
 
 private:
     UniqueFd m_fd;
     int m_run_size;
     bool m_irqchip = false;
-    std::map<std::uint32_t, std::uint64_t> m_slot_sizes;  // slot -> bytes, for dirty-log bounds
+    std::map<std::uint32_t, std::uint64_t> m_slot_sizes;
+    KvmIrqRouting m_routing;  // slot -> bytes, for dirty-log bounds
 };
 
 }  // namespace vireo

@@ -1,0 +1,126 @@
+#include "devices/virtio/virtio_device.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "devices/virtio/virtio_spec.h"
+
+namespace vireo::virtio {
+
+VirtioDevice::~VirtioDevice() {
+    // Derived destructors must have called reset(); this is the last line of defence against
+    // a thread running into a destroyed object.
+    if (m_thread.joinable()) {
+        m_loop->stop();
+        m_thread.join();
+    }
+}
+
+void VirtioDevice::write_config(std::uint64_t, std::span<const std::uint8_t>) {}
+
+Result<void> VirtioDevice::on_activate(EventLoop&) {
+    return ok();
+}
+
+void VirtioDevice::on_reset() {}
+
+Result<void> VirtioDevice::activate(GuestMemory& mem, std::uint64_t acked_features,
+                                    std::span<VirtQueue> queues, std::span<const EventFd> kicks,
+                                    VirtioInterrupt& interrupt) {
+    if (m_thread.joinable()) {
+        return Error("device is already active");
+    }
+    const bool event_idx = (acked_features & feature(kFeatureEventIdx)) != 0;
+    const bool indirect = (acked_features & feature(kFeatureIndirectDesc)) != 0;
+    for (std::size_t i = 0; i < queues.size(); ++i) {
+        // §4.1.4.3.2: queues the driver did not enable are not used.
+        if (!queues[i].config().ready) {
+            continue;
+        }
+        if (auto r = queues[i].activate(mem, event_idx, indirect); !r) {
+            return r.error().wrap(fmt::format("queue {}", i));
+        }
+    }
+    auto loop = EventLoop::create();
+    if (!loop) {
+        return loop.error();
+    }
+    m_loop = std::move(loop.value());
+    m_mem = &mem;
+    m_queues = queues;
+    m_interrupt = &interrupt;
+    m_acked_features = acked_features;
+    m_failed = false;
+    for (std::size_t i = 0; i < queues.size() && i < kicks.size(); ++i) {
+        if (!queues[i].active()) {
+            continue;
+        }
+        const EventFd& kick = kicks[i];
+        auto r = m_loop->add(kick.fd(), EPOLLIN, [this, i, &kick](std::uint32_t) {
+            kick.consume();
+            if (!m_failed) {
+                process_queue(i);
+            }
+        });
+        if (!r) {
+            return r.error();
+        }
+    }
+    if (auto r = on_activate(*m_loop); !r) {
+        m_loop.reset();
+        return r.error();
+    }
+    // Kicks that arrived before activation (or during a previous one) are served on start.
+    for (std::size_t i = 0; i < queues.size() && i < kicks.size(); ++i) {
+        if (queues[i].active()) {
+            kicks[i].signal();
+        }
+    }
+    m_thread = std::thread([this] { m_loop->run(); });
+    return ok();
+}
+
+void VirtioDevice::reset() {
+    if (m_thread.joinable()) {
+        m_loop->stop();
+        m_thread.join();
+    }
+    on_reset();
+    m_loop.reset();
+    for (auto& q : m_queues) {
+        q.reset();
+    }
+    m_queues = {};
+    m_mem = nullptr;
+    m_interrupt = nullptr;
+    m_acked_features = 0;
+    m_failed = false;
+}
+
+void VirtioDevice::notify_used(std::size_t index) {
+    if (m_queues[index].needs_notification(*m_mem)) {
+        m_counters.interrupts.fetch_add(1, std::memory_order_relaxed);
+        m_interrupt->signal_queue(static_cast<std::uint16_t>(index));
+    }
+}
+
+void VirtioDevice::signal_config() {
+    if (m_interrupt != nullptr) {
+        m_interrupt->signal_config();
+    }
+}
+
+void VirtioDevice::fail(const std::string& what) {
+    m_counters.errors.fetch_add(1, std::memory_order_relaxed);
+    if (m_failed) {
+        return;
+    }
+    m_failed = true;
+    spdlog::warn("{}: {}; the device needs a reset", name(), what);
+    m_interrupt->set_needs_reset();
+}
+
+}  // namespace vireo::virtio

@@ -1,0 +1,110 @@
+// A virtio device as its transport sees it (virtio 1.2 §2-§3), with the device thread every
+// vireo virtio device runs on (Firecracker's event_handler.rs): queue kicks, backend fds and the
+// work they trigger are handled on that thread, never on a vCPU thread.
+//
+// Lifecycle: the transport negotiates features and collects queue configuration on vCPU threads;
+// at DRIVER_OK it calls activate(), which validates the queues and starts the device thread; a
+// driver reset (status 0) calls reset(), which stops the thread before returning, so the
+// transport owns the queues again. Between the two, only the device thread touches the queues.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/event_fd.h"
+#include "base/event_loop.h"
+#include "base/result.h"
+#include "devices/virtio/virt_queue.h"
+#include "memory/guest_memory.h"
+
+namespace vireo::virtio {
+
+// How a device tells the driver about used buffers and configuration changes; the transport
+// maps these to MSI-X vectors or the INTx line and ISR bits (§4.1.4.5).
+class VirtioInterrupt {
+public:
+    virtual ~VirtioInterrupt() = default;
+    virtual void signal_queue(std::uint16_t queue) = 0;
+    virtual void signal_config() = 0;
+    // The device met a malformed queue: set DEVICE_NEEDS_RESET and tell the driver (§2.1.2).
+    virtual void set_needs_reset() = 0;
+};
+
+// Counters every device keeps (exposed later as metrics).
+struct VirtioCounters {
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::uint64_t> bytes_read{0};     // device -> guest
+    std::atomic<std::uint64_t> bytes_written{0};  // guest -> device
+    std::atomic<std::uint64_t> errors{0};
+    std::atomic<std::uint64_t> interrupts{0};
+};
+
+class VirtioDevice {
+public:
+    virtual ~VirtioDevice();
+
+    virtual std::uint16_t device_type() const = 0;
+    // Device-specific features (bits 0-23) plus any reserved bits the device needs; the
+    // transport adds VERSION_1, EVENT_IDX and INDIRECT_DESC.
+    virtual std::uint64_t device_features() const = 0;
+    virtual std::span<const std::uint16_t> queue_max_sizes() const = 0;
+    // Device configuration space (§4.1.4.6 device-specific structure). Out-of-range reads fill 0.
+    virtual void read_config(std::uint64_t offset, std::span<std::uint8_t> data) = 0;
+    virtual void write_config(std::uint64_t offset, std::span<const std::uint8_t> data);
+    // Size of the device configuration structure in bytes.
+    virtual std::uint32_t config_size() const = 0;
+    // A short name for logs ("virtio-blk vda").
+    virtual std::string name() const = 0;
+
+    // Starts the device with the queues the driver configured. `queues` and `kicks` (one kick
+    // eventfd per queue) stay owned by the transport and outlive the activation.
+    Result<void> activate(GuestMemory& mem, std::uint64_t acked_features,
+                          std::span<VirtQueue> queues, std::span<const EventFd> kicks,
+                          VirtioInterrupt& interrupt);
+    // Stops the device thread and returns the device to its pre-activation state.
+    void reset();
+    bool active() const { return m_thread.joinable(); }
+
+    const VirtioCounters& counters() const { return m_counters; }
+
+protected:
+    // Called on the transport's thread inside activate(), before the device thread starts:
+    // add backend fds to `loop`, prepare buffers. An error fails activation.
+    virtual Result<void> on_activate(EventLoop& loop);
+    // A queue was kicked (or a backend event wants the queue served). Device thread.
+    virtual void process_queue(std::size_t index) = 0;
+    // Called on the transport's thread after the device thread stopped: drop backend fds from
+    // the loop's perspective and forget per-activation state.
+    virtual void on_reset();
+
+    GuestMemory& memory() { return *m_mem; }
+    VirtQueue& queue(std::size_t index) { return m_queues[index]; }
+    std::size_t queue_count() const { return m_queues.size(); }
+    bool has_feature(unsigned bit) const { return (m_acked_features >> bit) & 1U; }
+    EventLoop& loop() { return *m_loop; }
+    VirtioCounters& counters() { return m_counters; }
+    // Interrupts the driver for `queue` when its suppression settings ask for it.
+    void notify_used(std::size_t index);
+    void signal_config();
+    // A malformed queue: log once, stop serving this device, ask the driver to reset it.
+    void fail(const std::string& what);
+    bool failed() const { return m_failed; }
+
+private:
+    GuestMemory* m_mem = nullptr;
+    std::span<VirtQueue> m_queues;
+    VirtioInterrupt* m_interrupt = nullptr;
+    std::uint64_t m_acked_features = 0;
+    std::unique_ptr<EventLoop> m_loop;
+    std::thread m_thread;
+    bool m_failed = false;
+    VirtioCounters m_counters;
+};
+
+}  // namespace vireo::virtio
