@@ -1,0 +1,307 @@
+#include "devices/virtio/virtio_blk.h"
+
+#include <poll.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "devices/virtio/virtio_spec.h"
+
+namespace vireo::virtio {
+
+namespace {
+
+// §5.2.3 feature bits.
+constexpr unsigned kFeatureSegMax = 2;
+constexpr unsigned kFeatureRo = 5;
+constexpr unsigned kFeatureBlkSize = 6;
+constexpr unsigned kFeatureFlush = 9;
+constexpr unsigned kFeatureDiscard = 13;
+constexpr unsigned kFeatureWriteZeroes = 14;
+
+// §5.2.4 struct virtio_blk_config, up to write_zeroes_may_unmap and its padding.
+struct BlkConfig {
+    std::uint64_t capacity;
+    std::uint32_t size_max;
+    std::uint32_t seg_max;
+    std::uint16_t cylinders;
+    std::uint8_t heads;
+    std::uint8_t sectors;
+    std::uint32_t blk_size;
+    std::uint8_t physical_block_exp;
+    std::uint8_t alignment_offset;
+    std::uint16_t min_io_size;
+    std::uint32_t opt_io_size;
+    std::uint8_t writeback;
+    std::uint8_t unused0;
+    std::uint16_t num_queues;
+    std::uint32_t max_discard_sectors;
+    std::uint32_t max_discard_seg;
+    std::uint32_t discard_sector_alignment;
+    std::uint32_t max_write_zeroes_sectors;
+    std::uint32_t max_write_zeroes_seg;
+    std::uint8_t write_zeroes_may_unmap;
+    std::uint8_t unused1[3];
+};
+static_assert(sizeof(BlkConfig) == 60);
+
+constexpr std::uint16_t kQueueSize = kMaxQueueSize;
+// In-flight requests; each slot holds up to a whole chain of iovecs.
+constexpr std::uint32_t kSlots = 128;
+// Largest discard/write-zeroes range per request: 1 GiB, so one request cannot tie up the
+// backend for long.
+constexpr std::uint32_t kMaxDiscardSectors = (1U << 30) / kSectorSize;
+
+}  // namespace
+
+Result<std::unique_ptr<VirtioBlk>> VirtioBlk::create(std::unique_ptr<BlockFile> file,
+                                                     std::string serial, std::string label) {
+    if (serial.size() > kBlkIdBytes) {
+        return Error(fmt::format("disk serial '{}' is longer than {} bytes", serial, kBlkIdBytes));
+    }
+    if (file->queue_depth() < kSlots) {
+        return Error(
+            fmt::format("block backend queue depth {} is below {}", file->queue_depth(), kSlots));
+    }
+    return std::unique_ptr<VirtioBlk>(
+        new VirtioBlk(std::move(file), std::move(serial), std::move(label)));
+}
+
+VirtioBlk::VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label)
+    : m_file(std::move(file)),
+      m_serial(std::move(serial)),
+      m_label(std::move(label)),
+      m_queue_sizes{kQueueSize},
+      m_slots(kSlots) {
+    for (auto& s : m_slots) {
+        s.request.data.reserve(kQueueSize);
+    }
+    m_free.reserve(kSlots);
+    for (std::uint32_t i = kSlots; i-- > 0;) {
+        m_free.push_back(i);
+    }
+    m_chain.buffers.reserve(kQueueSize);
+}
+
+VirtioBlk::~VirtioBlk() {
+    reset();
+}
+
+std::uint16_t VirtioBlk::device_type() const {
+    return kDeviceBlock;
+}
+
+std::uint64_t VirtioBlk::device_features() const {
+    std::uint64_t f = feature(kFeatureSegMax) | feature(kFeatureBlkSize) | feature(kFeatureFlush);
+    if (m_file->read_only()) {
+        f |= feature(kFeatureRo);
+    } else {
+        f |= feature(kFeatureDiscard) | feature(kFeatureWriteZeroes);
+    }
+    return f;
+}
+
+std::span<const std::uint16_t> VirtioBlk::queue_max_sizes() const {
+    return m_queue_sizes;
+}
+
+std::uint32_t VirtioBlk::config_size() const {
+    return sizeof(BlkConfig);
+}
+
+void VirtioBlk::read_config(std::uint64_t offset, std::span<std::uint8_t> data) {
+    BlkConfig c{};
+    c.capacity = capacity_sectors();
+    c.seg_max = kQueueSize - 2;  // header and status take two descriptors
+    c.blk_size = kSectorSize;
+    c.num_queues = 1;
+    c.max_discard_sectors = kMaxDiscardSectors;
+    c.max_discard_seg = 1;
+    c.discard_sector_alignment = 4096 / kSectorSize;
+    c.max_write_zeroes_sectors = kMaxDiscardSectors;
+    c.max_write_zeroes_seg = 1;
+    c.write_zeroes_may_unmap = 1;
+    std::array<std::uint8_t, sizeof(BlkConfig)> bytes{};
+    std::memcpy(bytes.data(), &c, sizeof(c));
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        const std::uint64_t at = offset + i;
+        data[i] = at < bytes.size() ? bytes[at] : 0;
+    }
+}
+
+Result<void> VirtioBlk::on_activate(EventLoop& loop) {
+    m_throttled = false;
+    return loop.add(m_file->completion_fd(), EPOLLIN, [this](std::uint32_t) { on_completions(); });
+}
+
+void VirtioBlk::process_queue(std::size_t index) {
+    if (index != 0 || failed()) {
+        return;
+    }
+    auto& q = queue(0);
+    bool answered = false;
+    bool started = false;
+    m_throttled = false;
+    for (;;) {
+        if (m_free.empty() || m_file->free_slots() == 0) {
+            m_throttled = true;  // on_completions() comes back here
+            break;
+        }
+        auto popped = q.pop(memory(), m_chain);
+        if (!popped) {
+            fail(popped.error().message());
+            return;
+        }
+        if (!*popped) {
+            if (!q.enable_notification(memory())) {
+                break;
+            }
+            continue;
+        }
+        const std::uint32_t index_slot = m_free.back();
+        m_free.pop_back();
+        Slot& slot = m_slots[index_slot];
+        slot.head = m_chain.head;
+        if (auto r = parse_blk_request(memory(), m_chain, slot.request); !r) {
+            m_free.push_back(index_slot);
+            fail(r.error().message());
+            return;
+        }
+        counters().requests.fetch_add(1, std::memory_order_relaxed);
+        const std::uint8_t status = start(index_slot);
+        if (status == 0xff) {
+            started = true;
+            continue;
+        }
+        const std::uint32_t written = status == kBlkStatusOk && slot.request.type == kBlkTypeGetId
+                                          ? static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                                slot.request.data_len, kBlkIdBytes))
+                                          : 0;
+        complete(index_slot, status, written + 1);
+        answered = true;
+    }
+    if (started) {
+        if (auto r = m_file->submit(); !r) {
+            // The requests stay queued in the backend and go out with the next submit/reap.
+            counters().errors.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    if (answered) {
+        notify_used(0);
+    }
+}
+
+// Returns 0xff when the request went to the backend, else the status to answer with.
+std::uint8_t VirtioBlk::start(std::uint32_t index) {
+    Slot& slot = m_slots[index];
+    const BlkRequest& r = slot.request;
+    const std::uint8_t status =
+        validate_blk_request(r, capacity_sectors(), m_file->read_only(), kMaxDiscardSectors);
+    if (status != kBlkStatusOk) {
+        counters().errors.fetch_add(1, std::memory_order_relaxed);
+        return status;
+    }
+    const std::uint64_t offset = r.sector * kSectorSize;
+    Result<void> sent = ok();
+    switch (r.type) {
+        case kBlkTypeIn:
+            sent = m_file->read(offset, r.data, index);
+            break;
+        case kBlkTypeOut:
+            sent = m_file->write(offset, r.data, index);
+            break;
+        case kBlkTypeFlush:
+            sent = m_file->flush(index);
+            break;
+        case kBlkTypeDiscard:
+            sent = m_file->discard(r.segment.sector * kSectorSize,
+                                   std::uint64_t{r.segment.num_sectors} * kSectorSize, index);
+            break;
+        case kBlkTypeWriteZeroes:
+            sent = m_file->write_zeroes(r.segment.sector * kSectorSize,
+                                        std::uint64_t{r.segment.num_sectors} * kSectorSize, index);
+            break;
+        case kBlkTypeGetId: {
+            // §5.2.6: up to 20 bytes, NUL-padded when shorter.
+            std::array<char, kBlkIdBytes> id{};
+            std::copy(m_serial.begin(), m_serial.end(), id.begin());
+            std::size_t done = 0;
+            for (const auto& v : r.data) {
+                const std::size_t n = std::min(v.iov_len, id.size() - done);
+                std::memcpy(v.iov_base, id.data() + done, n);
+                done += n;
+            }
+            return kBlkStatusOk;
+        }
+        default:
+            return kBlkStatusUnsupported;
+    }
+    if (!sent) {
+        counters().errors.fetch_add(1, std::memory_order_relaxed);
+        return kBlkStatusIoErr;
+    }
+    return 0xff;
+}
+
+void VirtioBlk::complete(std::uint32_t index, std::uint8_t status, std::uint32_t written) {
+    Slot& slot = m_slots[index];
+    m_free.push_back(index);
+    if (!memory().write_obj(slot.request.status, status)) {
+        fail("status byte is outside guest RAM");
+        return;
+    }
+    if (auto r = queue(0).add_used(memory(), slot.head, written); !r) {
+        fail(r.error().message());
+    }
+}
+
+void VirtioBlk::on_completions() {
+    std::size_t n = m_file->reap([this](std::uint64_t tag, std::int64_t result) {
+        if (tag >= m_slots.size()) {
+            return;
+        }
+        const auto index = static_cast<std::uint32_t>(tag);
+        if (failed()) {
+            m_free.push_back(index);  // the queue is dead: free the slot, answer nothing
+            return;
+        }
+        const BlkRequest& r = m_slots[index].request;
+        std::uint32_t written = 1;
+        std::uint8_t status = kBlkStatusOk;
+        if (result < 0) {
+            status = kBlkStatusIoErr;
+            counters().errors.fetch_add(1, std::memory_order_relaxed);
+        } else if (r.type == kBlkTypeIn) {
+            written += static_cast<std::uint32_t>(r.data_len);
+            counters().bytes_read.fetch_add(r.data_len, std::memory_order_relaxed);
+        } else if (r.type == kBlkTypeOut) {
+            counters().bytes_written.fetch_add(r.data_len, std::memory_order_relaxed);
+        }
+        complete(index, status, written);
+    });
+    if (n > 0 && !failed()) {
+        notify_used(0);
+    }
+    if (m_throttled && !failed()) {
+        process_queue(0);
+    }
+}
+
+void VirtioBlk::on_reset() {
+    // In-flight I/O points into guest memory the driver reclaims after reset: wait for it.
+    while (m_free.size() < m_slots.size()) {
+        pollfd p{m_file->completion_fd(), POLLIN, 0};
+        ::poll(&p, 1, 100);
+        m_file->reap([this](std::uint64_t tag, std::int64_t) {
+            if (tag < m_slots.size()) {
+                m_free.push_back(static_cast<std::uint32_t>(tag));
+            }
+        });
+    }
+    m_throttled = false;
+}
+
+}  // namespace vireo::virtio

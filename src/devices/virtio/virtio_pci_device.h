@@ -1,0 +1,111 @@
+// The virtio-over-PCI transport (virtio 1.2 §4.1), modern only: a PCI function with vendor 0x1af4,
+// device 0x1040 + device type, and one 32-bit memory BAR holding every structure the vendor
+// capabilities point at:
+//
+//   BAR 0 + 0x0000  common configuration (§4.1.4.3), 0x40 bytes
+//           0x1000  ISR status (§4.1.4.5), 1 byte (read-to-clear)
+//           0x2000  device-specific configuration (§4.1.4.6), up to 0x1000 bytes
+//           0x3000  notifications (§4.1.4.4): queue n at 0x3000 + 4n (notify_off_multiplier 4)
+//           0x4000  MSI-X table (one vector per queue + one for configuration changes)
+//           0x6000  MSI-X PBA
+//
+// Notifications: each queue has a kick eventfd. At DRIVER_OK the transport registers it as an
+// ioeventfd at the queue's notify address, so a guest kick wakes the device thread without
+// stopping in the VMM; without an ioeventfd registry (or when registration fails) the notify
+// write arrives here and signals the same eventfd. Interrupts: MSI-X vectors when the driver
+// enabled MSI-X, else INTx (the ISR bits and a level-triggered line, §4.1.5.3-4).
+//
+// Locking: m_mutex serializes guest accesses (vCPU threads) to the common configuration. The
+// device thread never takes it: the status NEEDS_RESET bit, the ISR and the configuration
+// vector are atomics, INTx has its own small mutex. reset() of the device (which joins the
+// device thread) is called with m_mutex held; that is safe because of this rule.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/event_fd.h"
+#include "bus/io_event.h"
+#include "devices/pci/msix.h"
+#include "devices/pci/pci_device.h"
+#include "devices/virtio/virtio_device.h"
+#include "irq/irq_line.h"
+
+namespace vireo::virtio {
+
+class VirtioPciDevice final : public PciDevice, private VirtioInterrupt {
+public:
+    static constexpr std::uint64_t kBarSize = 0x8000;
+
+    // `ioevents` may be null (kicks then arrive as MMIO writes), `intx` may be null (no INTx
+    // fallback: a driver without MSI-X gets no interrupts).
+    static Result<std::unique_ptr<VirtioPciDevice>> create(std::unique_ptr<VirtioDevice> device,
+                                                           GuestMemory& mem, MsiController& msi,
+                                                           IoEventRegistry* ioevents,
+                                                           IrqLine* intx);
+    ~VirtioPciDevice() override;
+
+    PciConfigSpace& config_space() override { return m_config; }
+    void config_read(std::uint16_t offset, std::span<std::uint8_t> data) override;
+    void config_write(std::uint16_t offset, std::span<const std::uint8_t> data) override;
+    void bar_read(int bar, std::uint64_t offset, std::span<std::uint8_t> data) override;
+    void bar_write(int bar, std::uint64_t offset, std::span<const std::uint8_t> data) override;
+    void bar_moved(int bar, std::uint64_t old_address, std::uint64_t new_address) override;
+
+    VirtioDevice& device() { return *m_device; }
+    std::uint8_t status() const { return m_status.load(); }
+    // The device's configuration changed (e.g. a new disk capacity): bump config_generation
+    // and raise the configuration interrupt. Any thread.
+    void config_changed();
+
+private:
+    VirtioPciDevice(std::unique_ptr<VirtioDevice> device, GuestMemory& mem,
+                    IoEventRegistry* ioevents, IrqLine* intx);
+    Result<void> build(MsiController& msi);
+
+    // VirtioInterrupt, called on the device thread.
+    void signal_queue(std::uint16_t queue) override;
+    void signal_config() override;
+    void set_needs_reset() override;
+    void raise(std::uint16_t vector, std::uint8_t isr_bit);
+
+    void common_read(std::uint64_t offset, std::span<std::uint8_t> data);
+    void common_write(std::uint64_t offset, std::span<const std::uint8_t> data);
+    void write_status(std::uint8_t value);
+    void reset_locked();
+    void activate_locked();
+    void register_ioevents_locked(std::uint64_t bar_address);
+    void unregister_ioevents_locked();
+    std::uint8_t read_isr();
+
+    std::unique_ptr<VirtioDevice> m_device;
+    GuestMemory& m_mem;
+    IoEventRegistry* m_ioevents;
+    IrqLine* m_intx;
+    PciConfigSpace m_config;
+    std::unique_ptr<MsixTable> m_msix;
+    std::uint16_t m_pci_cfg_cap = 0;  // offset of the VIRTIO_PCI_CAP_PCI_CFG capability
+
+    std::mutex m_mutex;
+    std::vector<VirtQueue> m_queues;
+    std::vector<EventFd> m_kicks;
+    std::uint64_t m_device_features;
+    std::uint64_t m_driver_features = 0;
+    std::uint32_t m_device_feature_select = 0;
+    std::uint32_t m_driver_feature_select = 0;
+    std::uint16_t m_queue_select = 0;
+    bool m_ioevents_registered = false;
+    std::uint64_t m_ioevent_base = 0;
+    std::atomic<std::uint8_t> m_status{0};
+    std::atomic<std::uint8_t> m_config_generation{0};
+    std::atomic<std::uint16_t> m_config_vector{0xffff};
+    std::vector<std::uint16_t> m_active_vectors;  // queue vectors, fixed while active
+
+    std::mutex m_intx_mutex;
+    std::uint8_t m_isr = 0;  // guarded by m_intx_mutex
+};
+
+}  // namespace vireo::virtio
