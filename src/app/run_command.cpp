@@ -107,15 +107,42 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                 return r ? std::string() : r.error().message();
             },
             "SIZE"));
-    run->add_option("--console", o.console, "Guest serial console: stdio or file:PATH")
+    run->add_option("--console", o.console,
+                    "Guest console: stdio or file:PATH (the serial port, ttyS0), or virtio (a "
+                    "virtio-console, hvc0, on stdio)")
         ->capture_default_str()
         ->check(CLI::Validator(
             [](std::string& s) -> std::string {
-                return s == "stdio" || (s.rfind("file:", 0) == 0 && s.size() > 5)
+                return s == "stdio" || s == "virtio" || (s.rfind("file:", 0) == 0 && s.size() > 5)
                            ? std::string()
-                           : "must be stdio or file:PATH";
+                           : "must be stdio, virtio or file:PATH";
             },
-            "stdio|file:PATH"));
+            "stdio|virtio|file:PATH"));
+    run->add_option("--disk", o.disk_specs,
+                    "A virtio-blk disk on a raw image: path=FILE[,readonly=on][,serial=ID] "
+                    "(repeatable: vda, vdb, ...)")
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                auto d = parse_disk_spec(s);
+                if (!d) {
+                    return d.error().message();
+                }
+                std::error_code ec;
+                if (!fs::exists(d->path, ec)) {
+                    return fmt::format("--disk: {}: no such file", d->path);
+                }
+                return std::string();
+            },
+            "path=FILE[,readonly=on][,serial=ID]"));
+    run->add_option("--net", o.net_specs,
+                    "A virtio-net NIC on a tap device (created if absent): tap=NAME[,mac=MAC] "
+                    "(repeatable)")
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                auto n = parse_net_spec(s);
+                return n ? std::string() : n.error().message();
+            },
+            "tap=NAME[,mac=MAC]"));
     run->add_option("--on-reboot", o.on_reboot, "What a guest reboot does: exit or restart")
         ->transform(
             CLI::CheckedTransformer(std::map<std::string, OnReboot>{{"exit", OnReboot::Exit},
@@ -128,8 +155,24 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
 
 int run_command(RunOptions& o) {
     o.cmdline_given = !o.machine.cmdline.empty();
+    if (o.console == "virtio") {
+        o.machine.console = ConsoleDevice::Virtio;
+        o.console = "stdio";
+    }
     if (!o.cmdline_given) {
-        o.machine.cmdline = kDefaultCmdline;
+        o.machine.cmdline =
+            o.machine.console == ConsoleDevice::Virtio ? kDefaultVirtioCmdline : kDefaultCmdline;
+    }
+    // The specs were validated by the parser.
+    for (const auto& spec : o.disk_specs) {
+        o.machine.disks.push_back(parse_disk_spec(spec).value());
+    }
+    for (const auto& spec : o.net_specs) {
+        o.machine.nets.push_back(parse_net_spec(spec).value());
+    }
+    if (o.machine.disks.size() > kMaxDisks || o.machine.nets.size() > kMaxNets) {
+        fmt::print(stderr, "vireo: at most {} disks and {} NICs\n", kMaxDisks, kMaxNets);
+        return kExitUsage;
     }
     o.machine.memory = parse_size(o.memory_text).value();  // validated by the parser
     if (o.machine.kernel_path.empty()) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "machine/machine_config.h"
 
@@ -18,6 +19,8 @@ struct RunOptions {
     MachineConfig machine;
     std::string memory_text = "512M";
     std::string console = "stdio";
+    std::vector<std::string> disk_specs;
+    std::vector<std::string> net_specs;
     OnReboot on_reboot = OnReboot::Exit;
     bool cmdline_given = false;
     bool verbose = false;
@@ -34,5 +37,7 @@ int run_command(RunOptions& options);
 
 // Default cmdline when --cmdline is not given.
 inline constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=acpi panic=-1 quiet";
+// ... and with --console virtio: the kernel's console is hvc0.
+inline constexpr const char* kDefaultVirtioCmdline = "console=hvc0 reboot=acpi panic=-1 quiet";
 
 }  // namespace vireo::app

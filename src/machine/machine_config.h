@@ -1,10 +1,34 @@
-// What `vireo run` (and later the API) asks for.
+// What `vireo run` (and later the API) asks for: one configuration model, validated in one place.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "backends/net/mac_address.h"
+#include "base/result.h"
 
 namespace vireo {
+
+// A virtio-blk disk on a raw image.
+struct DiskConfig {
+    std::string path;
+    bool read_only = false;
+    std::string serial;  // GET_ID; at most 20 bytes
+};
+
+// A virtio-net NIC on a tap (opened by name, created when absent).
+struct NetConfig {
+    std::string tap;
+    std::optional<MacAddress> mac;  // random locally administered when absent
+};
+
+enum class ConsoleDevice : std::uint8_t {
+    Serial,  // the 16550A at COM1 (ttyS0) takes host input
+    Virtio,  // a virtio-console (hvc0) takes host input; COM1 stays for early output
+};
 
 struct MachineConfig {
     std::string kernel_path;
@@ -12,8 +36,19 @@ struct MachineConfig {
     std::string cmdline;
     std::uint32_t cpus = 1;
     std::uint64_t memory = 512ULL << 20;
+    std::vector<DiskConfig> disks;
+    std::vector<NetConfig> nets;
+    ConsoleDevice console = ConsoleDevice::Serial;
 };
 
 inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for the IOAPIC
+// PCI slots 1-31 hold every virtio device (rng and the console included).
+inline constexpr std::size_t kMaxDisks = 16;
+inline constexpr std::size_t kMaxNets = 8;
+
+// `path=FILE[,readonly=on|off][,serial=ID]`; errors name the offending key or value.
+Result<DiskConfig> parse_disk_spec(std::string_view spec);
+// `tap=NAME[,mac=aa:bb:cc:dd:ee:ff]`.
+Result<NetConfig> parse_net_spec(std::string_view spec);
 
 }  // namespace vireo

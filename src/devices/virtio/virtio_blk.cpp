@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -46,7 +47,10 @@ struct BlkConfig {
     std::uint8_t write_zeroes_may_unmap;
     std::uint8_t unused1[3];
 };
-static_assert(sizeof(BlkConfig) == 60);
+// The struct is 60 bytes on the wire; the compiler pads sizeof to 64 (capacity is 8-aligned).
+constexpr std::uint32_t kBlkConfigSize = 60;
+static_assert(offsetof(BlkConfig, write_zeroes_may_unmap) == 56 &&
+              sizeof(BlkConfig) >= kBlkConfigSize);
 
 constexpr std::uint16_t kQueueSize = kMaxQueueSize;
 // In-flight requests; each slot holds up to a whole chain of iovecs.
@@ -109,7 +113,7 @@ std::span<const std::uint16_t> VirtioBlk::queue_max_sizes() const {
 }
 
 std::uint32_t VirtioBlk::config_size() const {
-    return sizeof(BlkConfig);
+    return kBlkConfigSize;
 }
 
 void VirtioBlk::read_config(std::uint64_t offset, std::span<std::uint8_t> data) {

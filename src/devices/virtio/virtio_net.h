@@ -1,0 +1,59 @@
+// virtio-net (virtio 1.2 §5.1) on a tap: one receive queue (0) and one transmit queue (1), no
+// control queue. Every frame on the tap carries the 12-byte virtio_net_hdr, which is exactly the
+// header the driver uses (VERSION_1 always has num_buffers), so headers pass through unchanged:
+// checksum and segmentation offloads are negotiated with the tap (TUNSETOFFLOAD) instead of
+// emulated. Transmit is zero-copy (writev from guest memory); receive reads a frame into a host
+// buffer and copies it into one receive chain, or several with VIRTIO_NET_F_MRG_RXBUF.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "backends/net/mac_address.h"
+#include "backends/net/tap.h"
+#include "devices/virtio/virtio_device.h"
+
+namespace vireo::virtio {
+
+class VirtioNet final : public VirtioDevice {
+public:
+    static Result<std::unique_ptr<VirtioNet>> create(Tap tap, MacAddress mac);
+    ~VirtioNet() override;
+
+    std::uint16_t device_type() const override;
+    std::uint64_t device_features() const override;
+    std::span<const std::uint16_t> queue_max_sizes() const override;
+    void read_config(std::uint64_t offset, std::span<std::uint8_t> data) override;
+    std::uint32_t config_size() const override { return 12; }
+    std::string name() const override { return "virtio-net " + m_tap.name(); }
+
+    const MacAddress& mac() const { return m_mac; }
+
+protected:
+    Result<void> on_activate(EventLoop& loop) override;
+    void process_queue(std::size_t index) override;
+    void on_reset() override;
+
+private:
+    VirtioNet(Tap tap, MacAddress mac, unsigned tap_offloads);
+    void transmit();
+    void receive();
+    // Copies the pending frame into receive chains; false when the queue ran out of buffers.
+    bool deliver_frame();
+    void watch_tap(bool readable, bool writable);
+
+    Tap m_tap;
+    MacAddress m_mac;
+    unsigned m_tap_offloads;  // what the tap accepted at creation: bounds the GUEST_* features
+    std::array<std::uint16_t, 2> m_queue_sizes;
+    DescriptorChain m_chain;
+    std::vector<iovec> m_iov;
+    std::vector<std::uint8_t> m_frame;  // one received frame, header included
+    std::size_t m_frame_len = 0;        // 0: no frame pending
+    bool m_watch_in = false;
+    bool m_watch_out = false;
+    bool m_tx_blocked = false;
+};
+
+}  // namespace vireo::virtio
