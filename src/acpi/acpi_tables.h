@@ -26,6 +26,28 @@ struct EcamDesc {
     std::uint8_t end_bus;
 };
 
+// One _PRT entry (ACPI 6.4 §6.2.13): INTx `pin` (0 = INTA#) of PCI device `slot` on the root bus
+// is wired to global system interrupt `gsi` (Source 0: a GSI, not a link device).
+struct PciRoutingEntry {
+    std::uint8_t slot;
+    std::uint8_t pin;
+    std::uint32_t gsi;
+};
+
+// A PCI Express host bridge (PNP0A08, compatible PNP0A03) for the DSDT: \_SB_.PCI0 with _SEG,
+// _BBN, _UID, _CRS (bus numbers; ports 0xCF8-0xCFF consumed; I/O windows 0x0000-0x0CF7 and
+// 0x0D00-0xFFFF; the MMIO windows) and _PRT; plus \_SB_.PRES (PNP0C02) reserving the ECAM range,
+// without which Linux refuses MMCONFIG ("not reserved in ACPI motherboard resources"). Its
+// `ecam` also yields the MCFG table.
+struct PciHostBridgeDesc {
+    EcamDesc ecam;
+    std::uint64_t mmio32_base = 0;  // window below 4 GiB
+    std::uint64_t mmio32_size = 0;
+    std::uint64_t mmio64_base = 0;  // size 0: no 64-bit window
+    std::uint64_t mmio64_size = 0;
+    std::vector<PciRoutingEntry> routing;  // at most 255 entries (a Package's limit)
+};
+
 struct PlatformDescription {
     std::uint32_t num_cpus = 1;  // LAPIC IDs 0..num_cpus-1, ACPI processor UIDs the same
     std::uint64_t lapic_address = 0xfee00000;   // must fit the MADT's 32-bit field
@@ -42,7 +64,10 @@ struct PlatformDescription {
     std::uint8_t s5_sleep_type = 5;
     // Each becomes Device(COMn) (n = 1..99) PNP0501 in \_SB_ with IO + IRQ in _CRS.
     std::vector<SerialPortDesc> serial_ports;
-    std::optional<EcamDesc> ecam;  // when set, an MCFG table is added to the XSDT
+    // When set, an MCFG table is added to the XSDT. With `pci` set too, both must agree; `pci`
+    // alone also adds the MCFG.
+    std::optional<EcamDesc> ecam;
+    std::optional<PciHostBridgeDesc> pci;
 };
 
 // Where write_acpi_tables() put each table; `end` is one past the last table byte.
@@ -57,8 +82,10 @@ struct AcpiLayout {
 };
 
 // Error unless 1 <= num_cpus <= 255, ioapic_id >= num_cpus, both APIC addresses < 4 GiB,
-// s5_sleep_type <= 7, at most 99 serial ports each with irq < 16 and base <= 0xfff8, and
-// ecam start_bus <= end_bus.
+// s5_sleep_type <= 7, at most 99 serial ports each with irq < 16 and base <= 0xfff8, ecam
+// start_bus <= end_bus, and a PCI host bridge whose windows are non-empty and do not wrap (the
+// 32-bit one below 4 GiB), whose routing has at most 255 entries with slot < 32 and pin < 4,
+// and whose ECAM equals `ecam` when both are given.
 Result<void> validate(const PlatformDescription& desc);
 
 // Writes the RSDP at `rsdp_address` (16-byte aligned) and the other tables packed from
@@ -76,6 +103,8 @@ std::uint8_t checksum(std::span<const std::uint8_t> bytes);
 // filled in. The ones taking a description expect it to have passed validate(); build_dsdt
 // re-checks the serial ports because AML cannot express out-of-range ones.
 Result<std::vector<std::uint8_t>> build_dsdt(const PlatformDescription& desc);
+// The ECAM the MCFG describes: `ecam`, else the PCI host bridge's, else none.
+std::optional<EcamDesc> mcfg_ecam(const PlatformDescription& desc);
 std::vector<std::uint8_t> build_fadt(const PlatformDescription& desc, GuestAddress dsdt);
 std::vector<std::uint8_t> build_madt(const PlatformDescription& desc);
 std::vector<std::uint8_t> build_mcfg(const EcamDesc& ecam);

@@ -36,6 +36,13 @@ constexpr std::uint8_t kIoPortTag = 0x47;      // type 0x08, length 7
 constexpr std::uint8_t kEndTag = 0x79;         // type 0x0F, length 1
 // Large resource item (§6.4.3): bit 7 set, type 0x06 = 32-bit fixed memory range.
 constexpr std::uint8_t kMemory32FixedTag = 0x86;
+// Large resource items, address space descriptors (§6.4.3.5).
+constexpr std::uint8_t kDWordAddressSpaceTag = 0x87;
+constexpr std::uint8_t kWordAddressSpaceTag = 0x88;
+constexpr std::uint8_t kQWordAddressSpaceTag = 0x8A;
+constexpr std::uint8_t kAddressMinFixed = 1U << 2;  // general flags: _MIF
+constexpr std::uint8_t kAddressMaxFixed = 1U << 3;  // general flags: _MAF
+constexpr std::uint8_t kAddressConsumer = 1U << 0;  // general flags: consumer (0 = producer)
 
 constexpr std::size_t kMaxPackageElements = 255;  // NumElements is a ByteData
 
@@ -72,6 +79,26 @@ int hex_digit(char c) {
         return c - 'A' + 10;
     }
     return -1;
+}
+
+// The common shape of the Word/DWord/QWord Address Space Descriptors: five T-sized fields after
+// the three flag bytes; the length field counts the bytes after itself.
+template <typename T>
+std::vector<std::uint8_t> address_space_descriptor(std::uint8_t tag, AddressSpaceType type,
+                                                   bool consumer, std::uint8_t type_flags, T min,
+                                                   T max) {
+    std::vector<std::uint8_t> out{tag};
+    append_le(out, static_cast<std::uint16_t>(3 + 5 * sizeof(T)));
+    out.push_back(static_cast<std::uint8_t>(type));
+    out.push_back(static_cast<std::uint8_t>(kAddressMinFixed | kAddressMaxFixed |
+                                            (consumer ? kAddressConsumer : 0)));
+    out.push_back(type_flags);
+    append_le(out, T{0});                           // _GRA
+    append_le(out, min);                            // _MIN
+    append_le(out, max);                            // _MAX
+    append_le(out, T{0});                           // _TRA
+    append_le(out, static_cast<T>(max - min + 1));  // _LEN (0 for a full 2^n range: unused)
+    return out;
 }
 
 }  // namespace
@@ -363,6 +390,24 @@ std::vector<std::uint8_t> memory32_fixed_descriptor(bool writable, std::uint32_t
     append_le(out, base);
     append_le(out, length);
     return out;
+}
+
+std::vector<std::uint8_t> word_address_space_descriptor(AddressSpaceType type, bool consumer,
+                                                        std::uint8_t type_flags, std::uint16_t min,
+                                                        std::uint16_t max) {
+    return address_space_descriptor(kWordAddressSpaceTag, type, consumer, type_flags, min, max);
+}
+
+std::vector<std::uint8_t> dword_address_space_descriptor(AddressSpaceType type, bool consumer,
+                                                         std::uint8_t type_flags, std::uint32_t min,
+                                                         std::uint32_t max) {
+    return address_space_descriptor(kDWordAddressSpaceTag, type, consumer, type_flags, min, max);
+}
+
+std::vector<std::uint8_t> qword_address_space_descriptor(AddressSpaceType type, bool consumer,
+                                                         std::uint8_t type_flags, std::uint64_t min,
+                                                         std::uint64_t max) {
+    return address_space_descriptor(kQWordAddressSpaceTag, type, consumer, type_flags, min, max);
 }
 
 std::vector<std::uint8_t> end_tag_descriptor() {

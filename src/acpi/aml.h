@@ -99,6 +99,29 @@ std::vector<std::uint8_t> irq_no_flags_descriptor(std::uint16_t irq_mask);
 // information (bit 0: 1 = read-write), base u32, range length u32.
 std::vector<std::uint8_t> memory32_fixed_descriptor(bool writable, std::uint32_t base,
                                                     std::uint32_t length);
+
+// Address Space Descriptors (§6.4.3.5): the windows a bridge produces or the ranges a device
+// consumes. Each is emitted with _MIF and _MAF set (fixed range), positive decode, granularity
+// 0, translation offset 0 and _LEN = max - min + 1, without a resource source (what iASL emits
+// for e.g. WordBusNumber(ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, min, max, 0, len)).
+// Layout: tag, length u16, resource type, general flags (bit 3 _MAF, bit 2 _MIF, bit 1 _DEC,
+// bit 0 1 = consumer), type-specific flags, then granularity, min, max, translation, length.
+enum class AddressSpaceType : std::uint8_t { Memory = 0, Io = 1, BusNumber = 2 };
+// Type-specific flags (§6.4.3.5.4 Table 6.50, §6.4.3.5.5 Table 6.51).
+inline constexpr std::uint8_t kMemoryReadWrite = 0x01;  // _RW; _MEM bits 2:1 = 0 non-cacheable
+inline constexpr std::uint8_t kIoEntireRange = 0x03;    // _RNG: ISA and non-ISA ranges
+// Word (§6.4.3.5.3): tag 0x88, 16 bytes. e.g. WordBusNumber, WordIO.
+std::vector<std::uint8_t> word_address_space_descriptor(AddressSpaceType type, bool consumer,
+                                                        std::uint8_t type_flags, std::uint16_t min,
+                                                        std::uint16_t max);
+// DWord (§6.4.3.5.2): tag 0x87, 26 bytes. e.g. DWordMemory.
+std::vector<std::uint8_t> dword_address_space_descriptor(AddressSpaceType type, bool consumer,
+                                                         std::uint8_t type_flags, std::uint32_t min,
+                                                         std::uint32_t max);
+// QWord (§6.4.3.5.1): tag 0x8A, 46 bytes. e.g. QWordMemory.
+std::vector<std::uint8_t> qword_address_space_descriptor(AddressSpaceType type, bool consumer,
+                                                         std::uint8_t type_flags, std::uint64_t min,
+                                                         std::uint64_t max);
 // End Tag (§6.4.2.9): 79, checksum 00 (zero means "treat the template as checksummed").
 std::vector<std::uint8_t> end_tag_descriptor();
 

@@ -1,5 +1,6 @@
 #include "acpi/aml.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -175,6 +176,40 @@ TEST(AmlResource, Descriptors) {
     EXPECT_EQ(memory32_fixed_descriptor(true, 0xFED00000, 0x400),
               (Bytes{0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0xD0, 0xFE, 0x00, 0x04, 0x00, 0x00}));
     EXPECT_EQ(end_tag_descriptor(), (Bytes{0x79, 0x00}));
+}
+
+TEST(AmlResource, AddressSpaceDescriptors) {
+    // WordBusNumber(ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, 0x00, 0xFF, 0, 0x100).
+    EXPECT_EQ(word_address_space_descriptor(AddressSpaceType::BusNumber, false, 0, 0x00, 0xFF),
+              (Bytes{0x88, 0x0D, 0x00, 0x02, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF, 0x00, 0x00,
+                     0x00, 0x00, 0x01}));
+    // WordIO(ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange, 0, 0xD00, 0xFFFF,
+    // 0, 0xF300).
+    EXPECT_EQ(
+        word_address_space_descriptor(AddressSpaceType::Io, false, kIoEntireRange, 0x0D00, 0xFFFF),
+        (Bytes{0x88, 0x0D, 0x00, 0x01, 0x0C, 0x03, 0x00, 0x00, 0x00, 0x0D, 0xFF, 0xFF, 0x00, 0x00,
+               0x00, 0xF3}));
+    // DWordMemory(ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, 0,
+    // 0xC0000000, 0xDFFFFFFF, 0, 0x20000000).
+    EXPECT_EQ(
+        dword_address_space_descriptor(AddressSpaceType::Memory, false, kMemoryReadWrite,
+                                       0xC0000000, 0xDFFFFFFF),
+        (Bytes{0x87, 0x17, 0x00, 0x00, 0x0C, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+               0xC0, 0xFF, 0xFF, 0xFF, 0xDF, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20}));
+    // QWordMemory(ResourceConsumer, ..., 0x1000000000, 0x1FFFFFFFFF, 0, 0x1000000000).
+    const Bytes q = qword_address_space_descriptor(AddressSpaceType::Memory, true, kMemoryReadWrite,
+                                                   0x10'0000'0000, 0x1F'FFFF'FFFF);
+    const Bytes head{0x8A, 0x2B, 0x00, 0x00, 0x0D, 0x01};
+    ASSERT_EQ(q.size(), 46U);
+    EXPECT_TRUE(std::equal(head.begin(), head.end(), q.begin()));
+    const Bytes fields{
+        0,    0,    0,    0,    0,    0,    0,    0,     // granularity
+        0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00,  // min
+        0xFF, 0xFF, 0xFF, 0xFF, 0x1F, 0x00, 0x00, 0x00,  // max
+        0,    0,    0,    0,    0,    0,    0,    0,     // translation
+        0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00,  // length
+    };
+    EXPECT_TRUE(std::equal(fields.begin(), fields.end(), q.begin() + 6));
 }
 
 TEST(AmlResource, TemplateIsBufferWithEndTag) {
