@@ -1,6 +1,18 @@
 # Helpers for nested scenarios (sourced; busybox sh compatible). Inside the outer host this file
 # is /usr/local/lib/vireo-nested.sh; in direct mode tests/nested/run points VIREO_NESTED_LIB at it.
 
+# tests/nested/run passes no environment into the nested host: a scenario argument of the form
+# VIREO_SCENARIO_VMM=... or VIREO_QEMU_DRIVE_OPTS=... sets that variable (this file is sourced, so
+# "$@" is the scenario's), e.g. tests/nested/run SCENARIO VIREO_SCENARIO_VMM=qemu.
+for _a in "$@"; do
+  case $_a in VIREO_SCENARIO_VMM=*|VIREO_QEMU_DRIVE_OPTS=*) export "$_a" ;; esac
+done
+
+# The outer host's busybox sh runs its own applets before anything on PATH (it is built with
+# "prefer applets"): where busybox's version lacks what a scenario needs, name the real one.
+IP=/usr/bin/ip          # iproute2: tuntap, neigh
+MKE2FS=/usr/sbin/mke2fs # e2fsprogs: -t ext4, -d DIR
+
 # step NAME: announce a step so a hang or failure says where it happened.
 step() {
   VIREO_STEP=$1
@@ -45,13 +57,170 @@ expect_line() {
 # vireo with SCENARIO appended as /scenario.sh; console output goes to /tmp/NAME.log and the
 # screen. Returns vireo's exit status (124 if it had to be stopped). VIREO_CMDLINE overrides the
 # kernel command line. --verbose makes vireo end with its exit counters and each vCPU's last RIP,
-# which is what a hang report needs.
+# which is what a hang report needs. With VIREO_SCENARIO_VMM=qemu the same boot runs under QEMU
+# (see vmm_run).
 vireo_boot() {
   _name=$1 _secs=$2 _scen=$3
   shift 3
   add-scenario "$GUEST/cloud/initramfs.cpio.gz" "$_scen" "/tmp/$_name.cpio.gz" ||
     fail "add-scenario failed"
-  run_timed "$_secs" "/tmp/$_name.log" vireo run --kernel "$GUEST/cloud/vmlinuz" \
+  run_timed "$_secs" "/tmp/$_name.log" vmm_run --kernel "$GUEST/cloud/vmlinuz" \
     --initrd "/tmp/$_name.cpio.gz" \
     --cmdline "${VIREO_CMDLINE:-console=ttyS0 panic=-1 quiet}" --verbose "$@"
+}
+
+# In direct mode the static vireo-iotool comes from the build tree (the outer host has it on PATH).
+if [ "${VIREO_NESTED_MODE:-}" = direct ] && [ -n "${VIREO_NESTED_LIB:-}" ]; then
+  PATH=$(cd "$(dirname "$VIREO_NESTED_LIB")/../.." && pwd)/build/guest-tools:$PATH
+fi
+
+# vmm_run VIREO_RUN_ARGS...: `vireo run VIREO_RUN_ARGS...`; with VIREO_SCENARIO_VMM=qemu, the same
+# machine under QEMU instead (-M q35 -accel kvm), a cross-check for the scenarios themselves:
+# a scenario that fails under QEMU is wrong, not vireo. The vireo options translate as
+#   --kernel/--initrd/--cmdline    -kernel/-initrd/-append (no --cmdline: vireo's default, with
+#                                  console=hvc0 under --console virtio)
+#   --cpus N, --memory SIZE        -smp N, -m SIZE (defaults 1 and 512M, as vireo's)
+#   --console stdio|file:P|virtio  -serial stdio | -serial file:P | virtio-serial-pci + virtconsole
+#                                  on stdio (the UART stays, unconnected)
+#   --disk path=F[,readonly=on][,serial=S]   -drive file=F,format=raw,if=none + virtio-blk-pci
+#   --net tap=T[,mac=M]            -netdev tap,ifname=T,script=no,downscript=no + virtio-net-pci
+#                                  (romfile= : no PXE ROM, Debian ships it in ipxe-qemu)
+#   --verbose, --on-reboot exit    ignored (QEMU runs with -no-reboot)
+# and a virtio-rng-pci is always present, as in vireo. VIREO_QEMU_DRIVE_OPTS adds -drive options
+# (e.g. cache=none,aio=native). Only the options the scenarios use are known; others fail.
+vmm_run() {
+  if [ "${VIREO_SCENARIO_VMM:-vireo}" = vireo ]; then
+    vireo run "$@"
+    return
+  fi
+  [ "$VIREO_SCENARIO_VMM" = qemu ] || {
+    echo "vmm_run: VIREO_SCENARIO_VMM must be vireo or qemu, not '$VIREO_SCENARIO_VMM'"
+    return 2
+  }
+  _n=$# _cmdline= _has_cmdline=0 _console=stdio _cpus=1 _mem=512M _ndisk=0 _nnet=0
+  # Translated arguments are appended after the originals, which are shifted away one by one.
+  while [ $_n -gt 0 ]; do
+    _opt=$1 _val=${2-}
+    shift
+    _n=$((_n - 1))
+    case $_opt in
+      --verbose) continue ;;
+      --kernel|--initrd|--cmdline|--cpus|--memory|--console|--disk|--net|--on-reboot)
+        [ $_n -gt 0 ] || { echo "vmm_run: $_opt needs a value"; return 2; }
+        shift
+        _n=$((_n - 1))
+        ;;
+      *) echo "vmm_run: no QEMU translation for '$_opt'"; return 2 ;;
+    esac
+    case $_opt in
+      --kernel) set -- "$@" -kernel "$_val" ;;
+      --initrd) set -- "$@" -initrd "$_val" ;;
+      --cmdline) _cmdline=$_val _has_cmdline=1 ;;
+      --cpus) _cpus=$_val ;;
+      --memory) _mem=$_val ;;
+      --console) _console=$_val ;;
+      --on-reboot) [ "$_val" = exit ] || { echo "vmm_run: no QEMU translation for --on-reboot $_val"; return 2; } ;;
+      --disk)
+        _path= _extra= _dev=
+        _oldifs=$IFS
+        IFS=,
+        for _kv in $_val; do
+          case $_kv in
+            path=*) _path=${_kv#path=} ;;
+            readonly=on) _extra=$_extra,readonly=on ;;
+            readonly=off) ;;
+            serial=*) _dev=$_dev,serial=${_kv#serial=} ;;
+            *) IFS=$_oldifs; echo "vmm_run: unknown --disk key '$_kv'"; return 2 ;;
+          esac
+        done
+        IFS=$_oldifs
+        set -- "$@" -drive "file=$_path,format=raw,if=none,id=disk$_ndisk$_extra${VIREO_QEMU_DRIVE_OPTS:+,$VIREO_QEMU_DRIVE_OPTS}" \
+          -device "virtio-blk-pci,drive=disk$_ndisk$_dev"
+        _ndisk=$((_ndisk + 1))
+        ;;
+      --net)
+        _tap= _dev=
+        _oldifs=$IFS
+        IFS=,
+        for _kv in $_val; do
+          case $_kv in
+            tap=*) _tap=${_kv#tap=} ;;
+            mac=*) _dev=$_dev,mac=${_kv#mac=} ;;
+            *) IFS=$_oldifs; echo "vmm_run: unknown --net key '$_kv'"; return 2 ;;
+          esac
+        done
+        IFS=$_oldifs
+        set -- "$@" -netdev "tap,id=net$_nnet,ifname=$_tap,script=no,downscript=no" \
+          -device "virtio-net-pci,netdev=net$_nnet,romfile=$_dev"
+        _nnet=$((_nnet + 1))
+        ;;
+    esac
+  done
+  case $_console in
+    stdio) set -- "$@" -serial stdio ;;
+    file:*) set -- "$@" -serial "$_console" ;;
+    virtio)
+      set -- "$@" -serial null -device virtio-serial-pci -chardev stdio,id=hvc,signal=off \
+        -device virtconsole,chardev=hvc
+      ;;
+    *) echo "vmm_run: unknown --console '$_console'"; return 2 ;;
+  esac
+  if [ $_has_cmdline -eq 0 ]; then
+    _cmdline="console=ttyS0 reboot=acpi panic=-1 quiet"
+    [ "$_console" = virtio ] && _cmdline="console=hvc0 reboot=acpi panic=-1 quiet"
+  fi
+  qemu-system-x86_64 -accel kvm -M q35 -cpu host -nodefaults -no-user-config -display none \
+    -no-reboot -smp "$_cpus" -m "$_mem" -device virtio-rng-pci -append "$_cmdline" "$@"
+}
+
+# vmm_name: which VMM vmm_run runs, for messages.
+vmm_name() {
+  echo "${VIREO_SCENARIO_VMM:-vireo}"
+}
+
+# guest_ok NAME RC: the boot logged in /tmp/NAME.log ended well: the VMM exited 0, the guest
+# reached userspace and its scenario exited 0. Otherwise fails with the guest's own failure
+# message (`GUEST-FAIL [step]: ...`, see tests/guest/guest-lib.sh) when it printed one.
+guest_ok() {
+  _log=/tmp/$1.log
+  _gf=$(tr -d '\r' < "$_log" | grep -m1 '^GUEST-FAIL' || true)
+  [ -z "$_gf" ] || fail "in the guest: ${_gf#GUEST-FAIL }"
+  tr -d '\r' < "$_log" | grep -q '^VIREO-GUEST-READY$' ||
+    fail "the guest never reached userspace ($(vmm_name) exited with $2)"
+  _st=$(tr -d '\r' < "$_log" | sed -n 's/^VIREO-SCENARIO-EXIT \([0-9]*\)$/\1/p' | tail -1)
+  [ -n "$_st" ] || fail "the guest's scenario did not finish ($(vmm_name) exited with $2)"
+  [ "$_st" -eq 0 ] || fail "the guest's scenario exited with $_st"
+  [ "$2" -eq 0 ] || fail "$(vmm_name) exited with $2 after the guest powered off (expected 0)"
+}
+
+# guest_value LOG KEY: the value of the last `KEY=value` line the guest printed.
+guest_value() {
+  tr -d '\r' < "$1" | sed -n "s/^$2=//p" | tail -1
+}
+
+# scratch_fs SIZE_MIB: sets SCRATCH to a directory on an ext4 file system for disk images (O_DIRECT
+# works there, unlike on the initramfs root's tmpfs). In the nested host: a RAM disk (brd) of
+# SIZE_MIB mounted at /scratch; in direct mode: a directory in the scenario's working directory.
+scratch_fs() {
+  if [ "${VIREO_NESTED_MODE:-}" != nested ]; then
+    SCRATCH=$PWD/scratch
+    mkdir -p "$SCRATCH"
+    return 0
+  fi
+  SCRATCH=/scratch
+  grep -q ' /scratch ' /proc/mounts && return 0
+  insmod /lib/modules/ondemand/brd.ko rd_nr=1 rd_size=$(($1 * 1024)) ||
+    fail "cannot load brd for the scratch file system"
+  $MKE2FS -q -F -t ext4 -E lazy_itable_init=0,lazy_journal_init=0 /dev/ram0 ||
+    fail "mke2fs -t ext4 /dev/ram0 failed"
+  mkdir -p /scratch
+  mount -t ext4 /dev/ram0 /scratch || fail "cannot mount the scratch file system"
+}
+
+# tap_up NAME ADDR/PREFIX: a tap device for a VMM to open, with the host's (link-local) address.
+tap_up() {
+  $IP link del "$1" 2>/dev/null
+  $IP tuntap add dev "$1" mode tap || fail "ip tuntap add dev $1 failed"
+  $IP addr add "$2" dev "$1" || fail "ip addr add $2 dev $1 failed"
+  $IP link set "$1" up || fail "ip link set $1 up failed"
 }
