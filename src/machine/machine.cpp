@@ -111,6 +111,9 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     if (auto r = setup_devices(); !r) {
         return r;
     }
+    if (auto r = setup_pci(config); !r) {
+        return r;
+    }
 
     acpi::PlatformDescription platform;
     platform.num_cpus = config.cpus;
@@ -123,6 +126,7 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     platform.reset_value = kAcpiResetValue;
     platform.s5_sleep_type = kS5SleepType;
     platform.serial_ports = {{kCom1Port, kCom1Irq}};
+    platform.pci = pci_description();
     auto tables = acpi::write_acpi_tables(m_memory, platform, GuestAddress(layout::kRsdpAddress),
                                           GuestAddress(layout::kAcpiTablesStart),
                                           GuestAddress(layout::kHighMemoryStart));
@@ -304,7 +308,10 @@ void Machine::vcpu_loop(Vcpu& vcpu) {
 
 MachineExit Machine::run() {
     m_console.start_input(
-        [this](std::span<const std::uint8_t> bytes) { return m_serial->queue_input(bytes); },
+        [this](std::span<const std::uint8_t> bytes) {
+            return m_virtio_console != nullptr ? m_virtio_console->queue_input(bytes)
+                                               : m_serial->queue_input(bytes);
+        },
         [this] { request_stop("quit from the console (Ctrl-A x)"); });
     std::vector<std::thread> threads;
     threads.reserve(m_vcpus.size());

@@ -13,9 +13,14 @@
 #include <vector>
 
 #include "accel/vm.h"
+#include "acpi/acpi_tables.h"
 #include "backends/char/console.h"
 #include "bus/io_bus.h"
 #include "devices/legacy/serial8250.h"
+#include "devices/pci/pci_root.h"
+#include "devices/virtio/virtio_console.h"
+#include "devices/virtio/virtio_pci_device.h"
+#include "irq/shared_irq_line.h"
 #include "machine/machine_config.h"
 #include "machine/machine_io.h"
 #include "machine/panic_detector.h"
@@ -55,22 +60,32 @@ private:
         : m_memory(std::move(memory)), m_console(console) {}
     Result<void> build(Accelerator& accel, const MachineConfig& config);
     Result<void> setup_devices();
+    // The PCI root and the virtio devices on it (machine_pci.cpp).
+    Result<void> setup_pci(const MachineConfig& config);
+    Result<void> add_virtio(std::unique_ptr<virtio::VirtioDevice> device);
+    acpi::PciHostBridgeDesc pci_description() const;
     Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::uint64_t entry,
                              std::uint64_t boot_info, bool long_mode);
     void vcpu_loop(Vcpu& vcpu);
     // First event wins; later ones are ignored. Stops every vCPU.
     void post(MachineExitKind kind, std::string message);
 
+    // Declaration order is destruction order reversed: devices (and their threads) go before
+    // the IRQ lines, the VM and the memory they use.
     GuestMemory m_memory;
     Console& m_console;
+    PanicDetector m_panic;
     std::unique_ptr<Vm> m_vm;
     std::vector<std::unique_ptr<Vcpu>> m_vcpus;
     std::vector<std::unique_ptr<IrqLine>> m_irq_lines;
+    std::vector<std::unique_ptr<SharedIrqLine>> m_shared_irqs;  // by GSI - 16, PCI INTx
+    std::shared_ptr<PciRoot> m_pci;
+    std::vector<std::shared_ptr<virtio::VirtioPciDevice>> m_virtio;
+    virtio::VirtioConsole* m_virtio_console = nullptr;  // owned by its entry in m_virtio
     IoBus m_pio;
     IoBus m_mmio;
     std::unique_ptr<MachineIo> m_io;
     std::shared_ptr<Serial8250> m_serial;
-    PanicDetector m_panic;
 
     std::mutex m_mutex;
     std::condition_variable m_cv;

@@ -1,0 +1,152 @@
+// The PCI side of the machine: the root bus with its config mechanisms and MMIO windows, and the
+// virtio devices the configuration asks for, in slot order disks, NICs, console, entropy (so
+// disks are vda, vdb, ... in command-line order).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "backends/block/block_file.h"
+#include "backends/net/tap.h"
+#include "devices/virtio/virtio_blk.h"
+#include "devices/virtio/virtio_net.h"
+#include "devices/virtio/virtio_rng.h"
+#include "machine/machine.h"
+#include "machine/memory_layout.h"
+
+namespace vireo {
+
+namespace {
+
+std::string disk_name(std::size_t index) {
+    // vda..vdz is enough for kMaxDisks.
+    return fmt::format("vd{}", static_cast<char>('a' + index));
+}
+
+}  // namespace
+
+Result<void> Machine::setup_pci(const MachineConfig& config) {
+    PciRootConfig rc;
+    rc.mmio32 = {layout::kPciMmio32Start, layout::kPciMmio32Size};
+    // The 64-bit window only where every x86-64 guest can address it (36 physical address bits
+    // is the architectural minimum); vireo's own devices use 32-bit BARs.
+    if (layout::pci_mmio64_end(config.memory) <= (std::uint64_t{1} << 36)) {
+        rc.mmio64 = {layout::pci_mmio64_base(config.memory), layout::kPciMmio64Size};
+    }
+    auto root = PciRoot::create(rc);
+    if (!root) {
+        return root.error().wrap("PCI");
+    }
+    m_pci = std::move(root.value());
+    Result<void> r =
+        m_pio.insert(PciRoot::kConfigPort, PciRoot::kConfigPorts, m_pci->config_io(), "PCI config");
+    if (r) {
+        r = m_mmio.insert(layout::kPciEcamStart, layout::kPciEcamSize, m_pci->ecam(), "PCI ECAM");
+    }
+    if (r) {
+        r = m_mmio.insert(rc.mmio32.base, rc.mmio32.size, m_pci->mmio32_window(), "PCI MMIO32");
+    }
+    if (r && rc.mmio64.size != 0) {
+        r = m_mmio.insert(rc.mmio64.base, rc.mmio64.size, m_pci->mmio64_window(), "PCI MMIO64");
+    }
+    if (!r) {
+        return r;
+    }
+
+    for (std::size_t i = 0; i < config.disks.size(); ++i) {
+        const DiskConfig& d = config.disks[i];
+        auto file = BlockFile::open(d.path, {.read_only = d.read_only});
+        if (!file) {
+            return file.error().wrap(fmt::format("disk {}", d.path));
+        }
+        if ((*file)->engine() != BlockEngineKind::IoUring) {
+            spdlog::info("disk {}: using the thread pool ({})", d.path, (*file)->fallback_reason());
+        }
+        auto blk = virtio::VirtioBlk::create(std::move(file.value()), d.serial, disk_name(i));
+        if (!blk) {
+            return blk.error().wrap(fmt::format("disk {}", d.path));
+        }
+        if (auto a = add_virtio(std::move(blk.value())); !a) {
+            return a;
+        }
+    }
+    for (const NetConfig& n : config.nets) {
+        auto tap = Tap::open(n.tap);
+        if (!tap) {
+            return tap.error().wrap(fmt::format("net tap {}", n.tap));
+        }
+        if (tap->created()) {
+            if (auto up = tap->set_up(); !up) {
+                return up.error().wrap(fmt::format("net tap {}", n.tap));
+            }
+        }
+        auto net = virtio::VirtioNet::create(std::move(tap.value()),
+                                             n.mac ? *n.mac : MacAddress::random_local());
+        if (!net) {
+            return net.error().wrap(fmt::format("net tap {}", n.tap));
+        }
+        if (auto a = add_virtio(std::move(net.value())); !a) {
+            return a;
+        }
+    }
+    if (config.console == ConsoleDevice::Virtio) {
+        auto console = virtio::VirtioConsole::create([this](std::span<const std::uint8_t> bytes) {
+            m_console.write(bytes);
+            m_panic.feed(bytes);
+        });
+        if (!console) {
+            return console.error();
+        }
+        m_virtio_console = console->get();
+        if (auto a = add_virtio(std::move(console.value())); !a) {
+            return a;
+        }
+    }
+    return add_virtio(std::make_unique<virtio::VirtioRng>());
+}
+
+Result<void> Machine::add_virtio(std::unique_ptr<virtio::VirtioDevice> device) {
+    const auto slot = m_pci->free_slot();
+    if (!slot) {
+        return Error(fmt::format("{}: no free PCI slot", device->name()));
+    }
+    // INTx for drivers that do not enable MSI-X; slots beyond the 8th share GSIs.
+    const std::uint32_t gsi = PciRoot::intx_gsi(*slot, PciInterruptPin::IntA).value();
+    const std::size_t index = gsi - PciRoot::kIntxGsiBase;
+    if (m_shared_irqs.size() <= index) {
+        m_shared_irqs.resize(index + 1);
+    }
+    if (!m_shared_irqs[index]) {
+        auto line = m_vm->create_irq_line(gsi);
+        if (!line) {
+            return line.error();
+        }
+        m_shared_irqs[index] = std::make_unique<SharedIrqLine>(**line);
+        m_irq_lines.push_back(std::move(line.value()));
+    }
+    m_irq_lines.push_back(m_shared_irqs[index]->add_source());
+    auto pci = virtio::VirtioPciDevice::create(std::move(device), m_memory, *m_vm, m_vm.get(),
+                                               m_irq_lines.back().get());
+    if (!pci) {
+        return pci.error();
+    }
+    std::shared_ptr<virtio::VirtioPciDevice> shared = std::move(pci.value());
+    if (auto added = m_pci->add_device(shared, *slot); !added) {
+        return added.error();
+    }
+    m_virtio.push_back(std::move(shared));
+    return ok();
+}
+
+acpi::PciHostBridgeDesc Machine::pci_description() const {
+    acpi::PciHostBridgeDesc d;
+    d.ecam = {layout::kPciEcamStart, 0, 0, layout::kPciEcamEndBus};
+    d.mmio32_base = m_pci->config().mmio32.base;
+    d.mmio32_size = m_pci->config().mmio32.size;
+    d.mmio64_base = m_pci->config().mmio64.base;
+    d.mmio64_size = m_pci->config().mmio64.size;
+    for (const auto& route : m_pci->intx_routes()) {
+        d.routing.push_back({route.slot, route.pin, route.gsi});
+    }
+    return d;
+}
+
+}  // namespace vireo
