@@ -118,9 +118,10 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                            : "must be stdio, virtio or file:PATH";
             },
             "stdio|virtio|file:PATH"));
-    run->add_option("--disk", o.disk_specs,
-                    "A virtio-blk disk on a raw image: path=FILE[,readonly=on][,serial=ID] "
-                    "(repeatable: vda, vdb, ...)")
+    run->add_option(
+           "--disk", o.disk_specs,
+           "A virtio-blk disk on a raw image: path=FILE[,readonly=on][,direct=on][,serial=ID] "
+           "(repeatable: vda, vdb, ...)")
         ->check(CLI::Validator(
             [](std::string& s) -> std::string {
                 auto d = parse_disk_spec(s);
@@ -133,7 +134,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                 }
                 return std::string();
             },
-            "path=FILE[,readonly=on][,serial=ID]"));
+            "path=FILE[,readonly=on][,direct=on][,serial=ID]"));
     run->add_option("--net", o.net_specs,
                     "A virtio-net NIC on a tap device (created if absent): tap=NAME[,mac=MAC] "
                     "(repeatable)")

@@ -63,13 +63,20 @@ Result<DiskConfig> parse_disk_spec(std::string_view spec) {
                 return b.error();
             }
             d.read_only = *b;
+        } else if (key == "direct") {
+            auto b = parse_switch(value, "--disk direct");
+            if (!b) {
+                return b.error();
+            }
+            d.direct = *b;
         } else if (key == "serial") {
             if (value.size() > 20) {
                 return Error(fmt::format("--disk serial: '{}' is longer than 20 bytes", value));
             }
             d.serial = value;
         } else {
-            return Error(fmt::format("--disk: unknown key '{}' (path, readonly, serial)", key));
+            return Error(
+                fmt::format("--disk: unknown key '{}' (path, readonly, direct, serial)", key));
         }
     }
     if (d.path.empty()) {

@@ -16,6 +16,9 @@ namespace vireo {
 struct DiskConfig {
     std::string path;
     bool read_only = false;
+    // O_DIRECT: bypass the host page cache (QEMU's cache=none). Off by default, like
+    // Firecracker's default "Unsafe"-free writeback mode: guest flushes still reach the disk.
+    bool direct = false;
     std::string serial;  // GET_ID; at most 20 bytes
 };
 
@@ -46,7 +49,8 @@ inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for
 inline constexpr std::size_t kMaxDisks = 16;
 inline constexpr std::size_t kMaxNets = 8;
 
-// `path=FILE[,readonly=on|off][,serial=ID]`; errors name the offending key or value.
+// `path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]`; errors name the offending key or
+// value.
 Result<DiskConfig> parse_disk_spec(std::string_view spec);
 // `tap=NAME[,mac=aa:bb:cc:dd:ee:ff]`.
 Result<NetConfig> parse_net_spec(std::string_view spec);

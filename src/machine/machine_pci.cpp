@@ -53,7 +53,7 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
 
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
         const DiskConfig& d = config.disks[i];
-        auto file = BlockFile::open(d.path, {.read_only = d.read_only});
+        auto file = BlockFile::open(d.path, {.read_only = d.read_only, .direct = d.direct});
         if (!file) {
             return file.error().wrap(fmt::format("disk {}", d.path));
         }

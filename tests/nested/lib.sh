@@ -187,7 +187,7 @@ guest_ok() {
   [ -z "$_gf" ] || fail "in the guest: ${_gf#GUEST-FAIL }"
   tr -d '\r' < "$_log" | grep -q '^VIREO-GUEST-READY$' ||
     fail "the guest never reached userspace ($(vmm_name) exited with $2)"
-  _st=$(tr -d '\r' < "$_log" | sed -n 's/^VIREO-SCENARIO-EXIT \([0-9]*\)$/\1/p' | tail -1)
+  _st=$(tr -d '\r' < "$_log" | sed -n 's/^VIREO-SCENARIO-EXIT \([0-9]*\).*/\1/p' | tail -1)
   [ -n "$_st" ] || fail "the guest's scenario did not finish ($(vmm_name) exited with $2)"
   [ "$_st" -eq 0 ] || fail "the guest's scenario exited with $_st"
   [ "$2" -eq 0 ] || fail "$(vmm_name) exited with $2 after the guest powered off (expected 0)"

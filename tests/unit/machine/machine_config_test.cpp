@@ -14,8 +14,9 @@ TEST(DiskSpec, PathOnly) {
 }
 
 TEST(DiskSpec, AllKeys) {
-    auto d = parse_disk_spec("serial=data1,readonly=on,path=a.img");
+    auto d = parse_disk_spec("serial=data1,readonly=on,path=a.img,direct=on");
     ASSERT_TRUE(d) << d.error().message();
+    EXPECT_TRUE(d->direct);
     EXPECT_EQ(d->path, "a.img");
     EXPECT_TRUE(d->read_only);
     EXPECT_EQ(d->serial, "data1");
