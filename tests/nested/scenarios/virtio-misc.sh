@@ -1,5 +1,7 @@
 # virtio-rng and virtio-console. 1) /dev/hwrng is backed by virtio-rng (rng_current names it) and
-# yields 4 KiB that look random (many distinct byte values, two reads differ). 2) --console virtio
+# yields 4 KiB that look random (many distinct byte values, two reads differ), and the virtio
+# devices interrupt through MSI-X vectors (/proc/interrupts); with pci=nomsi the same device works
+# over INTx (an IO-APIC line found through the ACPI _PRT). 2) --console virtio
 # with vireo's default command line: the guest's console is hvc0 (/proc/cmdline, /proc/consoles,
 # the scenario's stdout), what the scenario prints arrives on vireo's stdout, and a line written
 # to vireo's stdin reaches the scenario's `read` on hvc0. 3) Same console, no scenario: the
@@ -30,11 +32,34 @@ distinct=$(od -An -v -tx1 /tmp/rng1 | tr -s ' ' '\n' | grep -v '^$' | sort -u | 
 echo "4096 bytes, $distinct distinct byte values"
 [ "$distinct" -ge 200 ] || gfail "only $distinct distinct byte values in 4096 bytes: not random (all zero?)"
 ! cmp -s /tmp/rng1 /tmp/rng2 || gfail "two reads from /dev/hwrng returned the same 4 KiB"
+gstep "virtio interrupts are MSI-X (per-queue vectors routed by the VMM)"
+grep -E 'virtio[0-9]+-' /proc/interrupts | sed 's/  */ /g'
+n=$(grep -cE 'PCI-MSI.*virtio[0-9]+-' /proc/interrupts)
+[ "$n" -ge 2 ] || gfail "$n MSI-X virtio vectors in /proc/interrupts, expected a config and a queue vector"
 echo "hwrng: done"
 SCEN
 step "boot: /dev/hwrng (guest side)"
 vireo_boot rng 150 /tmp/rng.sh --memory 256M
 guest_ok rng $?
+
+# ---- 1b) the same device without MSI: legacy INTx through the IOAPIC and the ACPI _PRT ----
+cat > /tmp/rng-intx.sh <<'SCEN'
+. /lib/vireo-guest.sh
+gstep "/dev/hwrng works with pci=nomsi (INTx)"
+wait_path /dev/hwrng 10
+timeout 60 dd if=/dev/hwrng of=/tmp/rng1 bs=512 count=8 iflag=fullblock 2>/dev/null || gfail "reading /dev/hwrng over INTx failed or took over 60 s"
+[ "$(stat -c %s /tmp/rng1)" -eq 4096 ] || gfail "short read from /dev/hwrng over INTx"
+grep -E 'virtio' /proc/interrupts | sed 's/  */ /g'
+grep -qE 'IO-APIC.*fasteoi.*virtio' /proc/interrupts || gfail "no virtio interrupt on an IO-APIC line"
+! grep -qE 'PCI-MSI.*virtio' /proc/interrupts || gfail "pci=nomsi, yet virtio uses MSI"
+echo "intx: done"
+SCEN
+step "boot with pci=nomsi: virtio over INTx (guest side)"
+VIREO_CMDLINE="console=ttyS0 panic=-1 quiet pci=nomsi"
+vireo_boot rngintx 150 /tmp/rng-intx.sh --memory 256M
+rc=$?
+unset VIREO_CMDLINE
+guest_ok rngintx $rc
 
 # console_session NAME SECONDS READY_REGEX INPUT_LINES INITRD: runs the VMM with --console virtio
 # and the default command line, stdin from a fifo; once READY_REGEX shows on its stdout, writes
