@@ -79,6 +79,11 @@ private:
     std::atomic<int> m_signal{0};
 };
 
+// CLI11 already names the option in front of a validator's message.
+std::string without_prefix(const std::string& message, std::string_view prefix) {
+    return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+}
+
 }  // namespace
 
 CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
@@ -126,11 +131,11 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
             [](std::string& s) -> std::string {
                 auto d = parse_disk_spec(s);
                 if (!d) {
-                    return d.error().message();
+                    return without_prefix(d.error().message(), "--disk: ");
                 }
                 std::error_code ec;
                 if (!fs::exists(d->path, ec)) {
-                    return fmt::format("--disk: {}: no such file", d->path);
+                    return fmt::format("{}: no such file", d->path);
                 }
                 return std::string();
             },
@@ -141,7 +146,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
         ->check(CLI::Validator(
             [](std::string& s) -> std::string {
                 auto n = parse_net_spec(s);
-                return n ? std::string() : n.error().message();
+                return n ? std::string() : without_prefix(n.error().message(), "--net: ");
             },
             "tap=NAME[,mac=MAC]"));
     run->add_option("--on-reboot", o.on_reboot, "What a guest reboot does: exit or restart")

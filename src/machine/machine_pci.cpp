@@ -55,7 +55,7 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
         const DiskConfig& d = config.disks[i];
         auto file = BlockFile::open(d.path, {.read_only = d.read_only, .direct = d.direct});
         if (!file) {
-            return file.error().wrap(fmt::format("disk {}", d.path));
+            return file.error();  // names the image and the problem
         }
         if ((*file)->engine() != BlockEngineKind::IoUring) {
             spdlog::info("disk {}: using the thread pool ({})", d.path, (*file)->fallback_reason());
@@ -71,7 +71,7 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
     for (const NetConfig& n : config.nets) {
         auto tap = Tap::open(n.tap);
         if (!tap) {
-            return tap.error().wrap(fmt::format("net tap {}", n.tap));
+            return tap.error();  // names the interface and the problem
         }
         if (tap->created()) {
             if (auto up = tap->set_up(); !up) {
