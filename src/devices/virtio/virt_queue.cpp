@@ -69,8 +69,12 @@ Result<std::uint16_t> VirtQueue::pending(const GuestMemory& mem) const {
     }
     const auto count = static_cast<std::uint16_t>(*idx - m_state.next_avail);
     if (count > m_state.config.size) {
-        return Error(fmt::format("driver made {} buffers available in a queue of {}", count,
-                                 m_state.config.size));
+        auto used = mem.read_obj<std::uint16_t>(GuestAddress{m_state.config.used_ring + kUsedIdx});
+        return Error(fmt::format(
+            "driver made {} buffers available in a queue of {} (avail idx {}, next avail {}, "
+            "next used {}, used idx {})",
+            count, m_state.config.size, *idx, m_state.next_avail, m_state.next_used,
+            used ? *used : 0));
     }
     return count;
 }

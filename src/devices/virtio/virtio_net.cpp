@@ -170,7 +170,7 @@ void VirtioNet::transmit() {
     for (;;) {
         auto popped = q.pop(memory(), m_chain);
         if (!popped) {
-            fail(popped.error().message());
+            fail("transmit queue: " + popped.error().message());
             return;
         }
         if (!*popped) {
@@ -261,7 +261,7 @@ bool VirtioNet::deliver_frame() {
     while (copied < m_frame_len) {
         auto popped = q.pop(memory(), m_chain);
         if (!popped) {
-            fail(popped.error().message());
+            fail("receive queue: " + popped.error().message());
             return true;
         }
         if (!*popped) {

@@ -1,6 +1,6 @@
 # virtio-net on a tap: 1) the guest's NIC has the MAC given with --net, takes 169.254.100.2/24
 # with busybox ip and pings the host (169.254.100.1 on tap vtap0); the host sees the guest's MAC
-# and pings it back; 64 MiB go guest->host and 64 MiB host->guest over TCP (busybox nc in the
+# and pings it back; checksum/TSO offloads and mergeable receive buffers are negotiated; 64 MiB go guest->host and 64 MiB host->guest over TCP (busybox nc in the
 # guest, socat on the host) with matching sha256 on both ends. 2) Two NICs at once (vtap0 and
 # vtap1, two /24s): each has its MAC, each pings its host address and carries 8 MiB of its own.
 # Link-local addresses only (DESIGN.md §5): the outer host has no network device besides these
@@ -58,6 +58,13 @@ gstep "the NIC with MAC $MAC0 appears"
 for _ in $(seq 1 100); do eth=$(iface_by_mac "$MAC0") && break; sleep 0.1; done
 [ -n "$eth" ] || gfail "no network interface with MAC $MAC0 ($(ls /sys/class/net | tr '\n' ' '))"
 echo "NIC $eth, MAC $MAC0, driver $(basename "$(readlink /sys/class/net/$eth/device/driver)")"
+gstep "offloads negotiated: CSUM, GUEST_CSUM, GUEST_TSO4/6, HOST_TSO4/6, MRG_RXBUF"
+# /sys/bus/virtio/devices/virtioN/features: one character per feature bit, bit 0 first.
+feat=$(cat "/sys/class/net/$eth/device/features")
+echo "features $feat"
+for bit in 0 1 7 8 11 12 15 32; do
+  [ "$(echo "$feat" | cut -c$((bit + 1)))" = 1 ] || gfail "feature bit $bit not negotiated ($feat)"
+done
 gstep "configure $eth 169.254.100.2/24"
 ip link set "$eth" up || gfail "ip link set $eth up failed"
 ip addr add 169.254.100.2/24 dev "$eth" || gfail "ip addr add failed"
