@@ -60,7 +60,11 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
         if ((*file)->engine() != BlockEngineKind::IoUring) {
             spdlog::info("disk {}: using the thread pool ({})", d.path, (*file)->fallback_reason());
         }
-        auto blk = virtio::VirtioBlk::create(std::move(file.value()), d.serial, disk_name(i));
+        // One request queue per vCPU (as QEMU does): completions interrupt the CPU that asked.
+        const auto queues = static_cast<std::uint16_t>(
+            std::min<std::uint32_t>(config.cpus, virtio::VirtioBlk::kMaxQueues));
+        auto blk =
+            virtio::VirtioBlk::create(std::move(file.value()), d.serial, disk_name(i), queues);
         if (!blk) {
             return blk.error().wrap(fmt::format("disk {}", d.path));
         }

@@ -20,6 +20,7 @@ constexpr unsigned kFeatureSegMax = 2;
 constexpr unsigned kFeatureRo = 5;
 constexpr unsigned kFeatureBlkSize = 6;
 constexpr unsigned kFeatureFlush = 9;
+constexpr unsigned kFeatureMq = 12;
 constexpr unsigned kFeatureDiscard = 13;
 constexpr unsigned kFeatureWriteZeroes = 14;
 
@@ -62,7 +63,11 @@ constexpr std::uint32_t kMaxDiscardSectors = (1U << 30) / kSectorSize;
 }  // namespace
 
 Result<std::unique_ptr<VirtioBlk>> VirtioBlk::create(std::unique_ptr<BlockFile> file,
-                                                     std::string serial, std::string label) {
+                                                     std::string serial, std::string label,
+                                                     std::uint16_t queues) {
+    if (queues == 0 || queues > kMaxQueues) {
+        return Error(fmt::format("virtio-blk {}: {} queues (1..{})", label, queues, kMaxQueues));
+    }
     if (serial.size() > kBlkIdBytes) {
         return Error(fmt::format("disk serial '{}' is longer than {} bytes", serial, kBlkIdBytes));
     }
@@ -71,14 +76,15 @@ Result<std::unique_ptr<VirtioBlk>> VirtioBlk::create(std::unique_ptr<BlockFile> 
             fmt::format("block backend queue depth {} is below {}", file->queue_depth(), kSlots));
     }
     return std::unique_ptr<VirtioBlk>(
-        new VirtioBlk(std::move(file), std::move(serial), std::move(label)));
+        new VirtioBlk(std::move(file), std::move(serial), std::move(label), queues));
 }
 
-VirtioBlk::VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label)
+VirtioBlk::VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label,
+                     std::uint16_t queues)
     : m_file(std::move(file)),
       m_serial(std::move(serial)),
       m_label(std::move(label)),
-      m_queue_sizes{kQueueSize},
+      m_queue_sizes(queues, kQueueSize),
       m_slots(kSlots) {
     for (auto& s : m_slots) {
         s.request.data.reserve(kQueueSize);
@@ -105,6 +111,9 @@ std::uint64_t VirtioBlk::device_features() const {
     } else {
         f |= feature(kFeatureDiscard) | feature(kFeatureWriteZeroes);
     }
+    if (m_queue_sizes.size() > 1) {
+        f |= feature(kFeatureMq);
+    }
     return f;
 }
 
@@ -121,7 +130,7 @@ void VirtioBlk::read_config(std::uint64_t offset, std::span<std::uint8_t> data) 
     c.capacity = capacity_sectors();
     c.seg_max = kQueueSize - 2;  // header and status take two descriptors
     c.blk_size = kSectorSize;
-    c.num_queues = 1;
+    c.num_queues = static_cast<std::uint16_t>(m_queue_sizes.size());
     c.max_discard_sectors = kMaxDiscardSectors;
     c.max_discard_seg = 1;
     c.discard_sector_alignment = 4096 / kSectorSize;
@@ -137,26 +146,35 @@ void VirtioBlk::read_config(std::uint64_t offset, std::span<std::uint8_t> data) 
 }
 
 Result<void> VirtioBlk::on_activate(EventLoop& loop) {
-    m_throttled = false;
+    m_throttled = 0;
+    m_used_mask = 0;
     return loop.add(m_file->completion_fd(), EPOLLIN, [this](std::uint32_t) { on_completions(); });
 }
 
 void VirtioBlk::process_queue(std::size_t index) {
-    if (index != 0 || failed()) {
+    if (failed() || index >= queue_count()) {
         return;
     }
-    auto& q = queue(0);
-    bool answered = false;
-    bool started = false;
-    m_throttled = false;
+    serve(index);
+    // A submit error leaves the requests queued in the backend; they go out with the next
+    // submit or reap.
+    static_cast<void>(m_file->submit());
+    // Requests on a fast backend often complete inside submit(): answer them now, which saves
+    // a trip through the event loop before the guest hears back.
+    on_completions();
+}
+
+void VirtioBlk::serve(std::size_t index) {
+    auto& q = queue(index);
+    m_throttled &= ~(1U << index);
     for (;;) {
         if (m_free.empty() || m_file->free_slots() == 0) {
-            m_throttled = true;  // on_completions() comes back here
+            m_throttled |= 1U << index;  // on_completions() comes back here
             break;
         }
         auto popped = q.pop(memory(), m_chain);
         if (!popped) {
-            fail(popped.error().message());
+            fail(fmt::format("queue {}: {}", index, popped.error().message()));
             return;
         }
         if (!*popped) {
@@ -168,16 +186,16 @@ void VirtioBlk::process_queue(std::size_t index) {
         const std::uint32_t index_slot = m_free.back();
         m_free.pop_back();
         Slot& slot = m_slots[index_slot];
+        slot.queue = static_cast<std::uint16_t>(index);
         slot.head = m_chain.head;
         if (auto r = parse_blk_request(memory(), m_chain, slot.request); !r) {
             m_free.push_back(index_slot);
-            fail(r.error().message());
+            fail(fmt::format("queue {}: {}", index, r.error().message()));
             return;
         }
         counters().requests.fetch_add(1, std::memory_order_relaxed);
         const std::uint8_t status = start(index_slot);
         if (status == 0xff) {
-            started = true;
             continue;
         }
         const std::uint32_t written = status == kBlkStatusOk && slot.request.type == kBlkTypeGetId
@@ -185,16 +203,6 @@ void VirtioBlk::process_queue(std::size_t index) {
                                                 slot.request.data_len, kBlkIdBytes))
                                           : 0;
         complete(index_slot, status, written + 1);
-        answered = true;
-    }
-    if (started) {
-        if (auto r = m_file->submit(); !r) {
-            // The requests stay queued in the backend and go out with the next submit/reap.
-            counters().errors.fetch_add(1, std::memory_order_relaxed);
-        }
-    }
-    if (answered) {
-        notify_used(0);
     }
 }
 
@@ -257,13 +265,15 @@ void VirtioBlk::complete(std::uint32_t index, std::uint8_t status, std::uint32_t
         fail("status byte is outside guest RAM");
         return;
     }
-    if (auto r = queue(0).add_used(memory(), slot.head, written); !r) {
+    if (auto r = queue(slot.queue).add_used(memory(), slot.head, written); !r) {
         fail(r.error().message());
+        return;
     }
+    m_used_mask |= 1U << slot.queue;
 }
 
 void VirtioBlk::on_completions() {
-    std::size_t n = m_file->reap([this](std::uint64_t tag, std::int64_t result) {
+    m_file->reap([this](std::uint64_t tag, std::int64_t result) {
         if (tag >= m_slots.size()) {
             return;
         }
@@ -286,12 +296,28 @@ void VirtioBlk::on_completions() {
         }
         complete(index, status, written);
     });
-    if (n > 0 && !failed()) {
-        notify_used(0);
+    if (failed()) {
+        return;
     }
-    if (m_throttled && !failed()) {
-        process_queue(0);
+    // Queues that stopped for want of slots go on now that completions freed some.
+    while (m_throttled != 0 && !m_free.empty() && m_file->free_slots() > 0) {
+        const std::uint32_t pending = m_throttled;
+        for (std::size_t i = 0; i < queue_count(); ++i) {
+            if ((pending >> i) & 1U) {
+                serve(i);
+            }
+        }
+        static_cast<void>(m_file->submit());
+        if (m_throttled == pending) {
+            break;
+        }
     }
+    for (std::size_t i = 0; i < queue_count(); ++i) {
+        if ((m_used_mask >> i) & 1U) {
+            notify_used(i);
+        }
+    }
+    m_used_mask = 0;
 }
 
 void VirtioBlk::on_reset() {
@@ -305,7 +331,8 @@ void VirtioBlk::on_reset() {
             }
         });
     }
-    m_throttled = false;
+    m_throttled = 0;
+    m_used_mask = 0;
 }
 
 }  // namespace vireo::virtio

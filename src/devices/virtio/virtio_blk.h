@@ -17,10 +17,14 @@ namespace vireo::virtio {
 
 class VirtioBlk final : public VirtioDevice {
 public:
+    static constexpr std::uint16_t kMaxQueues = 16;
+
     // `serial` is what GET_ID returns (at most 20 bytes; longer is an error), `label` names the
-    // disk in logs.
+    // disk in logs. `queues` request queues (VIRTIO_BLK_F_MQ when more than one; one per vCPU
+    // lets the guest complete I/O on the CPU that issued it, without an IPI).
     static Result<std::unique_ptr<VirtioBlk>> create(std::unique_ptr<BlockFile> file,
-                                                     std::string serial, std::string label);
+                                                     std::string serial, std::string label,
+                                                     std::uint16_t queues = 1);
     ~VirtioBlk() override;
 
     std::uint16_t device_type() const override;
@@ -40,11 +44,15 @@ protected:
 
 private:
     struct Slot {
+        std::uint16_t queue = 0;
         std::uint16_t head = 0;
         BlkRequest request;
     };
 
-    VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label);
+    VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label,
+              std::uint16_t queues);
+    // Pops and starts requests of `index` until it is empty or no slot is free.
+    void serve(std::size_t index);
     // Starts the I/O for the request in slot `index`; returns the status to answer with now when
     // it cannot be started (then the slot is free again).
     std::uint8_t start(std::uint32_t index);
@@ -54,11 +62,12 @@ private:
     std::unique_ptr<BlockFile> m_file;
     std::string m_serial;
     std::string m_label;
-    std::array<std::uint16_t, 1> m_queue_sizes;
+    std::vector<std::uint16_t> m_queue_sizes;
+    std::uint32_t m_used_mask = 0;  // queues with used entries not yet signalled
     std::vector<Slot> m_slots;
     std::vector<std::uint32_t> m_free;
     DescriptorChain m_chain;
-    bool m_throttled = false;  // stopped popping for want of a free slot
+    std::uint32_t m_throttled = 0;  // queues that stopped popping for want of a free slot
 };
 
 }  // namespace vireo::virtio

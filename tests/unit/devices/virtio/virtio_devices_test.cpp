@@ -193,10 +193,10 @@ protected:
         ::close(fd);
     }
     void TearDown() override { ::unlink(path.c_str()); }
-    std::unique_ptr<VirtioBlk> open(bool read_only) {
+    std::unique_ptr<VirtioBlk> open(bool read_only, std::uint16_t nqueues = 1) {
         auto f = BlockFile::open(path, {.read_only = read_only});
         EXPECT_TRUE(f) << f.error().message();
-        auto d = VirtioBlk::create(std::move(f.value()), "serial-1", "vda");
+        auto d = VirtioBlk::create(std::move(f.value()), "serial-1", "vda", nqueues);
         EXPECT_TRUE(d);
         return std::move(d.value());
     }
@@ -287,6 +287,30 @@ TEST_F(VirtioBlkTest, ReadOnlyDiskRefusesWritesAndKeepsTheFile) {
     ASSERT_EQ(::pread(fd, sector.data(), sector.size(), 512), 512);
     ::close(fd);
     EXPECT_EQ(sector[0], 1);
+}
+
+TEST_F(VirtioBlkTest, TwoQueuesAnswerOnTheirOwnQueue) {
+    auto blk = open(false, 2);
+    EXPECT_NE(blk->device_features() & feature(12), 0U);  // VIRTIO_BLK_F_MQ
+    std::array<std::uint8_t, 2> nq{};
+    blk->read_config(0x22, nq);
+    EXPECT_EQ(nq[0], 2);
+    EXPECT_FALSE(VirtioBlk::create(BlockFile::open(path, {.lock = false}).value(), "", "x", 0));
+    ASSERT_TRUE(activate(*blk, 2));
+    header(0x10000, kBlkTypeIn, 9);
+    rings[1].add(*mem, {{0x10000, 16, false}, {0x11000, 512, true}, {0x12000, 1, true}});
+    kicks[1].signal();
+    ASSERT_TRUE(rings[1].wait_used(*mem, 1));
+    EXPECT_EQ(rings[0].used_idx(*mem), 0);
+    EXPECT_EQ(status(0x12000), kBlkStatusOk);
+    EXPECT_EQ(mem->read_obj<std::uint8_t>(GuestAddress{0x11000}).value(), 9);
+    header(0x10100, kBlkTypeIn, 4);
+    rings[0].add(*mem, {{0x10100, 16, false}, {0x13000, 512, true}, {0x12001, 1, true}});
+    kicks[0].signal();
+    ASSERT_TRUE(rings[0].wait_used(*mem, 1));
+    EXPECT_EQ(rings[1].used_idx(*mem), 1);
+    EXPECT_EQ(mem->read_obj<std::uint8_t>(GuestAddress{0x13000}).value(), 4);
+    blk->reset();
 }
 
 TEST_F(VirtioBlkTest, ManyRequestsInFlight) {
