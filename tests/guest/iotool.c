@@ -7,6 +7,8 @@
 //   vireo-iotool seqread  DEV [-b BS] [-q QD] [-s BYTES]     sequential O_DIRECT reads from offset 0
 //   vireo-iotool seqwrite DEV [-b BS] [-q QD] [-s BYTES]     sequential O_DIRECT writes (then fsync)
 //   vireo-iotool randread DEV [-b BS] [-q QD] [-t SECONDS]   random aligned O_DIRECT reads
+//   vireo-iotool randverify DEV [-b BS] [-q QD] [-t SECONDS] the same, checking stamped data
+//   vireo-iotool stamp FILE SIZE                             a file for randverify
 //   vireo-iotool tcp-send HOST PORT BYTES    connect, send BYTES, half-close, wait for the peer's close
 //   vireo-iotool tcp-fetch HOST PORT         connect, read until EOF
 //   vireo-iotool tcp-sink PORT               accept one connection, read until EOF, close
@@ -112,7 +114,7 @@ static long io_getevents_(aio_context_t ctx, long min, long max, struct io_event
 
 struct job {
     int fd;
-    int is_write, is_rand;
+    int is_write, is_rand, verify;
     uint64_t bs, size, blocks, next;
     unsigned char* buf;
     struct iocb* cbs;
@@ -147,7 +149,8 @@ static int block_mode(int argc, char** argv) {
     struct job j;
     memset(&j, 0, sizeof(j));
     j.is_write = strcmp(mode, "seqwrite") == 0;
-    j.is_rand = strcmp(mode, "randread") == 0;
+    j.verify = strcmp(mode, "randverify") == 0;
+    j.is_rand = strcmp(mode, "randread") == 0 || j.verify;
     j.bs = j.is_rand ? 4096 : (1 << 20);
     j.size = 256ULL << 20;
     unsigned qd = 1;
@@ -213,6 +216,20 @@ static int block_mode(int argc, char** argv) {
             ops++;
             inflight--;
             unsigned slot = (unsigned)ev[k].data;
+            if (j.verify) {
+                // Every 8 bytes of a stamped block hold its byte offset / 4096 (see stamp).
+                const struct iocb* cb = &j.cbs[slot];
+                const uint64_t* w = (const uint64_t*)(uintptr_t)cb->aio_buf;
+                for (uint64_t b = 0; b < j.bs / 8; b++) {
+                    uint64_t want = ((uint64_t)cb->aio_offset + b * 8) / 4096;
+                    if (w[b] != want) {
+                        fprintf(stderr, "vireo-iotool: randverify: block at %llu: word %llu is %llu, want %llu\n",
+                                (unsigned long long)cb->aio_offset, (unsigned long long)b,
+                                (unsigned long long)w[b], (unsigned long long)want);
+                        exit(1);
+                    }
+                }
+            }
             if (!stop && prep(&j, slot)) ptrs[resubmit++] = &j.cbs[slot];
         }
         if (resubmit > 0) {
@@ -347,11 +364,29 @@ static int tcp_mode(int argc, char** argv) {
     return 2;
 }
 
+// stamp FILE SIZE: every 8-byte word holds the index of its 4 KiB block (for randverify).
+static int stamp_mode(int argc, char** argv) {
+    if (argc != 4) usage();
+    uint64_t size = parse_size(argv[3]);
+    int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) die(argv[2]);
+    uint64_t* block = malloc(4096);
+    if (!block) die("malloc");
+    for (uint64_t i = 0; i < size / 4096; i++) {
+        for (int k = 0; k < 512; k++) block[k] = i;
+        if (write(fd, block, 4096) != 4096) die("write");
+    }
+    if (fsync(fd) != 0) die("fsync");
+    close(fd);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) usage();
     g_mode = argv[1];
+    if (argc > 1 && strcmp(argv[1], "stamp") == 0) return stamp_mode(argc, argv);
     if (strcmp(argv[1], "seqread") == 0 || strcmp(argv[1], "seqwrite") == 0 ||
-        strcmp(argv[1], "randread") == 0)
+        strcmp(argv[1], "randread") == 0 || strcmp(argv[1], "randverify") == 0)
         return block_mode(argc, argv);
     if (strncmp(argv[1], "tcp-", 4) == 0) return tcp_mode(argc, argv);
     usage();

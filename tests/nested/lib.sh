@@ -129,6 +129,8 @@ vmm_run() {
             path=*) _path=${_kv#path=} ;;
             readonly=on) _extra=$_extra,readonly=on ;;
             readonly=off) ;;
+            direct=on) _extra=$_extra,cache=none ;;
+            direct=off) ;;
             serial=*) _dev=$_dev,serial=${_kv#serial=} ;;
             *) IFS=$_oldifs; echo "vmm_run: unknown --disk key '$_kv'"; return 2 ;;
           esac
