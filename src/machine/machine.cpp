@@ -279,8 +279,83 @@ void Machine::request_stop(std::string reason) {
     post(MachineExitKind::Stopped, std::move(reason));
 }
 
+Result<void> Machine::pause(std::chrono::milliseconds timeout) {
+    {
+        std::unique_lock lock(m_mutex);
+        if (m_paused) {
+            return ok();
+        }
+        if (m_stopping.load()) {
+            return Error("the VM is stopping");
+        }
+        m_pause_requested = true;
+    }
+    for (auto& v : m_vcpus) {
+        v->request_exit();
+    }
+    {
+        std::unique_lock lock(m_mutex);
+        const bool all = m_cv.wait_for(
+            lock, timeout, [this] { return m_parked == m_running_vcpus || m_stopping.load(); });
+        if (!all || m_stopping.load()) {
+            m_pause_requested = false;
+            m_cv.notify_all();
+            return Error(all ? "the VM is stopping"
+                             : fmt::format("{} of {} vCPUs did not stop within {} ms",
+                                           m_running_vcpus - m_parked, m_running_vcpus,
+                                           timeout.count()));
+        }
+    }
+    for (auto& d : m_virtio) {
+        d->device().pause();
+    }
+    auto clock = m_vm->get_clock();
+    std::lock_guard lock(m_mutex);
+    m_paused_clock = clock ? *clock : 0;
+    m_paused = true;
+    return ok();
+}
+
+Result<void> Machine::resume() {
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_paused) {
+            return ok();
+        }
+    }
+    if (m_paused_clock != 0) {
+        if (auto r = m_vm->set_clock(m_paused_clock); !r) {
+            return r;
+        }
+    }
+    for (auto& d : m_virtio) {
+        d->device().resume();
+    }
+    std::lock_guard lock(m_mutex);
+    m_paused = false;
+    m_pause_requested = false;
+    m_cv.notify_all();
+    return ok();
+}
+
+bool Machine::paused() const {
+    std::lock_guard lock(m_mutex);
+    return m_paused;
+}
+
 void Machine::vcpu_loop(Vcpu& vcpu) {
     while (!m_stopping.load()) {
+        {
+            // Park while a pause is requested; the pause() caller counts parked vCPUs.
+            std::unique_lock lock(m_mutex);
+            if (m_pause_requested) {
+                ++m_parked;
+                m_cv.notify_all();
+                m_cv.wait(lock, [this] { return !m_pause_requested || m_stopping.load(); });
+                --m_parked;
+                continue;
+            }
+        }
         auto exit = vcpu.run(*m_io);
         if (!exit) {
             post(MachineExitKind::Error, exit.error().message());
@@ -315,8 +390,17 @@ MachineExit Machine::run() {
         [this] { request_stop("quit from the console (Ctrl-A x)"); });
     std::vector<std::thread> threads;
     threads.reserve(m_vcpus.size());
+    {
+        std::lock_guard lock(m_mutex);
+        m_running_vcpus = static_cast<std::uint32_t>(m_vcpus.size());
+    }
     for (auto& v : m_vcpus) {
-        threads.emplace_back([this, &v] { vcpu_loop(*v); });
+        threads.emplace_back([this, &v] {
+            vcpu_loop(*v);
+            std::lock_guard lock(m_mutex);
+            --m_running_vcpus;
+            m_cv.notify_all();
+        });
     }
     // A panicking guest either resets (panic=N) or spins forever: end the VM once the panic
     // report is complete, or a little after it started if it never completes.

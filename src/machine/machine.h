@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,13 @@ public:
     MachineExit run();
     // Thread-safe: ends run() with Stopped.
     void request_stop(std::string reason);
+    // Stops every vCPU (each parks outside KVM_RUN) and every device queue, within `timeout`;
+    // saves the guest clock. From a control thread while run() is running. An error leaves the
+    // machine running.
+    Result<void> pause(std::chrono::milliseconds timeout = std::chrono::seconds(2));
+    // Puts the guest clock back and lets vCPUs and devices go on.
+    Result<void> resume();
+    bool paused() const;
 
     // Exit counters per vCPU and unclaimed I/O; valid after run() returned.
     std::string exit_summary() const;
@@ -87,10 +95,17 @@ private:
     std::unique_ptr<MachineIo> m_io;
     std::shared_ptr<Serial8250> m_serial;
 
-    std::mutex m_mutex;
+    mutable std::mutex m_mutex;
     std::condition_variable m_cv;
     std::optional<MachineExit> m_exit;  // guarded by m_mutex
     std::atomic<bool> m_stopping{false};
+    // Pause handshake (guarded by m_mutex): vCPU threads park while m_pause_requested and count
+    // themselves in m_parked; m_cv wakes both sides.
+    bool m_pause_requested = false;
+    bool m_paused = false;
+    std::uint32_t m_parked = 0;
+    std::uint32_t m_running_vcpus = 0;
+    std::uint64_t m_paused_clock = 0;
 };
 
 }  // namespace vireo

@@ -117,6 +117,23 @@ Result<std::unique_ptr<IrqLine>> KvmVm::create_irq_line(std::uint32_t gsi) {
     return std::unique_ptr<IrqLine>(std::make_unique<KvmIrqLine>(m_fd.get(), gsi));
 }
 
+Result<std::uint64_t> KvmVm::get_clock() {
+    kvm_clock_data clock{};
+    if (::ioctl(m_fd.get(), KVM_GET_CLOCK, &clock) < 0) {
+        return Error::from_errno("KVM_GET_CLOCK");
+    }
+    return static_cast<std::uint64_t>(clock.clock);
+}
+
+Result<void> KvmVm::set_clock(std::uint64_t ns) {
+    kvm_clock_data clock{};
+    clock.clock = ns;
+    if (::ioctl(m_fd.get(), KVM_SET_CLOCK, &clock) < 0) {
+        return Error::from_errno("KVM_SET_CLOCK");
+    }
+    return ok();
+}
+
 Result<std::unique_ptr<MsiRoute>> KvmVm::create_msi_route() {
     if (!m_irqchip) {
         return Error("MSI routes need the in-kernel irqchip");

@@ -24,6 +24,8 @@ public:
     Result<std::unique_ptr<IrqLine>> create_irq_line(std::uint32_t gsi) override;
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) override;
 
+    Result<std::uint64_t> get_clock() override;
+    Result<void> set_clock(std::uint64_t ns) override;
     Result<std::unique_ptr<MsiRoute>> create_msi_route() override;
     Result<void> add_ioevent(const IoEventAddress& where, int eventfd) override;
     Result<void> remove_ioevent(const IoEventAddress& where, int eventfd) override;

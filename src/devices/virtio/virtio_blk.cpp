@@ -320,6 +320,15 @@ void VirtioBlk::on_completions() {
     m_used_mask = 0;
 }
 
+void VirtioBlk::on_pause() {
+    // Answer every request already handed to the backend; queued ones stay in the ring.
+    while (m_free.size() < m_slots.size() && !failed()) {
+        pollfd p{m_file->completion_fd(), POLLIN, 0};
+        ::poll(&p, 1, 100);
+        on_completions();
+    }
+}
+
 void VirtioBlk::on_reset() {
     // In-flight I/O points into guest memory the driver reclaims after reset: wait for it.
     while (m_free.size() < m_slots.size()) {

@@ -41,6 +41,7 @@ protected:
     Result<void> on_activate(EventLoop& loop) override;
     void process_queue(std::size_t index) override;
     void on_reset() override;
+    void on_pause() override;
 
 private:
     struct Slot {

@@ -27,6 +27,26 @@ Result<void> VirtioDevice::on_activate(EventLoop&) {
 
 void VirtioDevice::on_reset() {}
 
+void VirtioDevice::on_pause() {}
+
+void VirtioDevice::pause() {
+    if (!m_thread.joinable() || m_paused) {
+        return;
+    }
+    m_loop->stop();
+    m_thread.join();
+    m_paused = true;
+    on_pause();
+}
+
+void VirtioDevice::resume() {
+    if (!m_paused) {
+        return;
+    }
+    m_paused = false;
+    m_thread = std::thread([this] { m_loop->run(); });
+}
+
 Result<void> VirtioDevice::activate(GuestMemory& mem, std::uint64_t acked_features,
                                     std::span<VirtQueue> queues, std::span<const EventFd> kicks,
                                     VirtioInterrupt& interrupt) {
@@ -88,6 +108,7 @@ void VirtioDevice::reset() {
         m_loop->stop();
         m_thread.join();
     }
+    m_paused = false;
     on_reset();
     m_loop.reset();
     for (auto& q : m_queues) {

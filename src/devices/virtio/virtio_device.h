@@ -70,6 +70,12 @@ public:
     // Stops the device thread and returns the device to its pre-activation state.
     void reset();
     bool active() const { return m_thread.joinable(); }
+    // Stops queue processing (the device thread) without forgetting anything, after in-flight
+    // requests finished; resume() starts it again. Both from the VMM's control thread; no-ops on
+    // a device that is not active.
+    void pause();
+    void resume();
+    bool paused() const { return m_paused; }
 
     const VirtioCounters& counters() const { return m_counters; }
 
@@ -82,6 +88,9 @@ protected:
     // Called on the transport's thread after the device thread stopped: drop backend fds from
     // the loop's perspective and forget per-activation state.
     virtual void on_reset();
+    // Called after the device thread stopped for a pause: finish in-flight work (answer the
+    // driver), so nothing touches guest memory until resume().
+    virtual void on_pause();
 
     GuestMemory& memory() { return *m_mem; }
     VirtQueue& queue(std::size_t index) { return m_queues[index]; }
@@ -104,6 +113,7 @@ private:
     std::unique_ptr<EventLoop> m_loop;
     std::thread m_thread;
     bool m_failed = false;
+    bool m_paused = false;
     VirtioCounters m_counters;
 };
 
