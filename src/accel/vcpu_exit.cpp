@@ -50,8 +50,8 @@ std::string_view to_string(ExitReason reason) {
 
 std::uint64_t ExitStats::total() const {
     std::uint64_t sum = 0;
-    for (auto c : counts) {
-        sum += c;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+        sum += (*this)[static_cast<ExitReason>(i)];
     }
     return sum;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -41,8 +42,15 @@ enum class ExitReason : std::uint8_t {
 
 struct ExitStats {
     std::array<std::uint64_t, static_cast<std::size_t>(ExitReason::Count_)> counts{};
-    void add(ExitReason r) { ++counts[static_cast<std::size_t>(r)]; }
-    std::uint64_t operator[](ExitReason r) const { return counts[static_cast<std::size_t>(r)]; }
+    // Relaxed atomics: the vCPU thread counts while metrics are read from another thread.
+    void add(ExitReason r) {
+        std::atomic_ref(counts[static_cast<std::size_t>(r)])
+            .fetch_add(1, std::memory_order_relaxed);
+    }
+    std::uint64_t operator[](ExitReason r) const {
+        return std::atomic_ref(const_cast<std::uint64_t&>(counts[static_cast<std::size_t>(r)]))
+            .load(std::memory_order_relaxed);
+    }
     std::uint64_t total() const;
 };
 

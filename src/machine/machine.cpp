@@ -182,7 +182,8 @@ Result<void> Machine::setup_devices() {
 
     Result<void> r = m_pio.insert(kCom1Port, Serial8250::kPorts, m_serial, "COM1");
     if (r) {
-        r = m_pio.insert(kI8042Port, I8042::kPorts, std::make_shared<I8042>(reset), "i8042");
+        m_i8042 = std::make_shared<I8042>(reset);
+        r = m_pio.insert(kI8042Port, I8042::kPorts, m_i8042, "i8042");
     }
     if (r) {
         r = m_pio.insert(kCmosPort, CmosRtc::kPorts, std::make_shared<CmosRtc>(low, high), "CMOS");
@@ -336,6 +337,38 @@ Result<void> Machine::resume() {
     m_pause_requested = false;
     m_cv.notify_all();
     return ok();
+}
+
+Result<void> Machine::send_ctrl_alt_del() {
+    return Error("SendCtrlAltDel: vireo's i8042 has no keyboard yet");
+}
+
+std::string Machine::metrics_json() const {
+    std::string out = "\"vcpu\":{";
+    std::array<std::uint64_t, static_cast<std::size_t>(ExitReason::Count_)> exits{};
+    for (const auto& v : m_vcpus) {
+        for (std::size_t i = 0; i < exits.size(); ++i) {
+            exits[i] += v->stats()[static_cast<ExitReason>(i)];
+        }
+    }
+    bool first = true;
+    for (std::size_t i = 0; i < exits.size(); ++i) {
+        out += fmt::format("{}\"exit_{}\":{}", first ? "" : ",",
+                           to_string(static_cast<ExitReason>(i)), exits[i]);
+        first = false;
+    }
+    out += "},\"devices\":[";
+    first = true;
+    for (const auto& d : m_virtio) {
+        const auto& c = std::as_const(d->device()).counters();
+        out += fmt::format(
+            "{}{{\"name\":\"{}\",\"requests\":{},\"bytes_read\":{},\"bytes_written\":{},"
+            "\"errors\":{},\"interrupts\":{}}}",
+            first ? "" : ",", d->device().name(), c.requests.load(), c.bytes_read.load(),
+            c.bytes_written.load(), c.errors.load(), c.interrupts.load());
+        first = false;
+    }
+    return out + "]";
 }
 
 bool Machine::paused() const {

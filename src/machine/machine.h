@@ -17,6 +17,7 @@
 #include "acpi/acpi_tables.h"
 #include "backends/char/console.h"
 #include "bus/io_bus.h"
+#include "devices/legacy/i8042.h"
 #include "devices/legacy/serial8250.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/virtio_console.h"
@@ -59,6 +60,11 @@ public:
     // Puts the guest clock back and lets vCPUs and devices go on.
     Result<void> resume();
     bool paused() const;
+    // Presses Ctrl-Alt-Del on the guest's keyboard (i8042).
+    Result<void> send_ctrl_alt_del();
+    // Counters for the metrics line: exits per reason, per-device requests/bytes/errors, as JSON
+    // members (no surrounding braces).
+    std::string metrics_json() const;
 
     // Exit counters per vCPU and unclaimed I/O; valid after run() returned.
     std::string exit_summary() const;
@@ -94,6 +100,7 @@ private:
     IoBus m_mmio;
     std::unique_ptr<MachineIo> m_io;
     std::shared_ptr<Serial8250> m_serial;
+    std::shared_ptr<I8042> m_i8042;
 
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;

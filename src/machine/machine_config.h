@@ -1,6 +1,7 @@
 // What `vireo run` (and later the API) asks for: one configuration model, validated in one place.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,6 +43,9 @@ struct MachineConfig {
     std::vector<DiskConfig> disks;
     std::vector<NetConfig> nets;
     ConsoleDevice console = ConsoleDevice::Serial;
+    // With a value, the guest gets a boot-timer device and vireo logs the time from this point
+    // (the process start) to the guest's write to it (--boot-timer).
+    std::optional<std::chrono::steady_clock::time_point> boot_timer_start;
 };
 
 inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for the IOAPIC

@@ -6,6 +6,7 @@
 
 #include "backends/block/block_file.h"
 #include "backends/net/tap.h"
+#include "devices/legacy/boot_timer.h"
 #include "devices/virtio/virtio_blk.h"
 #include "devices/virtio/virtio_net.h"
 #include "devices/virtio/virtio_rng.h"
@@ -102,6 +103,20 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
         m_virtio_console = console->get();
         if (auto a = add_virtio(std::move(console.value())); !a) {
             return a;
+        }
+    }
+    if (config.boot_timer_start) {
+        const auto start = *config.boot_timer_start;
+        auto timer = std::make_shared<BootTimer>([start] {
+            const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - start)
+                                .count();
+            spdlog::info("Guest-boot-time = {:>8} us {} ms", us, us / 1000);
+        });
+        if (auto inserted =
+                m_mmio.insert(layout::kBootTimerAddress, BootTimer::kSize, timer, "boot timer");
+            !inserted) {
+            return inserted;
         }
     }
     return add_virtio(std::make_unique<virtio::VirtioRng>());

@@ -34,6 +34,8 @@ inline constexpr std::uint64_t kPciMmio32Size = 512ULL << 20;
 // ECAM for bus 0 only: 1 MiB (32 devices x 8 functions x 4 KiB). Linux accepts an MCFG region
 // whose whole range is reserved (e820 early, PNP0C02 _CRS late) whatever its size.
 inline constexpr std::uint64_t kPciEcamStart = 0xe0000000;
+// The boot-timer device (--boot-timer): outside RAM, the PCI windows and the ECAM.
+inline constexpr std::uint64_t kBootTimerAddress = 0xe8000000;
 inline constexpr std::uint64_t kPciEcamSize = 1ULL << 20;
 inline constexpr std::uint8_t kPciEcamEndBus = 0;
 inline constexpr std::uint64_t kPciMmio64Size = 64ULL << 30;
