@@ -1,0 +1,24 @@
+// JSON for the API's response bodies and GET /vm/config, in Firecracker's field names. Optional
+// fields that are absent are written as null, as Firecracker does, and every output reads back
+// through the parsers (a GET /vm/config answer is a valid config file once it has a boot-source).
+#pragma once
+
+#include <string>
+
+#include "api/api_response.h"
+#include "api/api_types.h"
+
+namespace vireo {
+
+std::string to_json(const InstanceInfo& info);
+std::string to_json(const FirecrackerVersion& version);
+std::string to_json(const MachineConfiguration& config);
+std::string to_json(const VmConfig& config);
+std::string to_json(const Fault& fault);
+// The body of `response`: one of the above, or "" for no body.
+std::string response_body_json(const ApiResponse& response);
+
+// "aa:bb:cc:dd:ee:ff", lowercase.
+std::string format_guest_mac(const GuestMac& mac);
+
+}  // namespace vireo

@@ -1,0 +1,44 @@
+// The VMM's answer to one API request, with a typed body the server serializes (api_json.h), so
+// the VMM side never touches JSON.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "api/api_types.h"
+
+namespace vireo {
+
+// {"fault_message": ...}, Firecracker's Error body.
+struct Fault {
+    std::string fault_message;
+
+    friend bool operator==(const Fault&, const Fault&) = default;
+};
+
+// The answer: 204 and no body for a PUT/PATCH that succeeded, 200 and a typed body for a GET,
+// 400 (or 500 for a VMM fault) with a Fault. The server serializes the body (api_json.h), so the
+// VMM side never touches JSON.
+struct ApiResponse {
+    using Body = std::variant<std::monostate, Fault, InstanceInfo, FirecrackerVersion,
+                              MachineConfiguration, VmConfig>;
+
+    int status = 204;
+    Body body;
+
+    static ApiResponse no_content() { return {}; }
+    static ApiResponse ok(Body body) { return {200, std::move(body)}; }
+    static ApiResponse bad_request(std::string fault_message) {
+        return {400, Fault{std::move(fault_message)}};
+    }
+    static ApiResponse internal_error(std::string fault_message) {
+        return {500, Fault{std::move(fault_message)}};
+    }
+
+    bool failed() const { return status >= 400; }
+
+    friend bool operator==(const ApiResponse&, const ApiResponse&) = default;
+};
+
+}  // namespace vireo

@@ -1,0 +1,219 @@
+// The request and response bodies of vireo's Firecracker-compatible API, as plain C++ values.
+// Field names, types and which fields are required follow Firecracker's API definition
+// (firecracker.yaml, "definitions"); what vireo does not support yet is refused by the parsers
+// (api_parser.h) with a message, never silently dropped. No JSON here: the VMM side sees typed
+// values only (DESIGN.md §1), and api_json.h turns them into JSON.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vireo {
+
+// Limits every parser enforces.
+// vCPUs: x86 xAPIC IDs are 8 bits; 255 is the broadcast ID and one is left for the IOAPIC
+// (machine_config.h's kMaxVcpus). Firecracker itself caps at 32.
+inline constexpr std::uint32_t kApiMaxVcpus = 254;
+// Guest memory: 1 TiB, in MiB. Anything larger is a typo or an attack, not a microVM.
+inline constexpr std::uint64_t kApiMaxMemMib = std::uint64_t{1} << 20;
+// Firecracker's default --http-api-max-payload-size.
+inline constexpr std::size_t kApiMaxBodySize = 51200;
+// Firecracker's IDs (drive_id, iface_id): 1..64 characters from [A-Za-z0-9_].
+inline constexpr std::size_t kApiMaxIdLength = 64;
+// Host paths: PATH_MAX including the terminating NUL.
+inline constexpr std::size_t kApiMaxPathLength = 4095;
+// Tap names: IFNAMSIZ (16) including the terminating NUL.
+inline constexpr std::size_t kApiMaxHostDevNameLength = 15;
+
+// PUT /boot-source.
+struct BootSource {
+    std::string kernel_image_path{};
+    std::optional<std::string> boot_args{};
+    std::optional<std::string> initrd_path{};
+
+    friend bool operator==(const BootSource&, const BootSource&) = default;
+};
+
+// "huge_pages": how guest memory is backed.
+enum class HugePages : std::uint8_t {
+    None,         // "None": regular 4 KiB pages (default)
+    Transparent,  // "Transparent": madvise(MADV_HUGEPAGE)
+    Hugetlbfs2M,  // "2M": explicit hugetlbfs 2 MiB pages; mem_size_mib must be even
+};
+
+// PUT /machine-config and the "machine-config" section. Optional fields absent from a PUT take
+// their defaults (the yaml: "set to their default values"). "cpu_template" is accepted only as
+// "None" or absent, so it has no field.
+struct MachineConfiguration {
+    std::uint32_t vcpu_count = 1;      // 1..kApiMaxVcpus; 1 or even when smt
+    std::uint64_t mem_size_mib = 128;  // 1..kApiMaxMemMib
+    bool smt = false;
+    bool track_dirty_pages = false;
+    HugePages huge_pages = HugePages::None;
+
+    friend bool operator==(const MachineConfiguration&, const MachineConfiguration&) = default;
+};
+
+// PATCH /machine-config: only the fields given change (at least one must be).
+struct MachineConfigurationPatch {
+    std::optional<std::uint32_t> vcpu_count{};
+    std::optional<std::uint64_t> mem_size_mib{};
+    std::optional<bool> smt{};
+    std::optional<bool> track_dirty_pages{};
+    std::optional<HugePages> huge_pages{};
+
+    friend bool operator==(const MachineConfigurationPatch&,
+                           const MachineConfigurationPatch&) = default;
+};
+
+enum class CacheType : std::uint8_t {
+    Unsafe,     // "Unsafe": guest flushes are not passed to the host (Firecracker's default)
+    Writeback,  // "Writeback": VIRTIO_BLK_F_FLUSH, flushes reach the host file
+};
+
+enum class IoEngine : std::uint8_t {
+    Sync,   // "Sync" (default)
+    Async,  // "Async": io_uring
+};
+
+// PUT /drives/{drive_id} and the "drives" entries (virtio-blk; vhost-user "socket" is refused).
+// drive_id equals the path's {drive_id}.
+struct Drive {
+    std::string drive_id{};
+    std::string path_on_host{};
+    bool is_root_device = false;
+    bool is_read_only = false;
+    std::optional<std::string> partuuid{};  // meaningful only with is_root_device
+    CacheType cache_type = CacheType::Unsafe;
+    IoEngine io_engine = IoEngine::Sync;
+
+    friend bool operator==(const Drive&, const Drive&) = default;
+};
+
+// PATCH /drives/{drive_id}: after boot, point the drive at a (resized or new) file.
+struct PartialDrive {
+    std::string drive_id{};
+    std::optional<std::string> path_on_host{};  // present: at least one property must be patched
+
+    friend bool operator==(const PartialDrive&, const PartialDrive&) = default;
+};
+
+// Six octets, written aa:bb:cc:dd:ee:ff. Parsers accept unicast addresses only.
+using GuestMac = std::array<std::uint8_t, 6>;
+
+// PUT /network-interfaces/{iface_id} and the "network-interfaces" entries (virtio-net on a tap).
+struct NetworkInterface {
+    std::string iface_id{};
+    std::string host_dev_name{};          // tap name, 1..15 characters
+    std::optional<GuestMac> guest_mac{};  // absent: the VMM picks one
+    std::optional<std::uint16_t> mtu{};   // 68..65535: advertise VIRTIO_NET_F_MTU
+
+    friend bool operator==(const NetworkInterface&, const NetworkInterface&) = default;
+};
+
+// PATCH /network-interfaces/{iface_id}: Firecracker updates rate limiters here; vireo has none
+// yet, so a valid patch names the interface only (the VMM checks that it exists).
+struct PartialNetworkInterface {
+    std::string iface_id{};
+
+    friend bool operator==(const PartialNetworkInterface&,
+                           const PartialNetworkInterface&) = default;
+};
+
+enum class InstanceActionType : std::uint8_t {
+    InstanceStart,
+    SendCtrlAltDel,
+    FlushMetrics,
+};
+
+// PUT /actions.
+struct InstanceActionInfo {
+    InstanceActionType action_type = InstanceActionType::InstanceStart;
+
+    friend bool operator==(const InstanceActionInfo&, const InstanceActionInfo&) = default;
+};
+
+enum class VmStateRequest : std::uint8_t {
+    Paused,
+    Resumed,
+};
+
+// PATCH /vm.
+struct VmState {
+    VmStateRequest state = VmStateRequest::Paused;
+
+    friend bool operator==(const VmState&, const VmState&) = default;
+};
+
+// Parsed case-insensitively, like Firecracker.
+enum class LogLevel : std::uint8_t { Error, Warning, Info, Debug, Trace, Off };
+
+// PUT /logger and the "logger" section. Every field is optional in the yaml; absent ones keep
+// the VMM's current setting (defaults: stderr, Info, no level, no origin, every module).
+struct Logger {
+    std::optional<std::string> log_path{};
+    std::optional<LogLevel> level{};
+    std::optional<bool> show_level{};
+    std::optional<bool> show_log_origin{};
+    std::optional<std::string> module{};
+
+    friend bool operator==(const Logger&, const Logger&) = default;
+};
+
+// PUT /metrics and the "metrics" section.
+struct Metrics {
+    std::string metrics_path{};
+    std::optional<bool> emit_id{};  // emit the instance id as "id" on each metrics line
+    std::map<std::string, std::string> properties{};  // emitted under "properties" on each line
+
+    friend bool operator==(const Metrics&, const Metrics&) = default;
+};
+
+// PUT /entropy and the "entropy" section: a virtio-rng device (its rate_limiter is refused).
+struct EntropyDevice {
+    friend bool operator==(const EntropyDevice&, const EntropyDevice&) = default;
+};
+
+// Firecracker's FullVmConfiguration: the --config-file format and GET /vm/config's answer.
+struct VmConfig {
+    std::optional<BootSource> boot_source{};  // required in a config file
+    std::vector<Drive> drives{};
+    MachineConfiguration machine_config;  // Firecracker's defaults when the section is absent
+    std::vector<NetworkInterface> network_interfaces{};
+    std::optional<Logger> logger{};
+    std::optional<Metrics> metrics{};
+    std::optional<EntropyDevice> entropy{};
+
+    friend bool operator==(const VmConfig&, const VmConfig&) = default;
+};
+
+// Response bodies.
+
+enum class InstanceState : std::uint8_t {
+    NotStarted,  // "Not started"
+    Running,     // "Running"
+    Paused,      // "Paused"
+};
+
+// GET /.
+struct InstanceInfo {
+    std::string app_name = "vireo";
+    std::string id{};
+    InstanceState state = InstanceState::NotStarted;
+    std::string vmm_version{};
+
+    friend bool operator==(const InstanceInfo&, const InstanceInfo&) = default;
+};
+
+// GET /version. The field keeps Firecracker's name so its clients read it.
+struct FirecrackerVersion {
+    std::string firecracker_version{};
+
+    friend bool operator==(const FirecrackerVersion&, const FirecrackerVersion&) = default;
+};
+
+}  // namespace vireo

@@ -1,0 +1,198 @@
+#include "api/section_readers.h"
+
+#include "api/api_parser.h"
+
+namespace vireo::api_detail {
+
+namespace {
+
+constexpr std::string_view kVcpuWhy = "8-bit APIC IDs, one left for the IOAPIC";
+constexpr std::string_view kMemWhy = "at most 1 TiB";
+
+template <typename T>
+Result<T> finish(const ObjectReader& reader, T value) {
+    if (auto done = reader.finish(); !done) {
+        return done.error();
+    }
+    return value;
+}
+
+// "cpu_template": Firecracker's deprecated CPU templates. vireo shapes CPUID itself and has none,
+// so only "None" (the default) is accepted.
+void read_cpu_template(ObjectReader& reader) {
+    std::optional<std::string> name;
+    reader.optional("cpu_template", name, StringKind::Text);
+    if (name && *name != "None") {
+        reader.fail("`cpu_template` must be \"None\" or absent (vireo has no CPU templates), not " +
+                    quote_text(*name));
+    }
+}
+
+void read_guest_mac(ObjectReader& reader, std::optional<std::string>& text,
+                    std::optional<GuestMac>& out) {
+    reader.optional("guest_mac", text, StringKind::Text);
+    if (text) {
+        auto mac = parse_guest_mac(*text);
+        if (!mac) {
+            reader.fail(mac.error().message());
+        } else {
+            out = *mac;
+        }
+    }
+}
+
+}  // namespace
+
+Result<BootSource> read_boot_source(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    BootSource b;
+    r.required("kernel_image_path", b.kernel_image_path, StringKind::Path);
+    r.optional("boot_args", b.boot_args, StringKind::Text);
+    r.optional("initrd_path", b.initrd_path, StringKind::Path);
+    return finish(r, std::move(b));
+}
+
+Result<MachineConfiguration> read_machine_configuration(const Json& json,
+                                                        const std::string& context) {
+    ObjectReader r(json, context);
+    MachineConfiguration m;
+    std::uint64_t vcpus = 0;
+    r.required_uint("vcpu_count", vcpus, 1, kApiMaxVcpus, kVcpuWhy);
+    r.required_uint("mem_size_mib", m.mem_size_mib, 1, kApiMaxMemMib, kMemWhy);
+    r.defaulted("smt", m.smt);
+    r.defaulted("track_dirty_pages", m.track_dirty_pages);
+    std::optional<HugePages> huge_pages;
+    r.optional_enum("huge_pages", huge_pages, kHugePagesNames);
+    read_cpu_template(r);
+    m.vcpu_count = static_cast<std::uint32_t>(vcpus);  // <= kApiMaxVcpus
+    m.huge_pages = huge_pages.value_or(HugePages::None);
+    if (r.good()) {
+        if (auto valid = validate_machine_configuration(m); !valid) {
+            r.fail(valid.error().message());
+        }
+    }
+    return finish(r, m);
+}
+
+Result<MachineConfigurationPatch> read_machine_configuration_patch(const Json& json,
+                                                                   const std::string& context) {
+    ObjectReader r(json, context);
+    MachineConfigurationPatch p;
+    std::optional<std::uint64_t> vcpus;
+    r.optional_uint("vcpu_count", vcpus, 1, kApiMaxVcpus, kVcpuWhy);
+    r.optional_uint("mem_size_mib", p.mem_size_mib, 1, kApiMaxMemMib, kMemWhy);
+    r.optional("smt", p.smt);
+    r.optional("track_dirty_pages", p.track_dirty_pages);
+    r.optional_enum("huge_pages", p.huge_pages, kHugePagesNames);
+    read_cpu_template(r);
+    if (vcpus) {
+        p.vcpu_count = static_cast<std::uint32_t>(*vcpus);  // <= kApiMaxVcpus
+    }
+    if (r.good() && p == MachineConfigurationPatch{}) {
+        r.fail(
+            "empty PATCH request: give at least one of `vcpu_count`, `mem_size_mib`, `smt`, "
+            "`track_dirty_pages`, `huge_pages`");
+    }
+    return finish(r, p);
+}
+
+Result<Drive> read_drive(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    Drive d;
+    r.required("drive_id", d.drive_id, StringKind::Id);
+    r.required("path_on_host", d.path_on_host, StringKind::Path);
+    r.required("is_root_device", d.is_root_device);
+    r.required("is_read_only", d.is_read_only);
+    r.optional("partuuid", d.partuuid, StringKind::Text);
+    std::optional<CacheType> cache_type;
+    r.optional_enum("cache_type", cache_type, kCacheTypeNames);
+    std::optional<IoEngine> io_engine;
+    r.optional_enum("io_engine", io_engine, kIoEngineNames);
+    r.refuse("rate_limiter");
+    r.refuse("socket", "vhost-user block devices");
+    d.cache_type = cache_type.value_or(CacheType::Unsafe);
+    d.io_engine = io_engine.value_or(IoEngine::Sync);
+    return finish(r, std::move(d));
+}
+
+Result<PartialDrive> read_partial_drive(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    PartialDrive d;
+    r.required("drive_id", d.drive_id, StringKind::Id);
+    r.optional("path_on_host", d.path_on_host, StringKind::Path);
+    r.refuse("rate_limiter");
+    if (r.good() && !d.path_on_host) {
+        r.fail("nothing to update: give `path_on_host`");
+    }
+    return finish(r, std::move(d));
+}
+
+Result<NetworkInterface> read_network_interface(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    NetworkInterface n;
+    r.required("iface_id", n.iface_id, StringKind::Id);
+    r.required("host_dev_name", n.host_dev_name, StringKind::DevName);
+    std::optional<std::string> mac_text;
+    read_guest_mac(r, mac_text, n.guest_mac);
+    std::optional<std::uint64_t> mtu;
+    // 68: the IPv4 minimum (RFC 791); 65535: the 16-bit virtio_net_config.mtu.
+    r.optional_uint("mtu", mtu, 68, 65535);
+    r.refuse("rx_rate_limiter");
+    r.refuse("tx_rate_limiter");
+    if (mtu) {
+        n.mtu = static_cast<std::uint16_t>(*mtu);  // <= 65535
+    }
+    return finish(r, std::move(n));
+}
+
+Result<PartialNetworkInterface> read_partial_network_interface(const Json& json,
+                                                               const std::string& context) {
+    ObjectReader r(json, context);
+    PartialNetworkInterface n;
+    r.required("iface_id", n.iface_id, StringKind::Id);
+    r.refuse("rx_rate_limiter");
+    r.refuse("tx_rate_limiter");
+    return finish(r, std::move(n));
+}
+
+Result<InstanceActionInfo> read_instance_action_info(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    InstanceActionInfo a;
+    r.required_enum("action_type", a.action_type, kInstanceActionNames);
+    return finish(r, a);
+}
+
+Result<VmState> read_vm_state(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    VmState v;
+    r.required_enum("state", v.state, kVmStateNames);
+    return finish(r, v);
+}
+
+Result<Logger> read_logger(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    Logger l;
+    r.optional("log_path", l.log_path, StringKind::Path);
+    r.optional_enum("level", l.level, kLogLevelNames, /*ignore_case=*/true);
+    r.optional("show_level", l.show_level);
+    r.optional("show_log_origin", l.show_log_origin);
+    r.optional("module", l.module, StringKind::Text);
+    return finish(r, std::move(l));
+}
+
+Result<Metrics> read_metrics(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    Metrics m;
+    r.required("metrics_path", m.metrics_path, StringKind::Path);
+    r.optional("emit_id", m.emit_id);
+    r.string_map("properties", m.properties);
+    return finish(r, std::move(m));
+}
+
+Result<EntropyDevice> read_entropy_device(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    r.refuse("rate_limiter");
+    return finish(r, EntropyDevice{});
+}
+
+}  // namespace vireo::api_detail
