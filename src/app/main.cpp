@@ -7,6 +7,7 @@
 
 #include "app/probe_command.h"
 #include "app/run_command.h"
+#include "app/vmm_command.h"
 
 namespace {
 
@@ -30,7 +31,10 @@ int main(int argc, char** argv) {
     set_default_thread_stack();
     CLI::App app{"vireo: a virtual machine monitor for Linux guests on KVM", "vireo"};
     app.set_version_flag("--version", std::string("vireo ") + VIREO_VERSION);
-    app.require_subcommand(1);
+    // `vireo run ...`, `vireo probe ...`, or Firecracker's flags with no subcommand.
+    app.require_subcommand(0, 1);
+    vireo::app::VmmCommandOptions vmm_opts;
+    vireo::app::add_vmm_options(app, vmm_opts);
 
     vireo::app::RunOptions run_opts;
     auto* run = vireo::app::add_run_command(app, run_opts);
@@ -62,5 +66,12 @@ int main(int argc, char** argv) {
     if (probe->parsed()) {
         return vireo::app::run_probe_command(probe_opts);
     }
-    return 0;
+    if (vireo::app::vmm_options_given(app)) {
+        return vireo::app::run_vmm_command(vmm_opts);
+    }
+    fmt::print(stderr,
+               "vireo: error: say what to run: `vireo run ...` (a guest from the command line), "
+               "`vireo --api-sock PATH` (the Firecracker-compatible API) or `vireo probe`.\n"
+               "Run 'vireo --help'.\n");
+    return vireo::app::kExitUsage;
 }

@@ -1,0 +1,141 @@
+#include "app/vmm_command.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "accel/kvm/kvm_accelerator.h"
+#include "api/api_server.h"
+#include "api/config_file.h"
+#include "app/run_command.h"
+#include "app/vmm_controller.h"
+#include "backends/char/console.h"
+
+namespace vireo::app {
+
+namespace {
+
+constexpr const char* kVmmFlags[] = {"--api-sock",     "--config-file", "--no-api",
+                                     "--id",           "--log-path",    "--level",
+                                     "--metrics-path", "--boot-timer",  "--enable-pci"};
+
+}  // namespace
+
+void add_vmm_options(CLI::App& app, VmmCommandOptions& o) {
+    app.add_option("--api-sock", o.api_sock, "Path of the API's Unix socket")
+        ->capture_default_str();
+    app.add_option("--config-file", o.config_file,
+                   "Start the VM from a Firecracker JSON configuration file");
+    app.add_flag("--no-api", o.no_api, "No API socket (needs --config-file)");
+    app.add_option("--id", o.id, "Instance id (GET /, metrics)")->capture_default_str();
+    app.add_option("--log-path", o.log_path, "Write the log to this file");
+    app.add_option("--level", o.level, "Log level: Error, Warning, Info, Debug, Trace, Off")
+        ->check(
+            CLI::IsMember({"Error", "Warning", "Info", "Debug", "Trace", "Off"}, CLI::ignore_case));
+    app.add_option("--metrics-path", o.metrics_path, "Write metrics (JSON lines) to this file");
+    app.add_flag("--boot-timer", o.boot_timer,
+                 "Log the time from start to the guest's write to the boot-timer device");
+    app.add_flag("--enable-pci", o.enable_pci, "Accepted for Firecracker compatibility");
+}
+
+bool vmm_options_given(const CLI::App& app) {
+    for (const char* flag : kVmmFlags) {
+        if (app.count(flag) > 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int run_vmm_command(const VmmCommandOptions& o) {
+    const auto start = std::chrono::steady_clock::now();
+    if (o.no_api && o.config_file.empty()) {
+        fmt::print(stderr, "vireo: error: --no-api needs --config-file\n");
+        return kExitUsage;
+    }
+    VmmOptions options;
+    options.id = o.id;
+    options.metrics_path = o.metrics_path;
+    options.boot_timer = o.boot_timer;
+    options.process_start = start;
+    if (!o.config_file.empty()) {
+        auto config = load_config_file(o.config_file);
+        if (!config) {
+            fmt::print(stderr, "vireo: {}\n", config.error().message());
+            return kExitUsage;
+        }
+        options.config = std::move(config.value());
+    }
+    if (!o.log_path.empty()) {
+        try {
+            spdlog::set_default_logger(spdlog::basic_logger_mt("vireo", o.log_path));
+            spdlog::flush_on(spdlog::level::info);
+        } catch (const spdlog::spdlog_ex& e) {
+            fmt::print(stderr, "vireo: --log-path {}: {}\n", o.log_path, e.what());
+            return kExitUsage;
+        }
+    }
+    if (!o.level.empty()) {
+        spdlog::set_level(spdlog::level::from_str(
+            o.level == "Warning" || o.level == "warning" ? "warn" : std::string(o.level)));
+    }
+
+    // Signals end the VM in order; blocked here so every thread inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
+        sigaddset(&signals, s);
+    }
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    auto console = open_console("stdio");
+    if (!console) {
+        fmt::print(stderr, "vireo: {}\n", console.error().message());
+        return kExitError;
+    }
+    auto kvm = KvmAccelerator::open();
+    if (!kvm) {
+        fmt::print(stderr, "vireo: {}\n", kvm.error().message());
+        return kExitError;
+    }
+    auto controller = VmmController::create(**kvm, **console, std::move(options));
+    if (!controller) {
+        fmt::print(stderr, "vireo: {}\n", controller.error().message());
+        return kExitError;
+    }
+    ApiServer server;
+    if (!o.no_api) {
+        if (auto r = server.start(o.api_sock, **controller); !r) {
+            fmt::print(stderr, "vireo: {}\n", r.error().message());
+            return kExitError;
+        }
+        spdlog::debug("API socket ready after {} us",
+                      std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count());
+    }
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+        const timespec tick{0, 100'000'000};
+        while (!done.load()) {
+            const int s = sigtimedwait(&signals, nullptr, &tick);
+            if (s > 0) {
+                (*controller)->stop(fmt::format("stopped by SIG{}", sigabbrev_np(s)));
+            }
+        }
+    });
+    const int code = (*controller)->run();
+    done = true;
+    watcher.join();
+    server.stop();
+    console->reset();
+    return code;
+}
+
+}  // namespace vireo::app

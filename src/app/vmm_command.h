@@ -1,0 +1,32 @@
+// `vireo --api-sock PATH [--config-file FILE] ...`: Firecracker's command line. The VM is
+// configured and started through the REST API on PATH (or from FILE), and the process lives as
+// long as the VM.
+#pragma once
+
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace vireo::app {
+
+struct VmmCommandOptions {
+    std::string api_sock = "/run/firecracker.socket";
+    std::string config_file;
+    bool no_api = false;
+    std::string id = "anonymous-instance";
+    std::string log_path;
+    std::string level;
+    std::string metrics_path;
+    bool boot_timer = false;
+    bool enable_pci = false;  // accepted: vireo's devices are always PCI
+};
+
+// Adds the flags to the top-level app.
+void add_vmm_options(CLI::App& app, VmmCommandOptions& options);
+// True when any of them was given (so a bare `vireo` can still print usage).
+bool vmm_options_given(const CLI::App& app);
+int run_vmm_command(const VmmCommandOptions& options);
+
+}  // namespace vireo::app

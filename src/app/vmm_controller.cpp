@@ -1,0 +1,491 @@
+#include "app/vmm_controller.h"
+
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "app/run_command.h"
+#include "base/event_loop.h"
+
+namespace vireo::app {
+
+namespace {
+
+// The command line a guest gets when PUT /boot-source has no boot_args: the serial console,
+// reboot through the keyboard controller (what SendCtrlAltDel ends in), panic=1 like
+// Firecracker; Firecracker's own default also switches off PCI and modules, which vireo's
+// virtio-pci devices and Debian's modular kernels need.
+constexpr const char* kApiDefaultCmdline = "console=ttyS0 reboot=k panic=1";
+
+const char* state_name(InstanceState s) {
+    switch (s) {
+        case InstanceState::NotStarted:
+            return "Not started";
+        case InstanceState::Running:
+            return "Running";
+        case InstanceState::Paused:
+            return "Paused";
+    }
+    return "?";
+}
+
+std::string not_allowed(const char* what, InstanceState s) {
+    return fmt::format("{} is not allowed while the VM is '{}'", what, state_name(s));
+}
+
+bool regular_file(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+}  // namespace
+
+Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_timer) {
+    if (!config.boot_source) {
+        return Error("no boot source: PUT /boot-source first");
+    }
+    MachineConfig m;
+    m.kernel_path = config.boot_source->kernel_image_path;
+    m.initrd_path = config.boot_source->initrd_path.value_or("");
+    m.cmdline = config.boot_source->boot_args.value_or(kApiDefaultCmdline);
+    m.cpus = config.machine_config.vcpu_count;
+    m.memory = config.machine_config.mem_size_mib << 20;
+    // Firecracker attaches the root device first, so it is /dev/vda.
+    for (int pass = 0; pass < 2; ++pass) {
+        for (const Drive& d : config.drives) {
+            if (d.is_root_device != (pass == 0)) {
+                continue;
+            }
+            DiskConfig disk;
+            disk.path = d.path_on_host;
+            disk.read_only = d.is_read_only;
+            disk.serial = d.drive_id.substr(0, 20);
+            m.disks.push_back(disk);
+            if (d.is_root_device) {
+                m.cmdline += d.partuuid ? fmt::format(" root=PARTUUID={}", *d.partuuid)
+                                        : std::string(" root=/dev/vda");
+                m.cmdline += d.is_read_only ? " ro" : " rw";
+            }
+        }
+    }
+    for (const NetworkInterface& n : config.network_interfaces) {
+        NetConfig net;
+        net.tap = n.host_dev_name;
+        if (n.guest_mac) {
+            net.mac = MacAddress(*n.guest_mac);
+        }
+        m.nets.push_back(net);
+    }
+    if (boot_timer) {
+        m.cmdline += " vireo.boot_timer";
+    }
+    if (m.disks.size() > kMaxDisks || m.nets.size() > kMaxNets) {
+        return Error(
+            fmt::format("at most {} drives and {} network interfaces", kMaxDisks, kMaxNets));
+    }
+    return m;
+}
+
+Result<std::unique_ptr<VmmController>> VmmController::create(Accelerator& accel, Console& console,
+                                                             VmmOptions options) {
+    auto queue = CommandQueue<ApiRequest, ApiResponse>::create();
+    if (!queue) {
+        return queue.error();
+    }
+    auto wake = EventFd::create();
+    if (!wake) {
+        return wake.error();
+    }
+    return std::unique_ptr<VmmController>(new VmmController(
+        accel, console, std::move(options), std::move(queue.value()), std::move(wake.value())));
+}
+
+VmmController::VmmController(Accelerator& accel, Console& console, VmmOptions options,
+                             std::unique_ptr<CommandQueue<ApiRequest, ApiResponse>> queue,
+                             EventFd wake)
+    : m_accel(accel),
+      m_console(console),
+      m_options(std::move(options)),
+      m_queue(std::move(queue)),
+      m_wake(std::move(wake)) {}
+
+VmmController::~VmmController() {
+    m_queue->close();
+    if (m_machine) {
+        m_machine->request_stop("the VMM is shutting down");
+    }
+    if (m_machine_thread.joinable()) {
+        m_machine_thread.join();
+    }
+}
+
+ApiResponse VmmController::handle(ApiRequest request) {
+    auto answer = m_queue->call(std::move(request));
+    if (!answer) {
+        return ApiResponse::bad_request("the VM has stopped");
+    }
+    return std::move(*answer);
+}
+
+void VmmController::stop(std::string reason) {
+    if (!m_stop.exchange(true)) {
+        m_stop_reason = std::move(reason);
+        m_wake.signal();
+    }
+}
+
+int VmmController::run() {
+    auto loop = EventLoop::create();
+    if (!loop) {
+        fmt::print(stderr, "vireo: {}\n", loop.error().message());
+        return kExitError;
+    }
+    if (m_options.config) {
+        // --config-file: the sections, then InstanceStart, exactly as API calls would do.
+        m_config = *m_options.config;
+        if (m_config.metrics) {
+            m_options.metrics_path = m_config.metrics->metrics_path;
+        }
+        const ApiResponse started = start_instance();
+        if (started.failed()) {
+            fmt::print(stderr, "vireo: {}\n", std::get<Fault>(started.body).fault_message);
+            return kExitError;
+        }
+    }
+    bool done = false;
+    static_cast<void>((*loop)->add(m_queue->fd(), EPOLLIN, [this](std::uint32_t) {
+        while (auto command = m_queue->poll()) {
+            ApiResponse response = apply(command->request);
+            ++m_api_requests;
+            m_api_failures += response.failed() ? 1 : 0;
+            command->respond(std::move(response));
+        }
+    }));
+    static_cast<void>((*loop)->add(m_wake.fd(), EPOLLIN, [&](std::uint32_t) {
+        m_wake.consume();
+        if (m_exit || m_stop.load()) {
+            done = true;
+            (*loop)->stop();
+        }
+    }));
+    // Metrics every 60 s, as Firecracker does.
+    const int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (timer >= 0) {
+        itimerspec period{{60, 0}, {60, 0}};
+        ::timerfd_settime(timer, 0, &period, nullptr);
+        static_cast<void>((*loop)->add(timer, EPOLLIN, [this, timer](std::uint32_t) {
+            std::uint64_t ticks = 0;
+            static_cast<void>(::read(timer, &ticks, sizeof(ticks)));
+            write_metrics("periodic");
+        }));
+    }
+    while (!done) {
+        (*loop)->run();
+    }
+    if (timer >= 0) {
+        ::close(timer);
+    }
+    m_queue->close();
+    if (m_machine && !m_exit) {
+        m_machine->request_stop(m_stop_reason.empty() ? "stopped" : m_stop_reason);
+    }
+    if (m_machine_thread.joinable()) {
+        m_machine_thread.join();
+    }
+    write_metrics("exit");
+    if (!m_exit) {
+        return kExitOk;  // stopped before InstanceStart
+    }
+    switch (m_exit->kind) {
+        case MachineExitKind::PowerOff:
+        case MachineExitKind::Reset:
+        case MachineExitKind::Stopped:
+            return kExitOk;
+        case MachineExitKind::Crash:
+            fmt::print(stderr, "vireo: the guest crashed: {}\n", m_exit->message);
+            return kExitGuestCrash;
+        case MachineExitKind::Error:
+            fmt::print(stderr, "vireo: {}\n", m_exit->message);
+            return kExitError;
+    }
+    return kExitError;
+}
+
+InstanceInfo VmmController::instance_info() const {
+    InstanceInfo info;
+    info.id = m_options.id;
+    info.state = m_state;
+    info.vmm_version = VIREO_VERSION;
+    return info;
+}
+
+ApiResponse VmmController::apply(ApiRequest& request) {
+    const bool pre_boot = m_state == InstanceState::NotStarted;
+    return std::visit(
+        [&](auto& r) -> ApiResponse {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_same_v<T, GetInstanceInfo>) {
+                return ApiResponse::ok(instance_info());
+            } else if constexpr (std::is_same_v<T, GetVersion>) {
+                return ApiResponse::ok(FirecrackerVersion{VIREO_VERSION});
+            } else if constexpr (std::is_same_v<T, GetMachineConfig>) {
+                return ApiResponse::ok(m_config.machine_config);
+            } else if constexpr (std::is_same_v<T, GetVmConfig>) {
+                return ApiResponse::ok(m_config);
+            } else if constexpr (std::is_same_v<T, InstanceActionInfo>) {
+                switch (r.action_type) {
+                    case InstanceActionType::InstanceStart:
+                        if (!pre_boot) {
+                            return ApiResponse::bad_request(not_allowed("InstanceStart", m_state));
+                        }
+                        return start_instance();
+                    case InstanceActionType::SendCtrlAltDel:
+                        if (m_state != InstanceState::Running) {
+                            return ApiResponse::bad_request(not_allowed("SendCtrlAltDel", m_state));
+                        }
+                        if (auto s = m_machine->send_ctrl_alt_del(); !s) {
+                            return ApiResponse::bad_request(s.error().message());
+                        }
+                        return ApiResponse::no_content();
+                    case InstanceActionType::FlushMetrics:
+                        if (m_options.metrics_path.empty()) {
+                            return ApiResponse::bad_request(
+                                "FlushMetrics: no metrics destination (PUT /metrics or "
+                                "--metrics-path)");
+                        }
+                        write_metrics("flush");
+                        return ApiResponse::no_content();
+                }
+                return ApiResponse::bad_request("unknown action");
+            } else if constexpr (std::is_same_v<T, BootSource>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(not_allowed("PUT /boot-source", m_state));
+                }
+                if (!regular_file(r.kernel_image_path)) {
+                    return ApiResponse::bad_request(
+                        fmt::format("kernel_image_path {}: no such file", r.kernel_image_path));
+                }
+                if (r.initrd_path && !regular_file(*r.initrd_path)) {
+                    return ApiResponse::bad_request(
+                        fmt::format("initrd_path {}: no such file", *r.initrd_path));
+                }
+                m_config.boot_source = r;
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, MachineConfiguration>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(not_allowed("PUT /machine-config", m_state));
+                }
+                m_config.machine_config = r;
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, MachineConfigurationPatch>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(not_allowed("PATCH /machine-config", m_state));
+                }
+                auto& mc = m_config.machine_config;
+                mc.vcpu_count = r.vcpu_count.value_or(mc.vcpu_count);
+                mc.mem_size_mib = r.mem_size_mib.value_or(mc.mem_size_mib);
+                mc.smt = r.smt.value_or(mc.smt);
+                mc.track_dirty_pages = r.track_dirty_pages.value_or(mc.track_dirty_pages);
+                mc.huge_pages = r.huge_pages.value_or(mc.huge_pages);
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, Drive>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(not_allowed("PUT /drives", m_state));
+                }
+                if (!regular_file(r.path_on_host)) {
+                    return ApiResponse::bad_request(
+                        fmt::format("drive {}: {}: no such file", r.drive_id, r.path_on_host));
+                }
+                for (const Drive& d : m_config.drives) {
+                    if (r.is_root_device && d.is_root_device && d.drive_id != r.drive_id) {
+                        return ApiResponse::bad_request(
+                            fmt::format("drive {}: drive {} is already the root device", r.drive_id,
+                                        d.drive_id));
+                    }
+                }
+                auto it = std::find_if(m_config.drives.begin(), m_config.drives.end(),
+                                       [&](const Drive& d) { return d.drive_id == r.drive_id; });
+                if (it != m_config.drives.end()) {
+                    *it = r;
+                } else if (m_config.drives.size() >= kMaxDisks) {
+                    return ApiResponse::bad_request(fmt::format("at most {} drives", kMaxDisks));
+                } else {
+                    m_config.drives.push_back(r);
+                }
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, PartialDrive>) {
+                auto it = std::find_if(m_config.drives.begin(), m_config.drives.end(),
+                                       [&](const Drive& d) { return d.drive_id == r.drive_id; });
+                if (it == m_config.drives.end()) {
+                    return ApiResponse::bad_request(fmt::format("no drive {}", r.drive_id));
+                }
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(
+                        "PATCH /drives after boot (swapping the backing file) is not supported "
+                        "by vireo yet");
+                }
+                if (r.path_on_host) {
+                    if (!regular_file(*r.path_on_host)) {
+                        return ApiResponse::bad_request(
+                            fmt::format("drive {}: {}: no such file", r.drive_id, *r.path_on_host));
+                    }
+                    it->path_on_host = *r.path_on_host;
+                }
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, NetworkInterface>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(
+                        not_allowed("PUT /network-interfaces", m_state));
+                }
+                for (const NetworkInterface& n : m_config.network_interfaces) {
+                    if (n.iface_id == r.iface_id) {
+                        continue;
+                    }
+                    if (n.host_dev_name == r.host_dev_name) {
+                        return ApiResponse::bad_request(fmt::format(
+                            "tap {} is already used by interface {}", r.host_dev_name, n.iface_id));
+                    }
+                    if (r.guest_mac && n.guest_mac == r.guest_mac) {
+                        return ApiResponse::bad_request(fmt::format(
+                            "that guest MAC is already used by interface {}", n.iface_id));
+                    }
+                }
+                auto it = std::find_if(
+                    m_config.network_interfaces.begin(), m_config.network_interfaces.end(),
+                    [&](const NetworkInterface& n) { return n.iface_id == r.iface_id; });
+                if (it != m_config.network_interfaces.end()) {
+                    *it = r;
+                } else if (m_config.network_interfaces.size() >= kMaxNets) {
+                    return ApiResponse::bad_request(
+                        fmt::format("at most {} network interfaces", kMaxNets));
+                } else {
+                    m_config.network_interfaces.push_back(r);
+                }
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, PartialNetworkInterface>) {
+                const bool found = std::any_of(
+                    m_config.network_interfaces.begin(), m_config.network_interfaces.end(),
+                    [&](const NetworkInterface& n) { return n.iface_id == r.iface_id; });
+                if (!found) {
+                    return ApiResponse::bad_request(
+                        fmt::format("no network interface {}", r.iface_id));
+                }
+                return ApiResponse::no_content();  // nothing to patch without rate limiters
+            } else if constexpr (std::is_same_v<T, VmState>) {
+                return set_state(r.state);
+            } else if constexpr (std::is_same_v<T, Logger>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(not_allowed("PUT /logger", m_state));
+                }
+                if (r.log_path) {
+                    try {
+                        auto logger = spdlog::basic_logger_mt("vireo", *r.log_path);
+                        spdlog::set_default_logger(logger);
+                        spdlog::flush_on(spdlog::level::info);
+                    } catch (const spdlog::spdlog_ex& e) {
+                        return ApiResponse::bad_request(
+                            fmt::format("log_path {}: {}", *r.log_path, e.what()));
+                    }
+                }
+                if (r.level) {
+                    static constexpr spdlog::level::level_enum kLevels[] = {
+                        spdlog::level::err,   spdlog::level::warn,  spdlog::level::info,
+                        spdlog::level::debug, spdlog::level::trace, spdlog::level::off};
+                    spdlog::set_level(kLevels[static_cast<int>(*r.level)]);
+                }
+                m_config.logger = r;
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, Metrics>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(not_allowed("PUT /metrics", m_state));
+                }
+                std::ofstream probe(r.metrics_path, std::ios::app);
+                if (!probe) {
+                    return ApiResponse::bad_request(
+                        fmt::format("metrics_path {}: cannot be opened", r.metrics_path));
+                }
+                m_options.metrics_path = r.metrics_path;
+                m_config.metrics = r;
+                return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, EntropyDevice>) {
+                if (!pre_boot) {
+                    return ApiResponse::bad_request(not_allowed("PUT /entropy", m_state));
+                }
+                m_config.entropy = r;  // vireo machines always have a virtio-rng
+                return ApiResponse::no_content();
+            }
+        },
+        request);
+}
+
+ApiResponse VmmController::start_instance() {
+    auto config = machine_config_from(m_config, m_options.boot_timer);
+    if (!config) {
+        return ApiResponse::bad_request(config.error().message());
+    }
+    if (m_options.boot_timer) {
+        config->boot_timer_start = m_options.process_start;
+    }
+    auto machine = Machine::create(m_accel, *config, m_console);
+    if (!machine) {
+        return ApiResponse::bad_request("InstanceStart: " + machine.error().message());
+    }
+    m_machine = std::move(machine.value());
+    m_state = InstanceState::Running;
+    m_machine_thread = std::thread([this] {
+        MachineExit exit = m_machine->run();
+        m_exit = exit;
+        m_wake.signal();
+    });
+    return ApiResponse::no_content();
+}
+
+ApiResponse VmmController::set_state(VmStateRequest state) {
+    if (m_state == InstanceState::NotStarted) {
+        return ApiResponse::bad_request(not_allowed("PATCH /vm", m_state));
+    }
+    if (state == VmStateRequest::Paused) {
+        if (auto r = m_machine->pause(); !r) {
+            return ApiResponse::bad_request("pause: " + r.error().message());
+        }
+        m_state = InstanceState::Paused;
+    } else {
+        if (auto r = m_machine->resume(); !r) {
+            return ApiResponse::bad_request("resume: " + r.error().message());
+        }
+        m_state = InstanceState::Running;
+    }
+    return ApiResponse::no_content();
+}
+
+void VmmController::write_metrics(const char* reason) {
+    if (m_options.metrics_path.empty()) {
+        return;
+    }
+    std::string line = fmt::format(
+        R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}})",
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count(),
+        reason, m_options.id, m_api_requests, m_api_failures);
+    if (m_machine) {
+        line += "," + m_machine->metrics_json();
+    }
+    line += "}\n";
+    std::FILE* f = std::fopen(m_options.metrics_path.c_str(), "a");
+    if (f != nullptr) {
+        std::fputs(line.c_str(), f);
+        std::fclose(f);
+    }
+}
+
+}  // namespace vireo::app
