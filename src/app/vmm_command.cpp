@@ -134,7 +134,8 @@ int run_vmm_command(const VmmCommandOptions& o) {
     done = true;
     watcher.join();
     server.stop();
-    console->reset();
+    (*controller).reset();  // the VM (and its devices) before the console they write to
+    (*console).reset();     // leaves raw mode
     return code;
 }
 

@@ -1,0 +1,186 @@
+# The Firecracker-compatible API, driven with curl --unix-socket like Firecracker's getting-started
+# guide: 1) logger, metrics, boot-source, a drive, a network interface on a tap, InstanceStart:
+# the guest boots with its disk and NIC (it pings the host), powers off, vireo exits 0 and the
+# socket is gone; bad requests after boot answer 400 and do not disturb the guest. 2) Pause and
+# resume while the guest prints a counter every 100 ms: no lines while paused, then the count goes
+# on from where it stopped (no restart), and the guest's clock did not jump. 3) --config-file with
+# --no-api boots the same guest without any API call.
+# Link-local addresses only (DESIGN.md §5).
+. "${VIREO_NESTED_LIB:-/usr/local/lib/vireo-nested.sh}"
+
+sock=/tmp/vireo-api.sock
+kernel=$GUEST/cloud/vmlinuz
+api() {  # api METHOD PATH [BODY]: prints the HTTP status, the body goes to /tmp/api.out
+  curl -s -o /tmp/api.out -w '%{http_code}' --unix-socket "$sock" -X "$1" \
+    ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"
+}
+expect_api() {  # expect_api STATUS METHOD PATH [BODY]
+  _want=$1
+  shift
+  _got=$(api "$@")
+  [ "$_got" = "$_want" ] || fail "$1 $2 answered $_got, expected $_want: $(cat /tmp/api.out)"
+}
+wait_for() {  # wait_for FILE REGEX SECONDS
+  _n=$(($3 * 10))
+  while [ $_n -gt 0 ]; do
+    tr -d '\r' < "$1" | grep -qE "$2" && return 0
+    sleep 0.1
+    _n=$((_n - 1))
+  done
+  return 1
+}
+cleanup() {
+  pkill -f "vireo --api-sock" 2>/dev/null
+  $IP link del vtap0 2>/dev/null
+}
+trap cleanup EXIT
+
+# ---- 1) getting started ----
+step "scratch disk and tap"
+scratch_fs 128
+dd if=/dev/urandom of="$SCRATCH/data.raw" bs=1M count=8 2>/dev/null || fail "dd"
+tap_up vtap0 169.254.100.1/24
+cat > /tmp/api-guest.sh <<'SCEN'
+. /lib/vireo-guest.sh
+gstep "the drive and the NIC are there"
+wait_path /dev/vda 10
+echo "vda serial $(cat /sys/block/vda/serial)"
+[ "$(cat /sys/block/vda/serial)" = data ] || gfail "vda's serial is not the drive_id"
+for _ in $(seq 1 100); do eth=$(iface_by_mac 52:54:00:76:69:42) && break; sleep 0.1; done
+[ -n "$eth" ] || gfail "no NIC with the guest_mac given"
+ip link set "$eth" up && ip addr add 169.254.100.2/24 dev "$eth" || gfail "ip"
+ok=0
+for _ in $(seq 1 15); do ping -c 1 -W 2 169.254.100.1 > /dev/null 2>&1 && { ok=1; break; }; done
+[ $ok -eq 1 ] || gfail "the host does not answer pings"
+echo "API-GUEST-UP"
+# Wait for the host's bad requests, then power off.
+for _ in $(seq 1 300); do [ -e /tmp/go ] && break; ping -c 1 -W 1 169.254.100.1 > /dev/null 2>&1 || true; nc -z 169.254.100.1 5300 2>/dev/null && break; sleep 0.2; done
+echo "api guest: done"
+SCEN
+add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/api-guest.sh /tmp/api.cpio.gz || fail "add-scenario"
+
+step "start vireo --api-sock; the socket accepts"
+rm -f "$sock"
+vireo --api-sock "$sock" --id api-test --metrics-path /tmp/api-metrics.json > /tmp/api.log 2>&1 &
+vpid=$!
+for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+[ -S "$sock" ] || fail "no API socket after 5 s"
+[ "$(stat -c %a "$sock")" = 600 ] || fail "socket mode is $(stat -c %a "$sock"), expected 600"
+expect_api 200 GET /
+grep -q '"state":"Not started"' /tmp/api.out || fail "GET / says $(cat /tmp/api.out)"
+
+step "configure: logger, boot-source, machine-config, drive, network interface"
+expect_api 204 PUT /logger '{"log_path": "/tmp/api-vireo.log", "level": "Info"}'
+expect_api 204 PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"initrd_path\": \"/tmp/api.cpio.gz\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 quiet\"}"
+expect_api 204 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
+expect_api 204 PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$SCRATCH/data.raw\", \"is_root_device\": false, \"is_read_only\": true}"
+expect_api 204 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vtap0", "guest_mac": "52:54:00:76:69:42"}'
+step "bad requests before boot answer 400 and change nothing"
+expect_api 400 PUT /machine-config '{"vcpu_count": 0, "mem_size_mib": 256}'
+expect_api 400 PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 1099511627776}'
+expect_api 400 PUT /drives/x '{"drive_id": "x", "path_on_host": "/nonexistent", "is_root_device": false, "is_read_only": false}'
+expect_api 400 PUT /boot-source '{"kernel_image_path": 7}'
+expect_api 400 PATCH /vm '{"state": "Paused"}'
+expect_api 200 GET /machine-config
+grep -q '"vcpu_count":2' /tmp/api.out || fail "a refused PUT changed the machine config: $(cat /tmp/api.out)"
+
+step "InstanceStart: the guest boots with the drive and the NIC"
+expect_api 204 PUT /actions '{"action_type": "InstanceStart"}'
+expect_api 200 GET /
+grep -q '"state":"Running"' /tmp/api.out || fail "GET / after InstanceStart says $(cat /tmp/api.out)"
+wait_for /tmp/api.log '^API-GUEST-UP' 120 || { cat /tmp/api.log; fail "the guest did not come up"; }
+
+step "bad requests after boot: 400, the guest carries on"
+expect_api 400 PUT /machine-config '{"vcpu_count": 4, "mem_size_mib": 256}'
+expect_api 400 PUT /actions '{"action_type": "InstanceStart"}'
+expect_api 400 PUT /boot-source "{\"kernel_image_path\": \"$kernel\"}"
+expect_api 400 PUT /actions '{"action_type": "Explode"}'
+expect_api 400 GET /no/such/endpoint
+expect_api 204 PUT /actions '{"action_type": "FlushMetrics"}'
+grep -q '"devices"' /tmp/api-metrics.json || fail "no metrics line after FlushMetrics"
+expect_api 200 GET /vm/config
+grep -q '"host_dev_name":"vtap0"' /tmp/api.out || fail "GET /vm/config lacks the NIC: $(cat /tmp/api.out)"
+ping -c 1 -W 5 169.254.100.2 > /dev/null || fail "the guest stopped answering pings after the bad requests"
+
+step "the guest powers off: vireo exits 0, the socket is gone"
+nc -l -p 5300 < /dev/null > /dev/null 2>&1 &
+wait $vpid
+rc=$?
+cat /tmp/api.log | tail -5
+[ $rc -eq 0 ] || fail "vireo exited with $rc"
+[ ! -e "$sock" ] || fail "the socket is still there"
+grep -q 'api guest: done' /tmp/api.log || fail "the guest's scenario did not finish"
+[ -s /tmp/api-vireo.log ] || fail "PUT /logger's file is empty"
+
+# ---- 2) pause / resume ----
+cat > /tmp/tick.sh <<'SCEN'
+i=0
+start=$(cut -d' ' -f1 /proc/uptime)
+while [ $i -lt 150 ]; do
+  i=$((i + 1))
+  echo "TICK $i $(cut -d' ' -f1 /proc/uptime)"
+  usleep 100000
+done
+SCEN
+add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/tick.sh /tmp/tick.cpio.gz || fail "add-scenario"
+step "pause and resume while the guest counts"
+rm -f "$sock"
+vireo --api-sock "$sock" > /tmp/tick.log 2>&1 &
+vpid=$!
+for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+expect_api 204 PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"initrd_path\": \"/tmp/tick.cpio.gz\", \"boot_args\": \"console=ttyS0 panic=1 quiet\"}"
+expect_api 204 PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/tick.log '^TICK 20 ' 120 || fail "the guest never counted to 20"
+expect_api 204 PATCH /vm '{"state": "Paused"}'
+expect_api 200 GET /
+grep -q '"state":"Paused"' /tmp/api.out || fail "GET / while paused says $(cat /tmp/api.out)"
+sleep 0.5
+before=$(tr -d '\r' < /tmp/tick.log | grep -c '^TICK ')
+sleep 3
+during=$(tr -d '\r' < /tmp/tick.log | grep -c '^TICK ')
+echo "ticks at pause+0.5s: $before, 3 s later: $during"
+[ "$during" -eq "$before" ] || fail "the guest printed $((during - before)) lines while paused"
+expect_api 204 PATCH /vm '{"state": "Resumed"}'
+wait_for /tmp/tick.log "^TICK $((before + 10)) " 30 || fail "the count did not go on after resume"
+last_before=$(tr -d '\r' < /tmp/tick.log | grep '^TICK ' | sed -n "${before}p")
+first_after=$(tr -d '\r' < /tmp/tick.log | grep '^TICK ' | sed -n "$((before + 1))p")
+echo "around the pause: '$last_before' then '$first_after'"
+n1=$(echo "$last_before" | cut -d' ' -f2)
+n2=$(echo "$first_after" | cut -d' ' -f2)
+[ "$n2" -eq $((n1 + 1)) ] || fail "the counter went from $n1 to $n2 across the pause (a restart?)"
+# kvmclock was put back: the guest's uptime moved about one tick, not the 3.5 s of the pause.
+t1=$(echo "$last_before" | cut -d' ' -f3 | tr -d .)
+t2=$(echo "$first_after" | cut -d' ' -f3 | tr -d .)
+echo "guest uptime across the pause: +$((t2 - t1))0 ms"
+[ $((t2 - t1)) -lt 150 ] || fail "the guest's clock jumped by $((t2 - t1))0 ms across the pause"
+wait $vpid
+rc=$?
+[ $rc -eq 0 ] || fail "vireo exited with $rc after the counting guest powered off"
+
+# ---- 3) --config-file, no API ----
+step "--config-file --no-api boots without API calls"
+cat > /tmp/vm.json <<JSON
+{
+  "boot-source": {"kernel_image_path": "$kernel", "initrd_path": "/tmp/api.cpio.gz",
+                  "boot_args": "console=ttyS0 panic=1 quiet"},
+  "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
+  "drives": [{"drive_id": "data", "path_on_host": "$SCRATCH/data.raw", "is_root_device": false,
+              "is_read_only": true}],
+  "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "vtap0",
+                          "guest_mac": "52:54:00:76:69:42"}]
+}
+JSON
+nc -l -p 5300 < /dev/null > /dev/null 2>&1 &
+run_timed 180 /tmp/cfg.log vireo --no-api --config-file /tmp/vm.json
+rc=$?
+[ $rc -eq 0 ] || fail "vireo --config-file exited with $rc"
+expect_line /tmp/cfg.log '^API-GUEST-UP'
+expect_line /tmp/cfg.log 'api guest: done'
+step "a broken config file is refused with a message"
+echo '{"boot-source": {"kernel_image_path": 3}}' > /tmp/bad.json
+vireo --no-api --config-file /tmp/bad.json > /tmp/bad.log 2>&1
+rc=$?
+cat /tmp/bad.log
+[ $rc -eq 2 ] || fail "a broken config file gave exit $rc, expected 2"
+grep -q kernel_image_path /tmp/bad.log || fail "the message does not name the field"
+echo "api: OK"
