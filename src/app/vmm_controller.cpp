@@ -202,6 +202,10 @@ int VmmController::run() {
         m_machine_thread.join();
     }
     write_metrics("exit");
+    if (m_exit) {
+        spdlog::info("instance {}: the VM ended: {}", m_options.id, m_exit->message);
+    }
+    spdlog::default_logger()->flush();
     if (!m_exit) {
         return kExitOk;  // stopped before InstanceStart
     }
@@ -441,6 +445,9 @@ ApiResponse VmmController::start_instance() {
     }
     m_machine = std::move(machine.value());
     m_state = InstanceState::Running;
+    spdlog::info("instance {}: started: {} vCPUs, {} MiB, {} disks, {} NICs, kernel {}",
+                 m_options.id, config->cpus, config->memory >> 20, config->disks.size(),
+                 config->nets.size(), config->kernel_path);
     m_machine_thread = std::thread([this] {
         MachineExit exit = m_machine->run();
         m_exit = exit;
@@ -458,11 +465,13 @@ ApiResponse VmmController::set_state(VmStateRequest state) {
             return ApiResponse::bad_request("pause: " + r.error().message());
         }
         m_state = InstanceState::Paused;
+        spdlog::info("instance {}: paused", m_options.id);
     } else {
         if (auto r = m_machine->resume(); !r) {
             return ApiResponse::bad_request("resume: " + r.error().message());
         }
         m_state = InstanceState::Running;
+        spdlog::info("instance {}: resumed", m_options.id);
     }
     return ApiResponse::no_content();
 }
