@@ -56,7 +56,7 @@ public:
             const timespec tick{0, 100'000'000};
             while (!m_done.load()) {
                 const int s = sigtimedwait(&m_set, nullptr, &tick);
-                if (s > 0) {
+                if (s > 0 && !m_done.load()) {
                     m_signal = s;
                     machine.request_stop(fmt::format("stopped by SIG{}", sigabbrev_np(s)));
                 }
@@ -66,6 +66,8 @@ public:
     void unwatch() {
         m_done = true;
         if (m_thread.joinable()) {
+            // Wake it now rather than at its next tick; the signal is consumed, not acted on.
+            pthread_kill(m_thread.native_handle(), SIGHUP);
             m_thread.join();
         }
     }
