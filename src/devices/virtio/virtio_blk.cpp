@@ -165,23 +165,14 @@ void VirtioBlk::process_queue(std::size_t index) {
 }
 
 void VirtioBlk::serve(std::size_t index) {
-    auto& q = queue(index);
     m_throttled &= ~(1U << index);
     for (;;) {
         if (m_free.empty() || m_file->free_slots() == 0) {
             m_throttled |= 1U << index;  // on_completions() comes back here
             break;
         }
-        auto popped = q.pop(memory(), m_chain);
-        if (!popped) {
-            fail(fmt::format("queue {}: {}", index, popped.error().message()));
-            return;
-        }
-        if (!*popped) {
-            if (!q.enable_notification(memory())) {
-                break;
-            }
-            continue;
+        if (!next_chain(index, m_chain)) {
+            return;  // empty, or broken (fail() was called)
         }
         const std::uint32_t index_slot = m_free.back();
         m_free.pop_back();

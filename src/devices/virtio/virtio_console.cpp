@@ -108,16 +108,11 @@ void VirtioConsole::receive() {
                 break;
             }
         }
-        auto popped = q.pop(memory(), m_chain);
-        if (!popped) {
-            fail(popped.error().message());
-            return;
-        }
-        if (!*popped) {
-            if (!q.enable_notification(memory())) {
-                break;  // input stays queued until the guest posts buffers and kicks
+        if (!next_chain(kReceiveQueue, m_chain)) {
+            if (failed()) {
+                return;
             }
-            continue;
+            break;
         }
         std::uint32_t written = 0;
         {
@@ -153,16 +148,11 @@ void VirtioConsole::transmit() {
     auto& q = queue(kTransmitQueue);
     bool used = false;
     for (;;) {
-        auto popped = q.pop(memory(), m_chain);
-        if (!popped) {
-            fail(popped.error().message());
-            return;
-        }
-        if (!*popped) {
-            if (!q.enable_notification(memory())) {
-                break;
+        if (!next_chain(kTransmitQueue, m_chain)) {
+            if (failed()) {
+                return;
             }
-            continue;
+            break;
         }
         for (const auto& b : m_chain.buffers) {
             if (b.writable) {

@@ -121,6 +121,23 @@ void VirtioDevice::reset() {
     m_failed = false;
 }
 
+bool VirtioDevice::next_chain(std::size_t index, DescriptorChain& out) {
+    VirtQueue& q = m_queues[index];
+    for (;;) {
+        auto popped = q.pop(*m_mem, out);
+        if (!popped) {
+            fail(fmt::format("queue {}: {}", index, popped.error().message()));
+            return false;
+        }
+        if (*popped) {
+            return true;
+        }
+        if (!q.enable_notification(*m_mem)) {
+            return false;
+        }
+    }
+}
+
 void VirtioDevice::notify_used(std::size_t index) {
     if (m_queues[index].needs_notification(*m_mem)) {
         m_counters.interrupts.fetch_add(1, std::memory_order_relaxed);

@@ -98,6 +98,10 @@ protected:
     bool has_feature(unsigned bit) const { return (m_acked_features >> bit) & 1U; }
     EventLoop& loop() { return *m_loop; }
     VirtioCounters& counters() { return m_counters; }
+    // The next available chain of queue `index` into `out`: true when there is one; false when
+    // the queue is empty (notifications re-enabled and re-checked, so a buffer that arrives
+    // meanwhile is not missed) or broken (then fail() was called: check failed()).
+    bool next_chain(std::size_t index, DescriptorChain& out);
     // Interrupts the driver for `queue` when its suppression settings ask for it.
     void notify_used(std::size_t index);
     void signal_config();

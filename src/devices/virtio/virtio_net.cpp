@@ -168,16 +168,11 @@ void VirtioNet::transmit() {
     auto& q = queue(kTxQueue);
     bool used = false;
     for (;;) {
-        auto popped = q.pop(memory(), m_chain);
-        if (!popped) {
-            fail("transmit queue: " + popped.error().message());
-            return;
-        }
-        if (!*popped) {
-            if (!q.enable_notification(memory())) {
-                break;
+        if (!next_chain(kTxQueue, m_chain)) {
+            if (failed()) {
+                return;
             }
-            continue;
+            break;
         }
         m_iov.clear();
         for (const auto& b : m_chain.buffers) {

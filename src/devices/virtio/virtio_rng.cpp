@@ -38,16 +38,11 @@ void VirtioRng::process_queue(std::size_t index) {
     auto& q = queue(index);
     bool used = false;
     for (;;) {
-        auto popped = q.pop(memory(), m_chain);
-        if (!popped) {
-            fail(popped.error().message());
-            return;
-        }
-        if (!*popped) {
-            if (!q.enable_notification(memory())) {
-                break;
+        if (!next_chain(index, m_chain)) {
+            if (failed()) {
+                return;
             }
-            continue;
+            break;
         }
         std::uint32_t written = 0;
         for (const auto& b : m_chain.buffers) {
