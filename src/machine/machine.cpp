@@ -27,6 +27,7 @@ namespace {
 constexpr std::uint16_t kCom1Port = 0x3f8;
 constexpr std::uint8_t kCom1Irq = 4;
 constexpr std::uint16_t kI8042Port = 0x60;
+constexpr std::uint8_t kI8042Irq = 1;  // ISA IRQ 1: keyboard
 constexpr std::uint16_t kCmosPort = 0x70;
 // Hardware-reduced ACPI registers (sleep control, sleep status, reset), named in the FADT.
 constexpr std::uint16_t kAcpiPmPort = 0x600;
@@ -171,6 +172,12 @@ Result<void> Machine::setup_devices() {
     }
     IrqLine& irq = **com1_irq;
     m_irq_lines.push_back(std::move(com1_irq).value());
+    auto kbd_irq = m_vm->create_irq_line(kI8042Irq);
+    if (!kbd_irq) {
+        return kbd_irq.error();
+    }
+    IrqLine& kbd_line = **kbd_irq;
+    m_irq_lines.push_back(std::move(kbd_irq).value());
     m_serial = std::make_shared<Serial8250>(irq, [this](std::span<const std::uint8_t> bytes) {
         m_console.write(bytes);
         m_panic.feed(bytes);
@@ -182,7 +189,8 @@ Result<void> Machine::setup_devices() {
 
     Result<void> r = m_pio.insert(kCom1Port, Serial8250::kPorts, m_serial, "COM1");
     if (r) {
-        r = m_pio.insert(kI8042Port, I8042::kPorts, std::make_shared<I8042>(reset), "i8042");
+        r = m_pio.insert(kI8042Port, I8042::kPorts, std::make_shared<I8042>(kbd_line, reset),
+                         "i8042");
     }
     if (r) {
         r = m_pio.insert(kCmosPort, CmosRtc::kPorts, std::make_shared<CmosRtc>(low, high), "CMOS");
