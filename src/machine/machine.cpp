@@ -127,6 +127,7 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     platform.reset_value = kAcpiResetValue;
     platform.s5_sleep_type = kS5SleepType;
     platform.serial_ports = {{kCom1Port, kCom1Irq}};
+    platform.i8042_irq = kI8042Irq;
     platform.pci = pci_description();
     auto tables = acpi::write_acpi_tables(m_memory, platform, GuestAddress(layout::kRsdpAddress),
                                           GuestAddress(layout::kAcpiTablesStart),
