@@ -17,16 +17,20 @@
 // Key codes are produced in their final form: set 1 while the command byte's translate bit (6) is
 // set (what Linux uses by default), else the keyboard's scan set (2 by default, or 1 or 3).
 //
-// Guest kernel command line: vireo's FADT says there is no 8042 (IAPC_BOOT_ARCH bit 1 clear) and
-// its DSDT has no PNP0303 node, so Linux's i8042 driver gives up ("PNP: No PS/2 controller
-// found") unless the command line has `i8042.nopnp` (probe the ports directly): that one is
-// REQUIRED. Recommended as Firecracker does: `i8042.noaux` (without it the driver's AUX probe
-// passes the loopback test and then waits 250 ms for an IRQ 12 that never comes before deciding
-// there is no AUX port) and `i8042.nomux` (only matters with AUX). `i8042.dumbkbd` is optional:
-// with it atkbd sends the keyboard no commands at all (fewer exits) and assumes set 2 translated;
-// without it the keyboard answers atkbd's probe (0xF2 ID, 0xF5, 0xED, 0xF3, 0xF4). Ctrl-Alt-Del
-// reaches init as SIGINT only if init cleared /proc/sys/kernel/ctrl-alt-del (or called
-// reboot(RB_DISABLE_CAD)); otherwise the kernel restarts at once (a reset exit).
+// Guest kernel command line (measured with Debian's 6.1 cloud kernel under vireo): NO i8042
+// options are needed, and `i8042.nopnp` must NOT be given. vireo's ACPI is hardware-reduced, so
+// Linux has no legacy PIC and maps an ISA IRQ only when a device's _CRS names it: the DSDT's
+// Device(PS2K) PNP0303 (acpi::PlatformDescription::i8042_irq) maps GSI 1 (to Linux irq 26 or so)
+// and the driver finds the controller through PNP, without AUX ("PNP: PS/2 appears to have AUX
+// port disabled" sets i8042.noaux itself). With `i8042.nopnp` the driver requests irq 1 itself,
+// which does not exist there: "i8042: probe of i8042 failed with error -22", no keyboard.
+// Firecracker's boot arguments minus nopnp (`i8042.noaux i8042.nomux i8042.dumbkbd`) work too;
+// with `i8042.dumbkbd` atkbd sends the keyboard no commands (fewer exits) and assumes translated
+// set 2; without it the keyboard answers atkbd's probe (0xF2 ID, 0xF5, 0xED, 0xF3, 0xF4). (The
+// driver's AUX probe, run only without PNP, passes the loopback test here and then waits 250 ms
+// for an IRQ 12 that never comes before deciding there is no AUX port; unit-tested only.)
+// Ctrl-Alt-Del reaches init as SIGINT only if init cleared /proc/sys/kernel/ctrl-alt-del (or
+// called reboot(RB_DISABLE_CAD)); otherwise the kernel restarts at once (a reset exit).
 #pragma once
 
 #include <cstdint>
