@@ -207,8 +207,10 @@ constexpr std::uint32_t kFadtPwrButton = 1U << 4;  // 1 = no fixed-feature power
 constexpr std::uint32_t kFadtSlpButton = 1U << 5;  // 1 = no fixed-feature sleep button
 constexpr std::uint32_t kFadtResetRegSup = 1U << 10;
 constexpr std::uint32_t kFadtHwReducedAcpi = 1U << 20;
-// IA-PC Boot Architecture Flags (offset 109, Table 5.11). LEGACY_DEVICES (bit 0) and 8042
-// (bit 1) stay clear: there is no keyboard controller; MSI Not Supported (bit 3) stays clear.
+// IA-PC Boot Architecture Flags (offset 109, Table 5.11). LEGACY_DEVICES (bit 0) stays clear;
+// 8042 (bit 1) is set only with an i8042 (PlatformDescription::i8042_irq); MSI Not Supported
+// (bit 3) stays clear.
+constexpr std::uint16_t kIapc8042 = 1U << 1;
 constexpr std::uint16_t kIapcVgaNotPresent = 1U << 2;
 // Preferred_PM_Profile (offset 45): 0 = Unspecified; a VM is neither desktop nor server.
 constexpr std::uint8_t kPmProfileUnspecified = 0;
@@ -404,6 +406,13 @@ std::uint8_t checksum(std::span<const std::uint8_t> bytes) {
     return static_cast<std::uint8_t>(0x100 - sum);
 }
 
+Result<void> validate_i8042(std::optional<std::uint8_t> irq) {
+    if (irq && *irq >= 16) {
+        return Error(fmt::format("acpi: i8042 IRQ {} is not an ISA IRQ (0-15)", *irq));
+    }
+    return ok();
+}
+
 Result<void> validate(const PlatformDescription& desc) {
     // Processor Local APIC structures carry 8-bit UIDs and APIC IDs; 0xFF is the xAPIC broadcast
     // ID, so IDs 0..254 serve at most 255 CPUs (more would need x2APIC structures).
@@ -421,6 +430,9 @@ Result<void> validate(const PlatformDescription& desc) {
     if (desc.s5_sleep_type > 7) {
         return Error(fmt::format("acpi: S5 sleep type {} does not fit SLP_TYP (3 bits)",
                                  desc.s5_sleep_type));
+    }
+    if (auto r = validate_i8042(desc.i8042_irq); !r) {
+        return r;
     }
     if (desc.ecam && desc.ecam->start_bus > desc.ecam->end_bus) {
         return Error("acpi: ECAM start bus is after end bus");
@@ -450,6 +462,9 @@ Result<std::vector<std::uint8_t>> build_dsdt(const PlatformDescription& desc) {
     if (auto r = validate_serial_ports(desc.serial_ports); !r) {
         return r.error();
     }
+    if (auto r = validate_i8042(desc.i8042_irq); !r) {
+        return r.error();
+    }
     if (desc.pci) {
         if (auto r = validate_pci(*desc.pci); !r) {
             return r.error();
@@ -467,6 +482,15 @@ Result<std::vector<std::uint8_t>> build_dsdt(const PlatformDescription& desc) {
              Aml::name("_CRS",
                        Aml::resource_template({io_port_descriptor(true, port.base, port.base, 1, 8),
                                                irq_no_flags_descriptor(irq_mask)}))}));
+    }
+    if (desc.i8042_irq) {
+        const auto irq_mask = static_cast<std::uint16_t>(1U << *desc.i8042_irq);
+        devices.push_back(Aml::device(
+            "PS2K",
+            {Aml::name("_HID", Aml::eisa_id("PNP0303")),  // IBM Enhanced keyboard (101/102)
+             Aml::name("_CRS", Aml::resource_template({io_port_descriptor(true, 0x60, 0x60, 1, 1),
+                                                       io_port_descriptor(true, 0x64, 0x64, 1, 1),
+                                                       irq_no_flags_descriptor(irq_mask)}))}));
     }
     if (desc.pci) {
         devices.push_back(pci_host_bridge(*desc.pci));
@@ -498,7 +522,7 @@ std::vector<std::uint8_t> build_fadt(const PlatformDescription& desc, GuestAddre
     f.x_dsdt = dsdt.value;
     f.preferred_pm_profile = kPmProfileUnspecified;
     // SCI_INT, SMI_CMD, every PM1/PM2/PM_TMR/GPE block and its X_ form stay 0: hardware-reduced.
-    f.iapc_boot_arch = kIapcVgaNotPresent;
+    f.iapc_boot_arch = kIapcVgaNotPresent | (desc.i8042_irq ? kIapc8042 : 0);
     f.flags = kFadtHwReducedAcpi | kFadtResetRegSup | kFadtPwrButton | kFadtSlpButton;
     f.reset_reg = system_io_byte(desc.reset_port);
     f.reset_value = desc.reset_value;

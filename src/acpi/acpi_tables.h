@@ -64,6 +64,11 @@ struct PlatformDescription {
     std::uint8_t s5_sleep_type = 5;
     // Each becomes Device(COMn) (n = 1..99) PNP0501 in \_SB_ with IO + IRQ in _CRS.
     std::vector<SerialPortDesc> serial_ports;
+    // When set: Device(PS2K) PNP0303 in \_SB_, an i8042 keyboard controller at ports 0x60 and
+    // 0x64 with this IRQ (< 16) in _CRS; no mouse device (Linux then sets i8042.noaux itself).
+    // On a hardware-reduced platform Linux has no legacy PIC and maps an ISA IRQ only when a
+    // device's _CRS names it: without this device the i8042 driver cannot request IRQ 1.
+    std::optional<std::uint8_t> i8042_irq;
     // When set, an MCFG table is added to the XSDT. With `pci` set too, both must agree; `pci`
     // alone also adds the MCFG.
     std::optional<EcamDesc> ecam;
@@ -82,7 +87,8 @@ struct AcpiLayout {
 };
 
 // Error unless 1 <= num_cpus <= 255, ioapic_id >= num_cpus, both APIC addresses < 4 GiB,
-// s5_sleep_type <= 7, at most 99 serial ports each with irq < 16 and base <= 0xfff8, ecam
+// s5_sleep_type <= 7, at most 99 serial ports each with irq < 16 and base <= 0xfff8, an i8042 irq
+// < 16, ecam
 // start_bus <= end_bus, and a PCI host bridge whose windows are non-empty and do not wrap (the
 // 32-bit one below 4 GiB), whose routing has at most 255 entries with slot < 32 and pin < 4,
 // and whose ECAM equals `ecam` when both are given.

@@ -27,6 +27,7 @@ namespace {
 constexpr std::uint16_t kCom1Port = 0x3f8;
 constexpr std::uint8_t kCom1Irq = 4;
 constexpr std::uint16_t kI8042Port = 0x60;
+constexpr std::uint8_t kI8042Irq = 1;  // ISA IRQ 1: keyboard
 constexpr std::uint16_t kCmosPort = 0x70;
 // Hardware-reduced ACPI registers (sleep control, sleep status, reset), named in the FADT.
 constexpr std::uint16_t kAcpiPmPort = 0x600;
@@ -126,6 +127,7 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     platform.reset_value = kAcpiResetValue;
     platform.s5_sleep_type = kS5SleepType;
     platform.serial_ports = {{kCom1Port, kCom1Irq}};
+    platform.i8042_irq = kI8042Irq;
     platform.pci = pci_description();
     auto tables = acpi::write_acpi_tables(m_memory, platform, GuestAddress(layout::kRsdpAddress),
                                           GuestAddress(layout::kAcpiTablesStart),
@@ -171,6 +173,12 @@ Result<void> Machine::setup_devices() {
     }
     IrqLine& irq = **com1_irq;
     m_irq_lines.push_back(std::move(com1_irq).value());
+    auto kbd_irq = m_vm->create_irq_line(kI8042Irq);
+    if (!kbd_irq) {
+        return kbd_irq.error();
+    }
+    IrqLine& kbd_line = **kbd_irq;
+    m_irq_lines.push_back(std::move(kbd_irq).value());
     m_serial = std::make_shared<Serial8250>(irq, [this](std::span<const std::uint8_t> bytes) {
         m_console.write(bytes);
         m_panic.feed(bytes);
@@ -182,7 +190,7 @@ Result<void> Machine::setup_devices() {
 
     Result<void> r = m_pio.insert(kCom1Port, Serial8250::kPorts, m_serial, "COM1");
     if (r) {
-        m_i8042 = std::make_shared<I8042>(reset);
+        m_i8042 = std::make_shared<I8042>(kbd_line, reset);
         r = m_pio.insert(kI8042Port, I8042::kPorts, m_i8042, "i8042");
     }
     if (r) {
@@ -340,7 +348,12 @@ Result<void> Machine::resume() {
 }
 
 Result<void> Machine::send_ctrl_alt_del() {
-    return Error("SendCtrlAltDel: vireo's i8042 has no keyboard yet");
+    if (!m_i8042->send_ctrl_alt_del()) {
+        return Error(
+            "SendCtrlAltDel: the guest's keyboard is not scanning (no i8042 driver, or it disabled "
+            "the keyboard) or its buffer is full");
+    }
+    return ok();
 }
 
 std::string Machine::metrics_json() const {

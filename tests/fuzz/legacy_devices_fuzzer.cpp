@@ -1,7 +1,7 @@
 // libFuzzer target: the legacy devices as a hostile guest drives them. The input is a sequence of
 // 3-byte accesses (device and direction, offset, value) run against a UART, an i8042, the CMOS RTC
-// and the ACPI PM registers; host console input is interleaved. Nothing may crash or grow without
-// bound.
+// and the ACPI PM registers; host console input and Ctrl-Alt-Del key presses are interleaved.
+// Nothing may crash or grow without bound.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +23,7 @@ struct NullIrq final : vireo::IrqLine {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     NullIrq irq;
     vireo::Serial8250 uart(irq, [](std::span<const std::uint8_t>) {});
-    vireo::I8042 kbc([] {});
+    vireo::I8042 kbc(irq, [] {});
     vireo::CmosRtc rtc(256ULL << 20, 0, [] { return std::time_t{0}; });
     vireo::AcpiPm pm(
         5, 1, [] {}, [] {});
@@ -32,10 +32,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                    vireo::CmosRtc::kPorts, vireo::AcpiPm::kPorts};
     for (std::size_t i = 0; i + 3 <= size; i += 3) {
         const std::uint8_t op = data[i];
-        const std::size_t dev = op % 5;
+        const std::size_t dev = op % 6;
         const std::uint8_t value = data[i + 2];
         if (dev == 4) {
             uart.queue_input(std::span(&data[i + 1], 2));
+            continue;
+        }
+        if (dev == 5) {
+            kbc.send_ctrl_alt_del();
             continue;
         }
         const std::uint64_t offset = data[i + 1] % (ports[dev] + 1);  // also one past the end
@@ -51,6 +55,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto s = uart.save_state();
     uart.restore_state(s);
     if (s.rx_fifo.size() > vireo::Serial8250::kRxCapacity) {
+        __builtin_trap();
+    }
+    const auto k = kbc.save_state();
+    kbc.restore_state(k);
+    if (k.kbd_keys.size() > vireo::I8042::kKeyCapacity ||
+        k.kbd_replies.size() > vireo::I8042::kReplyCapacity) {
         __builtin_trap();
     }
     return 0;

@@ -114,6 +114,25 @@ TEST(AcpiDsdt, DescribesSerialPortsAndS5) {
     EXPECT_TRUE(std::equal(s5.begin(), s5.end(), t.begin() + static_cast<long>(after_scope)));
 }
 
+TEST(AcpiDsdt, DescribesTheKeyboardController) {
+    PlatformDescription desc;
+    desc.i8042_irq = 1;
+    auto r = build_dsdt(desc);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    const Bytes& t = *r;
+    expect_valid_table(t, "DSDT");
+    EXPECT_TRUE(contains(t, seg("PS2K")));
+    Bytes hid = seg("_HID");
+    hid.insert(hid.end(), {0x0C, 0x41, 0xD0, 0x03, 0x03});  // DWordConst EisaId("PNP0303")
+    EXPECT_TRUE(contains(t, hid));
+    EXPECT_TRUE(contains(t, {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01}));  // IO 0x60
+    EXPECT_TRUE(contains(t, {0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01}));  // IO 0x64
+    EXPECT_TRUE(contains(t, {0x22, 0x02, 0x00}));                                // IRQ 1
+    desc.i8042_irq = 16;
+    EXPECT_FALSE(build_dsdt(desc).ok());
+    EXPECT_FALSE(validate(desc).ok());
+}
+
 TEST(AcpiDsdt, OnlyDescribesWhatExists) {
     PlatformDescription desc;
     desc.s5_sleep_type = 0;
@@ -163,6 +182,14 @@ TEST(AcpiFadt, FieldsAtTheirOffsets) {
     EXPECT_EQ(Bytes(t.begin() + 256, t.begin() + 268),
               (Bytes{1, 8, 0, 1, 0x01, 0x06, 0, 0, 0, 0, 0, 0}));  // SLEEP_STATUS_REG
     EXPECT_EQ(chars(t, 268, 8), std::string_view("VIREO\0\0\0", 8));
+}
+
+TEST(AcpiFadt, SaysThereIsAn8042WhenThereIsOne) {
+    PlatformDescription desc;
+    desc.i8042_irq = 1;
+    const auto t = build_fadt(desc, GuestAddress(0xE1000));
+    EXPECT_EQ(u16(t, 109), (1U << 2) | (1U << 1));  // VGA Not Present, 8042
+    EXPECT_EQ(sum(t), 0);
 }
 
 TEST(AcpiFadt, DsdtAbove4GiBOnlyInXDsdt) {

@@ -2,7 +2,6 @@
 
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/cmos_rtc.h"
-#include "devices/legacy/i8042.h"
 
 namespace vireo {
 namespace {
@@ -14,20 +13,6 @@ std::uint8_t in(BusDevice& d, std::uint64_t off) {
 }
 void out(BusDevice& d, std::uint64_t off, std::uint8_t v) {
     d.write(off, std::span(&v, 1));
-}
-
-TEST(I8042, ResetLineAndSelfTest) {
-    int resets = 0;
-    I8042 kbc([&] { ++resets; });
-    out(kbc, 4, 0xaa);
-    EXPECT_TRUE(in(kbc, 4) & 0x01);
-    EXPECT_EQ(in(kbc, 0), 0x55);
-    EXPECT_FALSE(in(kbc, 4) & 0x01);
-    out(kbc, 4, 0xfe);
-    EXPECT_EQ(resets, 1);
-    out(kbc, 4, 0xd1);
-    out(kbc, 0, 0xfe);  // output port with bit 0 low: reset
-    EXPECT_EQ(resets, 2);
 }
 
 TEST(CmosRtc, ReportsTimeInBcdAndMemorySizes) {
