@@ -1,7 +1,10 @@
 # The Firecracker-compatible API, driven with curl --unix-socket like Firecracker's getting-started
-# guide: 1) logger, metrics, boot-source, a drive, a network interface on a tap, InstanceStart:
-# the guest boots with its disk and NIC (it pings the host), powers off, vireo exits 0 and the
-# socket is gone; bad requests after boot answer 400 and do not disturb the guest. 2) Pause and
+# guide: 1) logger, metrics, boot-source, a root drive (the guest's / is an ext4 image: the
+# initramfs loads the virtio modules and switch_roots into it), a second drive, a network
+# interface on a tap, InstanceStart: the guest boots from the drive with its NIC (it pings the
+# host), powers off, vireo exits 0 and the socket is gone; bad requests after boot answer 400 and
+# do not disturb the guest. 4) SendCtrlAltDel makes the guest power off and vireo exit 0;
+# --boot-timer logs the guest's boot time. 2) Pause and
 # resume while the guest prints a counter every 100 ms: no lines while paused, then the count goes
 # on from where it stopped (no restart), and the guest's clock did not jump. 3) --config-file with
 # --no-api boots the same guest without any API call.
@@ -36,16 +39,20 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- 1) getting started ----
-step "scratch disk and tap"
-scratch_fs 128
+step "scratch disks (the root file system image, a data disk) and tap"
+scratch_fs 256
 dd if=/dev/urandom of="$SCRATCH/data.raw" bs=1M count=8 2>/dev/null || fail "dd"
+gunzip -c /guest/rootfs.ext4.gz > "$SCRATCH/rootfs.ext4" || fail "no /guest/rootfs.ext4.gz"
 tap_up vtap0 169.254.100.1/24
 cat > /tmp/api-guest.sh <<'SCEN'
 . /lib/vireo-guest.sh
-gstep "the drive and the NIC are there"
-wait_path /dev/vda 10
-echo "vda serial $(cat /sys/block/vda/serial)"
-[ "$(cat /sys/block/vda/serial)" = data ] || gfail "vda's serial is not the drive_id"
+gstep "the root is the drive; the second drive and the NIC are there"
+root=$(awk '$2 == "/" {print $1}' /proc/mounts)
+echo "root $root"
+[ "$root" = /dev/vda ] || gfail "/ is $root, not the root drive /dev/vda"
+wait_path /dev/vdb 10
+echo "vdb serial $(cat /sys/block/vdb/serial)"
+[ "$(cat /sys/block/vdb/serial)" = data ] || gfail "vdb's serial is not the drive_id"
 for _ in $(seq 1 100); do eth=$(iface_by_mac 52:54:00:76:69:42) && break; sleep 0.1; done
 [ -n "$eth" ] || gfail "no NIC with the guest_mac given"
 ip link set "$eth" up && ip addr add 169.254.100.2/24 dev "$eth" || gfail "ip"
@@ -73,7 +80,9 @@ step "configure: logger, boot-source, machine-config, drive, network interface"
 expect_api 204 PUT /logger '{"log_path": "/tmp/api-vireo.log", "level": "Info"}'
 expect_api 204 PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"initrd_path\": \"/tmp/api.cpio.gz\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 quiet\"}"
 expect_api 204 PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
+expect_api 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$SCRATCH/rootfs.ext4\", \"is_root_device\": true, \"is_read_only\": false}"
 expect_api 204 PUT /drives/data "{\"drive_id\": \"data\", \"path_on_host\": \"$SCRATCH/data.raw\", \"is_root_device\": false, \"is_read_only\": true}"
+expect_api 400 PUT /drives/data2 "{\"drive_id\": \"data2\", \"path_on_host\": \"$SCRATCH/data.raw\", \"is_root_device\": true, \"is_read_only\": true}"
 expect_api 204 PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vtap0", "guest_mac": "52:54:00:76:69:42"}'
 step "bad requests before boot answer 400 and change nothing"
 expect_api 400 PUT /machine-config '{"vcpu_count": 0, "mem_size_mib": 256}'
@@ -110,6 +119,7 @@ cat /tmp/api.log | tail -5
 [ $rc -eq 0 ] || fail "vireo exited with $rc"
 [ ! -e "$sock" ] || fail "the socket is still there"
 grep -q 'api guest: done' /tmp/api.log || fail "the guest's scenario did not finish"
+grep -q '^VIREO-ROOTFS-READY' /tmp/api.log || fail "the guest did not switch to the root drive"
 [ -s /tmp/api-vireo.log ] || fail "PUT /logger's file is empty"
 
 # ---- 2) pause / resume ----
@@ -165,7 +175,9 @@ cat > /tmp/vm.json <<JSON
                   "boot_args": "console=ttyS0 panic=1 quiet"},
   "machine-config": {"vcpu_count": 1, "mem_size_mib": 256},
   "drives": [{"drive_id": "data", "path_on_host": "$SCRATCH/data.raw", "is_root_device": false,
-              "is_read_only": true}],
+              "is_read_only": true},
+             {"drive_id": "rootfs", "path_on_host": "$SCRATCH/rootfs.ext4", "is_root_device": true,
+              "is_read_only": false}],
   "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "vtap0",
                           "guest_mac": "52:54:00:76:69:42"}]
 }
@@ -183,4 +195,29 @@ rc=$?
 cat /tmp/bad.log
 [ $rc -eq 2 ] || fail "a broken config file gave exit $rc, expected 2"
 grep -q kernel_image_path /tmp/bad.log || fail "the message does not name the field"
+
+# ---- 4) SendCtrlAltDel and the boot timer ----
+step "SendCtrlAltDel powers the guest off; --boot-timer logs the boot time"
+echo 'echo CAD-WAITING; sleep 120' > /tmp/cad.sh
+add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/cad.sh /tmp/cad.cpio.gz || fail "add-scenario"
+gunzip -c /guest/rootfs.ext4.gz > "$SCRATCH/rootfs2.ext4"
+rm -f "$sock"
+vireo --api-sock "$sock" --boot-timer > /tmp/cad.log 2>&1 &
+vpid=$!
+for _ in $(seq 1 50); do [ -S "$sock" ] && break; sleep 0.1; done
+expect_api 204 PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"initrd_path\": \"/tmp/cad.cpio.gz\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 quiet i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd\"}"
+expect_api 204 PUT /drives/rootfs "{\"drive_id\": \"rootfs\", \"path_on_host\": \"$SCRATCH/rootfs2.ext4\", \"is_root_device\": true, \"is_read_only\": false}"
+expect_api 400 PUT /actions '{"action_type": "SendCtrlAltDel"}'
+expect_api 204 PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/cad.log '^CAD-WAITING' 120 || { cat /tmp/cad.log; fail "the guest did not come up"; }
+expect_api 204 PUT /actions '{"action_type": "SendCtrlAltDel"}'
+n=300
+while [ $n -gt 0 ] && kill -0 $vpid 2>/dev/null; do sleep 0.1; n=$((n - 1)); done
+kill -0 $vpid 2>/dev/null && { kill -9 $vpid; fail "vireo still runs 30 s after SendCtrlAltDel"; }
+wait $vpid
+rc=$?
+tr -d '\r' < /tmp/cad.log | grep -E 'CTRL-ALT-DEL|Guest-boot-time|nopnp' | head -5
+[ $rc -eq 0 ] || fail "vireo exited with $rc after SendCtrlAltDel"
+expect_line /tmp/cad.log '^VIREO-CTRL-ALT-DEL'
+expect_line /tmp/cad.log 'Guest-boot-time = +[0-9]+ us'
 echo "api: OK"
