@@ -60,8 +60,9 @@ Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_time
     // Firecracker's usual boot args carry i8042.nopnp; with vireo's ACPI-described keyboard that
     // makes Linux's i8042 probe fail, and SendCtrlAltDel could never reach the guest.
     if (const auto at = m.cmdline.find("i8042.nopnp"); at != std::string::npos) {
-        spdlog::warn("boot_args: dropping i8042.nopnp (vireo describes its keyboard in ACPI; "
-                     "without that the guest cannot receive SendCtrlAltDel)");
+        spdlog::warn(
+            "boot_args: dropping i8042.nopnp (vireo describes its keyboard in ACPI; "
+            "without that the guest cannot receive SendCtrlAltDel)");
         m.cmdline.erase(at, std::string_view("i8042.nopnp").size());
     }
     m.cpus = config.machine_config.vcpu_count;

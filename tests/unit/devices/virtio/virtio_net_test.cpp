@@ -172,7 +172,8 @@ TEST(VirtioNet, MergeableReceiveAcrossChainsWithFewBuffers) {
         }
         ::close(s);
 
-        // The driver: at most 16 buffers outstanding (the largest frame needs 15), refilled as they come back.
+        // The driver: at most 16 buffers outstanding (the largest frame needs 15), refilled as they
+        // come back.
         std::uint16_t next_desc = 0;
         auto refill = [&] {
             while (rx.outstanding() < 16) {
