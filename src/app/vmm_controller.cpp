@@ -341,9 +341,31 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                     return ApiResponse::bad_request(fmt::format("no drive {}", r.drive_id));
                 }
                 if (!pre_boot) {
-                    return ApiResponse::bad_request(
-                        "PATCH /drives after boot (swapping the backing file) is not supported "
-                        "by vireo yet");
+                    // The machine's disk index: the root drive first, then the others in order
+                    // (machine_config_from()).
+                    std::size_t index = 0;
+                    for (int pass = 0; pass < 2; ++pass) {
+                        for (const Drive& d : m_config.drives) {
+                            if (d.is_root_device != (pass == 0)) {
+                                continue;
+                            }
+                            if (d.drive_id == r.drive_id) {
+                                pass = 2;
+                                break;
+                            }
+                            ++index;
+                        }
+                    }
+                    if (!r.path_on_host) {
+                        return ApiResponse::no_content();
+                    }
+                    if (auto swapped = m_machine->replace_disk(index, *r.path_on_host); !swapped) {
+                        return ApiResponse::bad_request(
+                            fmt::format("drive {}: {}", r.drive_id, swapped.error().message()));
+                    }
+                    it->path_on_host = *r.path_on_host;
+                    spdlog::info("drive {}: now {}", r.drive_id, *r.path_on_host);
+                    return ApiResponse::no_content();
                 }
                 if (r.path_on_host) {
                     if (!regular_file(*r.path_on_host)) {

@@ -60,6 +60,8 @@ public:
     // Puts the guest clock back and lets vCPUs and devices go on.
     Result<void> resume();
     bool paused() const;
+    // Points disk `index` (0 = vda) at another image and tells the guest its capacity changed.
+    Result<void> replace_disk(std::size_t index, const std::string& path);
     // Presses Ctrl-Alt-Del on the guest's keyboard (i8042).
     Result<void> send_ctrl_alt_del();
     // Counters for the metrics line: exits per reason, per-device requests/bytes/errors, as JSON
@@ -96,6 +98,7 @@ private:
     std::shared_ptr<PciRoot> m_pci;
     std::vector<std::shared_ptr<virtio::VirtioPciDevice>> m_virtio;
     virtio::VirtioConsole* m_virtio_console = nullptr;  // owned by its entry in m_virtio
+    std::vector<DiskConfig> m_disks;  // m_virtio[i] is disk i for i < m_disks.size()
     IoBus m_pio;
     IoBus m_mmio;
     std::unique_ptr<MachineIo> m_io;

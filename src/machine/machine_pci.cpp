@@ -52,6 +52,7 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
         return r;
     }
 
+    m_disks = config.disks;
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
         const DiskConfig& d = config.disks[i];
         auto file = BlockFile::open(d.path, {.read_only = d.read_only, .direct = d.direct});
@@ -152,6 +153,27 @@ Result<void> Machine::add_virtio(std::unique_ptr<virtio::VirtioDevice> device) {
         return added.error();
     }
     m_virtio.push_back(std::move(shared));
+    return ok();
+}
+
+Result<void> Machine::replace_disk(std::size_t index, const std::string& path) {
+    if (index >= m_disks.size()) {
+        return Error(fmt::format("no disk {}", index));
+    }
+    auto* blk = dynamic_cast<virtio::VirtioBlk*>(&m_virtio[index]->device());
+    if (blk == nullptr) {
+        return Error(fmt::format("device {} is not a disk", index));
+    }
+    auto file = BlockFile::open(
+        path, {.read_only = m_disks[index].read_only, .direct = m_disks[index].direct});
+    if (!file) {
+        return file.error();
+    }
+    if (auto r = blk->replace_file(std::move(file.value())); !r) {
+        return r;
+    }
+    m_disks[index].path = path;
+    m_virtio[index]->config_changed();
     return ok();
 }
 

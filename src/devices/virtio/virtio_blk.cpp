@@ -82,6 +82,8 @@ Result<std::unique_ptr<VirtioBlk>> VirtioBlk::create(std::unique_ptr<BlockFile> 
 VirtioBlk::VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label,
                      std::uint16_t queues)
     : m_file(std::move(file)),
+      m_capacity(m_file->size()),
+      m_read_only(m_file->read_only()),
       m_serial(std::move(serial)),
       m_label(std::move(label)),
       m_queue_sizes(queues, kQueueSize),
@@ -309,6 +311,35 @@ void VirtioBlk::on_completions() {
         }
     }
     m_used_mask = 0;
+}
+
+Result<void> VirtioBlk::replace_file(std::unique_ptr<BlockFile> file) {
+    if (file->read_only() != m_read_only) {
+        return Error(fmt::format("virtio-blk {}: the new image must be {}", m_label,
+                                 m_read_only ? "read-only" : "writable"));
+    }
+    if (file->queue_depth() < kSlots) {
+        return Error(fmt::format("virtio-blk {}: block backend queue depth {} is below {}", m_label,
+                                 file->queue_depth(), kSlots));
+    }
+    const bool running = activated() && !paused();
+    if (running) {
+        pause();  // the device thread stops and in-flight requests finish on the old image
+    }
+    if (activated()) {
+        loop().remove(m_file->completion_fd());
+    }
+    m_file = std::move(file);
+    m_capacity = m_file->size();
+    Result<void> added = ok();
+    if (activated()) {
+        added = loop().add(m_file->completion_fd(), EPOLLIN,
+                           [this](std::uint32_t) { on_completions(); });
+    }
+    if (running) {
+        resume();
+    }
+    return added;
 }
 
 void VirtioBlk::on_pause() {

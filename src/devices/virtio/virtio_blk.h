@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,8 +35,13 @@ public:
     std::uint32_t config_size() const override;
     std::string name() const override { return "virtio-blk " + m_label; }
 
-    std::uint64_t capacity_sectors() const { return m_file->size() / kSectorSize; }
-    bool read_only() const { return m_file->read_only(); }
+    std::uint64_t capacity_sectors() const { return m_capacity.load() / kSectorSize; }
+    bool read_only() const { return m_read_only; }
+    // Points the disk at another image (PATCH /drives after boot): in-flight requests finish on
+    // the old one first. The caller then raises the configuration interrupt so the driver reads
+    // the new capacity. From the VMM's control thread. The new file must have the same
+    // read-only mode.
+    Result<void> replace_file(std::unique_ptr<BlockFile> file);
 
 protected:
     Result<void> on_activate(EventLoop& loop) override;
@@ -61,6 +67,8 @@ private:
     void on_completions();
 
     std::unique_ptr<BlockFile> m_file;
+    std::atomic<std::uint64_t> m_capacity;  // bytes; read by vCPU threads (configuration space)
+    bool m_read_only;
     std::string m_serial;
     std::string m_label;
     std::vector<std::uint16_t> m_queue_sizes;

@@ -97,6 +97,8 @@ protected:
     std::size_t queue_count() const { return m_queues.size(); }
     bool has_feature(unsigned bit) const { return (m_acked_features >> bit) & 1U; }
     EventLoop& loop() { return *m_loop; }
+    // Between activate() and reset(), running or paused.
+    bool activated() const { return m_loop != nullptr; }
     VirtioCounters& counters() { return m_counters; }
     // The next available chain of queue `index` into `out`: true when there is one; false when
     // the queue is empty (notifications re-enabled and re-checked, so a buffer that arrives

@@ -350,6 +350,36 @@ TEST_F(VirtioBlkTest, PauseAnswersRequestsAlreadyStarted) {
     blk->reset();
 }
 
+TEST_F(VirtioBlkTest, ReplacedImageServesTheNextRequestsAndItsCapacity) {
+    auto blk = open(false);
+    ASSERT_TRUE(activate(*blk, 1));
+    header(0x10000, kBlkTypeIn, 3);
+    rings[0].add(*mem, {{0x10000, 16, false}, {0x11000, 512, true}, {0x12000, 1, true}});
+    kicks[0].signal();
+    ASSERT_TRUE(rings[0].wait_used(*mem, 1));
+    EXPECT_EQ(mem->read_obj<std::uint8_t>(GuestAddress{0x11000}).value(), 3);
+    // A bigger image whose sectors all hold 0x77.
+    const std::string other = path + ".new";
+    {
+        std::vector<std::uint8_t> image(128 * 1024, 0x77);
+        const int fd = ::open(other.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+        ASSERT_EQ(::write(fd, image.data(), image.size()), static_cast<ssize_t>(image.size()));
+        ::close(fd);
+    }
+    ASSERT_TRUE(blk->replace_file(BlockFile::open(other).value()));
+    EXPECT_EQ(blk->capacity_sectors(), 256U);
+    EXPECT_FALSE(blk->paused());
+    EXPECT_FALSE(blk->replace_file(BlockFile::open(path, {.read_only = true}).value()));
+    header(0x10100, kBlkTypeIn, 200);  // beyond the old capacity
+    rings[0].add(*mem, {{0x10100, 16, false}, {0x13000, 512, true}, {0x12001, 1, true}});
+    kicks[0].signal();
+    ASSERT_TRUE(rings[0].wait_used(*mem, 2));
+    EXPECT_EQ(status(0x12001), kBlkStatusOk);
+    EXPECT_EQ(mem->read_obj<std::uint8_t>(GuestAddress{0x13000}).value(), 0x77);
+    blk->reset();
+    ::unlink(other.c_str());
+}
+
 TEST_F(VirtioBlkTest, ManyRequestsInFlight) {
     auto blk = open(false);
     ASSERT_TRUE(activate(*blk, 1));
