@@ -1,0 +1,181 @@
+#include "snapshot/snapshot_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "base/crc64.h"
+#include "base/state_archive.h"
+#include "base/unique_fd.h"
+
+namespace vireo {
+
+namespace {
+
+constexpr char kMagic[8] = {'V', 'I', 'R', 'E', 'O', 'S', 'N', 'P'};
+constexpr std::size_t kHeaderSize = 8 + 4 + 8;
+constexpr std::size_t kCrcSize = 8;
+
+template <typename T>
+T load_le(const std::uint8_t* p) {
+    T v{};
+    std::memcpy(&v, p, sizeof(T));
+    return v;
+}
+
+}  // namespace
+
+template <typename Ar>
+void persist(Ar& ar, SnapshotSection& s) {
+    ar.str(s.name, kSnapshotMaxNameSize);
+    ar.vec(s.data, kSnapshotMaxSectionSize);
+}
+
+const SnapshotSection* SnapshotContents::find(std::string_view name) const {
+    for (const auto& s : sections) {
+        if (s.name == name) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+std::vector<std::uint8_t> encode_snapshot(const SnapshotContents& contents) {
+    StateWriter body;
+    auto copy = contents;
+    body.str(copy.vireo_version, 0);
+    body.str(copy.config, 0);
+    body.vec(copy.sections, 0);
+    const auto& b = body.bytes();
+
+    std::vector<std::uint8_t> out(kHeaderSize);
+    std::memcpy(out.data(), kMagic, sizeof(kMagic));
+    const std::uint32_t version = kSnapshotFormatVersion;
+    std::memcpy(out.data() + 8, &version, 4);
+    const std::uint64_t total = kHeaderSize + b.size() + kCrcSize;
+    std::memcpy(out.data() + 12, &total, 8);
+    out.insert(out.end(), b.begin(), b.end());
+    const std::uint64_t crc = Crc64::of(out);
+    const auto* c = reinterpret_cast<const std::uint8_t*>(&crc);
+    out.insert(out.end(), c, c + kCrcSize);
+    return out;
+}
+
+Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> file) {
+    if (file.size() > kSnapshotMaxFileSize) {
+        return Error("the state file is " + std::to_string(file.size()) +
+                     " bytes, more than the limit of " + std::to_string(kSnapshotMaxFileSize));
+    }
+    if (file.size() < sizeof(kMagic) || std::memcmp(file.data(), kMagic, sizeof(kMagic)) != 0) {
+        return Error("not a vireo snapshot state file (bad magic)");
+    }
+    if (file.size() < kHeaderSize + kCrcSize) {
+        return Error("the state file is truncated: " + std::to_string(file.size()) +
+                     " bytes, shorter than its header");
+    }
+    const auto version = load_le<std::uint32_t>(file.data() + 8);
+    if (version != kSnapshotFormatVersion) {
+        return Error("the state file has format version " + std::to_string(version) +
+                     "; this vireo reads version " + std::to_string(kSnapshotFormatVersion));
+    }
+    const auto total = load_le<std::uint64_t>(file.data() + 12);
+    if (total > file.size()) {
+        return Error("the state file is truncated: " + std::to_string(file.size()) + " of " +
+                     std::to_string(total) + " bytes");
+    }
+    if (total < file.size()) {
+        return Error("the state file has " + std::to_string(file.size() - total) +
+                     " bytes after its end");
+    }
+    const auto stored = load_le<std::uint64_t>(file.data() + file.size() - kCrcSize);
+    const auto computed = Crc64::of(file.first(file.size() - kCrcSize));
+    if (stored != computed) {
+        char msg[128];
+        std::snprintf(msg, sizeof(msg),
+                      "the state file is corrupted: CRC-64 is %016llx, the file says %016llx",
+                      static_cast<unsigned long long>(computed),
+                      static_cast<unsigned long long>(stored));
+        return Error(msg);
+    }
+    StateReader r(file.subspan(kHeaderSize, file.size() - kHeaderSize - kCrcSize));
+    SnapshotContents c;
+    r.str(c.vireo_version, kSnapshotMaxNameSize);
+    r.str(c.config, kSnapshotMaxConfigSize);
+    r.vec(c.sections, kSnapshotMaxSections);
+    if (auto done = r.finish(); !done) {
+        return done.error().wrap("the state file's body");
+    }
+    return c;
+}
+
+Result<void> write_snapshot_file(const std::string& path, const SnapshotContents& contents) {
+    const auto bytes = encode_snapshot(contents);
+    const std::string tmp = path + ".tmp";
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid()) {
+        return Error::from_errno("cannot create " + tmp);
+    }
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            auto e = Error::from_errno("cannot write " + tmp);
+            ::unlink(tmp.c_str());
+            return e;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+        auto e = Error::from_errno("cannot finish " + path);
+        ::unlink(tmp.c_str());
+        return e;
+    }
+    return ok();
+}
+
+Result<SnapshotContents> read_snapshot_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        return Error::from_errno("cannot open the state file " + path);
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return Error::from_errno("cannot stat " + path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return Error(path + " is not a regular file");
+    }
+    if (static_cast<std::uint64_t>(st.st_size) > kSnapshotMaxFileSize) {
+        return Error(path + ": the state file is " + std::to_string(st.st_size) +
+                     " bytes, more than the limit of " + std::to_string(kSnapshotMaxFileSize));
+    }
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return Error::from_errno("cannot read " + path);
+        }
+        if (n == 0) {
+            break;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    bytes.resize(done);
+    auto c = decode_snapshot(bytes);
+    if (!c) {
+        return c.error().wrap(path);
+    }
+    return c;
+}
+
+}  // namespace vireo

@@ -1,0 +1,59 @@
+// The snapshot state file: everything about a VM except its RAM (that is the memory file).
+//
+//   offset 0   "VIREOSNP"                magic
+//          8   u32 format version        kSnapshotFormatVersion; any other is refused
+//         12   u64 total length          of the whole file, checksum included
+//         20   body (state_archive encoding):
+//                string vireo version    informational ("vireo 0.6.0")
+//                string config           the VM configuration, Firecracker config-file JSON
+//                u32 n, n x { string name, bytes data }   one section per component
+//   length-8   u64 CRC-64/XZ             over every byte before it
+//
+// Reading checks, in this order, so each broken file gets the message that names its problem:
+// size cap, magic, format version, length (truncated or trailing bytes), checksum, then the body
+// with a cap on every count. Sections are decoded later by their components.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace vireo {
+
+inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
+// Caps applied when reading: a state file is input.
+inline constexpr std::size_t kSnapshotMaxFileSize = 64ULL << 20;
+inline constexpr std::size_t kSnapshotMaxSections = 4096;
+inline constexpr std::size_t kSnapshotMaxSectionSize = 16ULL << 20;
+inline constexpr std::size_t kSnapshotMaxConfigSize = 1ULL << 20;
+inline constexpr std::size_t kSnapshotMaxNameSize = 128;
+
+struct SnapshotSection {
+    std::string name;
+    std::vector<std::uint8_t> data;
+};
+
+struct SnapshotContents {
+    std::string vireo_version;
+    std::string config;
+    std::vector<SnapshotSection> sections;
+
+    void add(std::string name, std::vector<std::uint8_t> data) {
+        sections.push_back({std::move(name), std::move(data)});
+    }
+    // The section called `name`, or nullptr.
+    const SnapshotSection* find(std::string_view name) const;
+};
+
+std::vector<std::uint8_t> encode_snapshot(const SnapshotContents& contents);
+Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> file);
+
+// Writes to `path` atomically (a temporary file beside it, fsync, rename): an interrupted create
+// never leaves a half-written file under the final name.
+Result<void> write_snapshot_file(const std::string& path, const SnapshotContents& contents);
+Result<SnapshotContents> read_snapshot_file(const std::string& path);
+
+}  // namespace vireo
