@@ -51,16 +51,20 @@ std::vector<std::uint8_t> encode_snapshot(const SnapshotContents& contents) {
     body.vec(copy.sections, 0);
     const auto& b = body.bytes();
 
-    std::vector<std::uint8_t> out(kHeaderSize);
-    std::memcpy(out.data(), kMagic, sizeof(kMagic));
     const std::uint32_t version = kSnapshotFormatVersion;
-    std::memcpy(out.data() + 8, &version, 4);
     const std::uint64_t total = kHeaderSize + b.size() + kCrcSize;
-    std::memcpy(out.data() + 12, &total, 8);
-    out.insert(out.end(), b.begin(), b.end());
+    std::vector<std::uint8_t> out;
+    out.reserve(total);
+    auto append = [&out](const void* p, std::size_t n) {
+        const auto* bytes = static_cast<const std::uint8_t*>(p);
+        out.insert(out.end(), bytes, bytes + n);
+    };
+    append(kMagic, sizeof(kMagic));
+    append(&version, sizeof(version));
+    append(&total, sizeof(total));
+    append(b.data(), b.size());
     const std::uint64_t crc = Crc64::of(out);
-    const auto* c = reinterpret_cast<const std::uint8_t*>(&crc);
-    out.insert(out.end(), c, c + kCrcSize);
+    append(&crc, sizeof(crc));
     return out;
 }
 
