@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+#include "accel/accel_state.h"
 #include "accel/io_handler.h"
 #include "accel/regs.h"
 #include "accel/vcpu_exit.h"
@@ -39,6 +40,14 @@ public:
     virtual Result<void> set_lapic(const LapicState& lapic) = 0;
     // The guest TSC frequency in kHz.
     virtual Result<std::uint32_t> tsc_khz() = 0;
+
+    // Everything the vCPU holds, for a snapshot. Only while the vCPU is outside run() and its
+    // last run() returned Interrupted (so pending port I/O and MMIO have been completed: KVM
+    // finishes them on the next KVM_RUN, which immediate_exit makes return at once).
+    virtual Result<VcpuState> save_state() = 0;
+    // Puts a saved state back, in the order the accelerator needs (CPUID first, LAPIC before the
+    // MSRs that depend on it, pending events last). Before the vCPU first runs.
+    virtual Result<void> restore_state(const VcpuState& state) = 0;
 
     // Counters of every exit this vCPU took, by cause. Read on the vCPU's thread or after it
     // stopped.

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "accel/accel_state.h"
 #include "accel/vcpu.h"
 #include "base/result.h"
 #include "bus/io_event.h"
@@ -40,6 +41,11 @@ public:
     // resume, so the guest does not see the time it spent paused as a jump.
     virtual Result<std::uint64_t> get_clock() = 0;
     virtual Result<void> set_clock(std::uint64_t ns) = 0;
+    // The in-kernel PIC, IOAPIC and PIT (when the VM has them); clock_ns is left for the caller,
+    // who knows when the guest stopped. Only while every vCPU is paused.
+    virtual Result<VmPlatformState> save_platform_state() = 0;
+    // Puts them back (not the clock: set_clock after the vCPUs' TSCs are restored).
+    virtual Result<void> restore_platform_state(const VmPlatformState& state) = 0;
 };
 
 struct VmOptions {

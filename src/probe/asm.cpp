@@ -75,6 +75,15 @@ Asm& Asm::mov_eax_mem_rax() {
 Asm& Asm::mov_ebx_eax() {
     return byte(0x89).byte(0xc3);
 }
+Asm& Asm::mov_eax_ebx() {
+    return byte(0x89).byte(0xd8);
+}
+Asm& Asm::mov_mem_rax_ebx() {
+    return byte(0x89).byte(0x18);
+}
+Asm& Asm::inc_rbx() {
+    return byte(0x48).byte(0xff).byte(0xc3);
+}
 Asm& Asm::dec_rcx() {
     return byte(0x48).byte(0xff).byte(0xc9);
 }

@@ -30,6 +30,9 @@ public:
     Asm& mov_mem_rax_imm32(std::uint32_t imm);  // C7 00 id: mov dword [rax], imm32
     Asm& mov_eax_mem_rax();                     // 8B 00: mov eax, [rax] (64-bit code)
     Asm& mov_ebx_eax();                         // 89 C3
+    Asm& mov_eax_ebx();                         // 89 D8
+    Asm& mov_mem_rax_ebx();                     // 89 18: mov [rax], ebx (64-bit code)
+    Asm& inc_rbx();                             // REX.W FF C3 (64-bit code only)
     Asm& dec_rcx();                             // REX.W FF C9 (64-bit code only)
     Asm& jnz(Label target);                     // 75 rel8; target within -128..127 bytes
     Asm& jmp(Label target);                     // EB rel8

@@ -97,7 +97,49 @@ std::vector<IoAccess> RecordingIo::accesses() const {
 Result<std::unique_ptr<ProbeGuest>> ProbeGuest::create(Accelerator& accel, CpuMode mode,
                                                        std::span<const std::uint8_t> code,
                                                        std::uint64_t ram_size) {
-    if (ram_size < 0x10000 || ram_size > kUnmappedAddress) {
+    auto built = build(accel, ram_size);
+    if (!built) {
+        return built.error();
+    }
+    auto g = std::move(built).value();
+    if (auto r = g->m_memory.write(GuestAddress(kCodeAddress), code); !r) {
+        return r.error().wrap("probe guest code");
+    }
+    // KVM refuses EFER.LME unless the guest's CPUID has long mode: give it what KVM supports.
+    auto cpuid = accel.supported_cpuid();
+    if (!cpuid) {
+        return cpuid.error();
+    }
+    if (auto r = g->m_vcpu->set_cpuid(*cpuid); !r) {
+        return r.error();
+    }
+    auto r =
+        mode == CpuMode::Real ? g->setup_real_mode() : g->setup_long_mode(mode == CpuMode::User64);
+    if (!r) {
+        return r.error();
+    }
+    return g;
+}
+
+Result<std::unique_ptr<ProbeGuest>> ProbeGuest::restore(Accelerator& accel,
+                                                        std::span<const std::uint8_t> ram,
+                                                        const VcpuState& vcpu) {
+    auto built = build(accel, ram.size());
+    if (!built) {
+        return built.error();
+    }
+    auto g = std::move(built).value();
+    if (auto r = g->m_memory.write(GuestAddress(0), ram); !r) {
+        return r.error().wrap("probe guest RAM");
+    }
+    if (auto r = g->m_vcpu->restore_state(vcpu); !r) {
+        return r.error();
+    }
+    return g;
+}
+
+Result<std::unique_ptr<ProbeGuest>> ProbeGuest::build(Accelerator& accel, std::uint64_t ram_size) {
+    if (ram_size < 0x10000 || ram_size > kUnmappedAddress || ram_size % kPageSize != 0) {
         return Error(fmt::format("probe guest: RAM size {:#x} out of range", ram_size));
     }
     const MemoryRegionSpec spec{GuestAddress(0), ram_size};
@@ -106,10 +148,6 @@ Result<std::unique_ptr<ProbeGuest>> ProbeGuest::create(Accelerator& accel, CpuMo
         return mem.error();
     }
     std::unique_ptr<ProbeGuest> g(new ProbeGuest(std::move(mem).value()));
-    if (auto r = g->m_memory.write(GuestAddress(kCodeAddress), code); !r) {
-        return r.error().wrap("probe guest code");
-    }
-
     auto vm = accel.create_vm(VmOptions{.irqchip = false});
     if (!vm) {
         return vm.error();
@@ -125,19 +163,6 @@ Result<std::unique_ptr<ProbeGuest>> ProbeGuest::create(Accelerator& accel, CpuMo
         return vcpu.error();
     }
     g->m_vcpu = std::move(vcpu).value();
-    // KVM refuses EFER.LME unless the guest's CPUID has long mode: give it what KVM supports.
-    auto cpuid = accel.supported_cpuid();
-    if (!cpuid) {
-        return cpuid.error();
-    }
-    if (auto r = g->m_vcpu->set_cpuid(*cpuid); !r) {
-        return r.error();
-    }
-    auto r =
-        mode == CpuMode::Real ? g->setup_real_mode() : g->setup_long_mode(mode == CpuMode::User64);
-    if (!r) {
-        return r.error();
-    }
     return g;
 }
 

@@ -73,6 +73,11 @@ public:
     static Result<std::unique_ptr<ProbeGuest>> create(Accelerator& accel, CpuMode mode,
                                                       std::span<const std::uint8_t> code,
                                                       std::uint64_t ram_size = 2 * 1024 * 1024);
+    // A guest brought back from a snapshot: RAM from `ram` (its size is the RAM size) and the
+    // vCPU's saved state; nothing else is set up.
+    static Result<std::unique_ptr<ProbeGuest>> restore(Accelerator& accel,
+                                                       std::span<const std::uint8_t> ram,
+                                                       const VcpuState& vcpu);
 
     // Runs the vCPU on the calling thread. If it has not returned after `timeout`, a watchdog
     // calls request_exit() and run() comes back with Interrupted and timed_out() set.
@@ -85,6 +90,8 @@ public:
 
 private:
     ProbeGuest(GuestMemory memory) : m_memory(std::move(memory)) {}
+    // RAM of `ram_size` at 0, a VM without irqchip, the slot (dirty-logged) and vCPU 0.
+    static Result<std::unique_ptr<ProbeGuest>> build(Accelerator& accel, std::uint64_t ram_size);
     Result<void> setup_long_mode(bool user);
     Result<void> setup_real_mode();
 

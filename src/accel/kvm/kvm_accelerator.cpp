@@ -66,11 +66,38 @@ Result<std::unique_ptr<Vm>> KvmAccelerator::create_vm(const VmOptions& options) 
     if (vm_fd < 0) {
         return Error::from_errno("KVM_CREATE_VM");
     }
-    auto vm = std::make_unique<KvmVm>(UniqueFd(vm_fd), m_run_size);
+    auto msrs = saveable_msrs();
+    if (!msrs) {
+        return msrs.error();
+    }
+    KvmStateCaps caps;
+    caps.xsave = check_extension(KVM_CAP_XSAVE) > 0;
+    caps.xcrs = check_extension(KVM_CAP_XCRS) > 0;
+    caps.debugregs = check_extension(KVM_CAP_DEBUGREGS) > 0;
+    caps.vcpu_events = check_extension(KVM_CAP_VCPU_EVENTS) > 0;
+    caps.tsc_control = check_extension(KVM_CAP_TSC_CONTROL) > 0;
+    caps.msrs = std::move(msrs).value();
+    auto vm = std::make_unique<KvmVm>(UniqueFd(vm_fd), m_run_size, std::move(caps));
     if (auto r = vm->setup(*this, options); !r) {
         return r.error();
     }
     return std::unique_ptr<Vm>(std::move(vm));
+}
+
+Result<std::vector<std::uint32_t>> KvmAccelerator::saveable_msrs() const {
+    for (std::uint32_t n = 128; n <= 16384; n *= 2) {
+        std::vector<std::uint8_t> buf(sizeof(kvm_msr_list) + n * sizeof(std::uint32_t));
+        auto* list = reinterpret_cast<kvm_msr_list*>(buf.data());
+        list->nmsrs = n;
+        if (::ioctl(m_fd.get(), KVM_GET_MSR_INDEX_LIST, list) < 0) {
+            if (errno == E2BIG) {
+                continue;
+            }
+            return Error::from_errno("KVM_GET_MSR_INDEX_LIST");
+        }
+        return std::vector<std::uint32_t>(list->indices, list->indices + list->nmsrs);
+    }
+    return Error("KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs");
 }
 
 Result<std::vector<CpuidEntry>> KvmAccelerator::supported_cpuid() {

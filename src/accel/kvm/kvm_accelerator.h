@@ -21,6 +21,8 @@ public:
     // KVM_CHECK_EXTENSION on the system fd; 0 when absent.
     int check_extension(unsigned long cap) const;
     int system_fd() const { return m_fd.get(); }
+    // KVM_GET_MSR_INDEX_LIST: the MSRs KVM can save and restore for a guest.
+    Result<std::vector<std::uint32_t>> saveable_msrs() const;
 
 private:
     explicit KvmAccelerator(UniqueFd fd, int run_size)

@@ -35,7 +35,8 @@ int vcpu_kick_signal() {
     return signo;
 }
 
-Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(UniqueFd fd, std::uint32_t id, int run_size) {
+Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(UniqueFd fd, std::uint32_t id, int run_size,
+                                                 std::shared_ptr<const KvmStateCaps> caps) {
     void* p = ::mmap(nullptr, static_cast<std::size_t>(run_size), PROT_READ | PROT_WRITE,
                      MAP_SHARED, fd.get(), 0);
     if (p == MAP_FAILED) {
@@ -43,7 +44,7 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(UniqueFd fd, std::uint32_t id, 
     }
     vcpu_kick_signal();  // install the handler before anyone can kick this vCPU
     return std::unique_ptr<KvmVcpu>(
-        new KvmVcpu(std::move(fd), id, static_cast<kvm_run*>(p), run_size));
+        new KvmVcpu(std::move(fd), id, static_cast<kvm_run*>(p), run_size, std::move(caps)));
 }
 
 KvmVcpu::~KvmVcpu() {
@@ -233,6 +234,7 @@ Result<void> KvmVcpu::set_cpuid(std::span<const CpuidEntry> entries) {
     if (::ioctl(m_fd.get(), KVM_SET_CPUID2, cpuid) < 0) {
         return Error::from_errno(fmt::format("vCPU {}: KVM_SET_CPUID2", m_id));
     }
+    m_cpuid.assign(entries.begin(), entries.end());
     return ok();
 }
 

@@ -75,7 +75,7 @@ Result<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(std::uint32_t id) {
     if (fd < 0) {
         return Error::from_errno(fmt::format("KVM_CREATE_VCPU {}", id));
     }
-    auto vcpu = KvmVcpu::create(UniqueFd(fd), id, m_run_size);
+    auto vcpu = KvmVcpu::create(UniqueFd(fd), id, m_run_size, m_caps);
     if (!vcpu) {
         return vcpu.error();
     }

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "accel/kvm/kvm_irq_routing.h"
+#include "accel/kvm/kvm_vcpu.h"
 #include "accel/vm.h"
 #include "base/unique_fd.h"
 
@@ -12,8 +13,11 @@ class KvmAccelerator;
 
 class KvmVm final : public Vm {
 public:
-    KvmVm(UniqueFd fd, int run_size)
-        : m_fd(std::move(fd)), m_run_size(run_size), m_routing(m_fd.get()) {}
+    KvmVm(UniqueFd fd, int run_size, KvmStateCaps caps)
+        : m_fd(std::move(fd)),
+          m_run_size(run_size),
+          m_caps(std::make_shared<const KvmStateCaps>(std::move(caps))),
+          m_routing(m_fd.get()) {}
 
     // x86 platform setup done once per VM: TSS and identity-map addresses (needed for real mode on
     // hosts without unrestricted guest), and the in-kernel irqchip and PIT when asked.
@@ -26,6 +30,8 @@ public:
 
     Result<std::uint64_t> get_clock() override;
     Result<void> set_clock(std::uint64_t ns) override;
+    Result<VmPlatformState> save_platform_state() override;
+    Result<void> restore_platform_state(const VmPlatformState& state) override;
     Result<std::unique_ptr<MsiRoute>> create_msi_route() override;
     Result<void> add_ioevent(const IoEventAddress& where, int eventfd) override;
     Result<void> remove_ioevent(const IoEventAddress& where, int eventfd) override;
@@ -35,6 +41,7 @@ public:
 private:
     UniqueFd m_fd;
     int m_run_size;
+    std::shared_ptr<const KvmStateCaps> m_caps;
     bool m_irqchip = false;
     std::map<std::uint32_t, std::uint64_t> m_slot_sizes;
     KvmIrqRouting m_routing;  // slot -> bytes, for dirty-log bounds
