@@ -37,6 +37,8 @@ struct GuestRegion {
     std::uint8_t* host = nullptr;
     std::uint64_t fd_offset = 0;  // offset of this region in the memfd, when there is one
 
+    std::uint64_t pages() const { return size / kPageSize; }
+
     bool contains(GuestAddress a) const { return a >= start && a.value - start.value < size; }
 };
 
@@ -45,6 +47,19 @@ public:
     // Regions must be page-aligned, non-empty, sorted and non-overlapping.
     static Result<GuestMemory> create(std::span<const MemoryRegionSpec> specs,
                                       MemoryOptions options = {});
+    // Guest RAM from a memory file (snapshot/memory_file.h), which holds the regions back to back
+    // in region order: region i at the sum of the sizes of the regions before it. The file must be
+    // a regular file of exactly the regions' total size.
+    //  - lazy (eager = false): each region is a MAP_PRIVATE mapping of the file at its offset.
+    //    Nothing is copied up front (pages are read on first touch) and the guest's writes stay
+    //    private (copy-on-write): the file is never modified. The file must not be changed or
+    //    truncated by anyone while this memory lives (untouched pages still read from it).
+    //  - eager: anonymous memory (or a memfd, options.memfd) filled from the file with pread;
+    //    ranges the file reports as holes (SEEK_HOLE) are skipped, they read as zeros anyway.
+    // options.hugepages is the same hint as for create(); options.memfd needs eager.
+    // `fd` is only used during the call (the mappings keep their own reference to the file).
+    static Result<GuestMemory> create_from_file(std::span<const MemoryRegionSpec> specs, int fd,
+                                                bool eager, MemoryOptions options = {});
 
     GuestMemory(GuestMemory&& other) noexcept;
     GuestMemory& operator=(GuestMemory&& other) noexcept;
@@ -83,7 +98,7 @@ public:
     bool contains_range(GuestAddress addr, std::uint64_t len) const;
     std::span<const GuestRegion> regions() const { return m_regions; }
     std::uint64_t total_size() const;
-    // The memfd backing all regions (invalid when anonymous).
+    // The memfd backing all regions (invalid when anonymous or mapped from a memory file).
     int fd() const { return m_fd.get(); }
 
 private:
