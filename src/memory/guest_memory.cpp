@@ -229,8 +229,12 @@ Result<GuestMemory> GuestMemory::create_from_file(std::span<const MemoryRegionSp
 }
 
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept
-    : m_regions(std::move(other.m_regions)), m_fd(std::move(other.m_fd)) {
+    : m_regions(std::move(other.m_regions)),
+      m_fd(std::move(other.m_fd)),
+      m_dirty(std::move(other.m_dirty)),
+      m_tracking(other.m_tracking.exchange(false)) {
     other.m_regions.clear();
+    other.m_dirty.clear();
 }
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
@@ -239,6 +243,9 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
         m_regions = std::move(other.m_regions);
         other.m_regions.clear();
         m_fd = std::move(other.m_fd);
+        m_dirty = std::move(other.m_dirty);
+        other.m_dirty.clear();
+        m_tracking.store(other.m_tracking.exchange(false));
     }
     return *this;
 }
@@ -299,6 +306,7 @@ Result<void> GuestMemory::write(GuestAddress addr, std::span<const std::uint8_t>
                                  in.size(), addr.value));
     }
     std::memcpy(dst, in.data(), in.size());
+    mark_dirty(addr, in.size());
     return ok();
 }
 
@@ -308,6 +316,70 @@ std::uint64_t GuestMemory::total_size() const {
         total += r.size;
     }
     return total;
+}
+
+void GuestMemory::enable_dirty_tracking() {
+    if (dirty_tracking()) {
+        return;
+    }
+    m_dirty.clear();
+    for (const auto& r : m_regions) {
+        DirtyBitmap b;
+        b.count = dirty_bitmap_words(r.pages());
+        b.words = std::make_unique<std::atomic<std::uint64_t>[]>(b.count);
+        for (std::size_t w = 0; w < b.count; ++w) {
+            b.words[w].store(~0ULL, std::memory_order_relaxed);
+        }
+        if (const std::uint64_t tail = r.pages() % 64; tail != 0) {
+            b.words[b.count - 1].store((1ULL << tail) - 1, std::memory_order_relaxed);
+        }
+        m_dirty.push_back(std::move(b));
+    }
+    m_tracking.store(true, std::memory_order_release);
+}
+
+void GuestMemory::mark_dirty(GuestAddress addr, std::uint64_t len) const {
+    if (len == 0 || !dirty_tracking()) {
+        return;
+    }
+    // Inclusive bounds, so a range reaching 2^64 needs no wider type; past 2^64 is out of range.
+    const std::uint64_t first = addr.value;
+    const std::uint64_t last = len - 1 > UINT64_MAX - first ? UINT64_MAX : first + (len - 1);
+    for (std::size_t i = 0; i < m_regions.size(); ++i) {
+        const auto& r = m_regions[i];
+        const std::uint64_t r_last = r.start.value + (r.size - 1);
+        if (last < r.start.value || first > r_last) {
+            continue;
+        }
+        const std::uint64_t first_page =
+            (std::max(first, r.start.value) - r.start.value) / kPageSize;
+        const std::uint64_t last_page = (std::min(last, r_last) - r.start.value) / kPageSize;
+        const auto& words = m_dirty[i].words;
+        for (std::uint64_t w = first_page / 64; w <= last_page / 64; ++w) {
+            std::uint64_t mask = ~0ULL;
+            if (w == first_page / 64) {
+                mask &= ~0ULL << (first_page % 64);
+            }
+            if (w == last_page / 64) {
+                mask &= ~0ULL >> (63 - last_page % 64);
+            }
+            // Release pairs with take_dirty()'s acquire: whoever takes this bit also sees the
+            // bytes written before it was set. (On x86-64 a locked OR either way.)
+            words[w].fetch_or(mask, std::memory_order_release);
+        }
+    }
+}
+
+std::vector<std::uint64_t> GuestMemory::take_dirty(std::size_t region) {
+    if (!dirty_tracking() || region >= m_dirty.size()) {
+        return {};
+    }
+    const auto& b = m_dirty[region];
+    std::vector<std::uint64_t> out(b.count);
+    for (std::size_t w = 0; w < b.count; ++w) {
+        out[w] = b.words[w].exchange(0, std::memory_order_acquire);
+    }
+    return out;
 }
 
 }  // namespace vireo

@@ -3,8 +3,10 @@
 // the region bases handed to the accelerator to register memory slots.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -16,6 +18,11 @@
 namespace vireo {
 
 inline constexpr std::uint64_t kPageSize = 4096;
+
+// Words of a dirty bitmap (GuestMemory::take_dirty) covering `pages` pages.
+constexpr std::size_t dirty_bitmap_words(std::uint64_t pages) {
+    return static_cast<std::size_t>((pages + 63) / 64);
+}
 
 struct MemoryRegionSpec {
     GuestAddress start;
@@ -69,6 +76,7 @@ public:
 
     // Copies between guest memory and host buffers. The whole range [addr, addr + len) must lie
     // inside one region and must not wrap; otherwise nothing is copied and an error is returned.
+    // write() marks what it wrote dirty (mark_dirty) when dirty tracking is on.
     Result<void> read(GuestAddress addr, std::span<std::uint8_t> out) const;
     Result<void> write(GuestAddress addr, std::span<const std::uint8_t> in);
 
@@ -92,6 +100,8 @@ public:
     // hands guest buffers to the kernel (iovecs for io_uring, readv/writev on a tap): the span is
     // valid while this GuestMemory lives and must not be kept beyond the request it serves. The
     // guest can change these bytes at any time: read each field once, then validate the copy.
+    // Writes through a slice are not tracked: whoever writes calls mark_dirty() after the data is
+    // in place.
     Result<std::span<std::uint8_t>> slice(GuestAddress addr, std::uint64_t len) const;
 
     // True when [addr, addr + len) lies inside one region.
@@ -101,14 +111,41 @@ public:
     // The memfd backing all regions (invalid when anonymous or mapped from a memory file).
     int fd() const { return m_fd.get(); }
 
+    // Dirty tracking for writes by the VMM and its devices (KVM's dirty log only sees vCPU
+    // writes). One bitmap per region, bit per 4 KiB page: bit i of word i / 64 is page i of the
+    // region, the layout of KVM_GET_DIRTY_LOG, so the two can be OR-ed. Bits past the region's
+    // last page are never set.
+    //
+    // enable_dirty_tracking() allocates the bitmaps with every page's bit set: everything is dirty
+    // until the first snapshot takes it. Later calls do nothing. It must not run concurrently with
+    // itself; mark_dirty() and take_dirty() may run on any thread at any time.
+    void enable_dirty_tracking();
+    bool dirty_tracking() const { return m_tracking.load(std::memory_order_acquire); }
+    // Lock-free and thread-safe. Parts of the range outside guest RAM are ignored, and so is the
+    // whole call when tracking is off. Call it after the bytes are written: a concurrent
+    // take_dirty() that clears the bit first is then followed by a set bit for the new data.
+    void mark_dirty(GuestAddress addr, std::uint64_t len) const;
+    // The region's bitmap (region.pages() bits rounded up to whole words), each word atomically
+    // exchanged with 0. Empty when tracking is off or `region` is not a region index.
+    std::vector<std::uint64_t> take_dirty(std::size_t region);
+
 private:
     GuestMemory() = default;
     // Host pointer for [addr, addr + len) or nullptr when the range is not inside one region.
     std::uint8_t* host_range(GuestAddress addr, std::uint64_t len) const;
     void unmap_all();
 
+    struct DirtyBitmap {
+        std::unique_ptr<std::atomic<std::uint64_t>[]> words;
+        std::size_t count = 0;
+    };
+
     std::vector<GuestRegion> m_regions;
     UniqueFd m_fd;
+    // Written once by enable_dirty_tracking() before m_tracking is set (release); read only after
+    // m_tracking is seen set (acquire).
+    std::vector<DirtyBitmap> m_dirty;
+    std::atomic<bool> m_tracking{false};
 };
 
 }  // namespace vireo
