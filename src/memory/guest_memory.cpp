@@ -1,8 +1,10 @@
 #include "memory/guest_memory.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 
@@ -71,6 +73,70 @@ void* map_aligned(std::uint64_t size, int flags, int fd, off_t offset) {
     return p;
 }
 
+std::uint64_t total_size_of(std::span<const MemoryRegionSpec> specs) {
+    std::uint64_t total = 0;
+    for (const auto& s : specs) {
+        total += s.size;
+    }
+    return total;
+}
+
+// Reads [offset, offset + len) of the file into dst; fails on a short file.
+Result<void> pread_exact(int fd, std::uint8_t* dst, std::uint64_t len, std::uint64_t offset) {
+    // One pread moves at most 0x7ffff000 bytes (Linux's MAX_RW_COUNT).
+    constexpr std::uint64_t kMaxChunk = 1ULL << 30;
+    while (len > 0) {
+        const ssize_t n = ::pread(fd, dst, std::min(len, kMaxChunk), static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return Error::from_errno(
+                fmt::format("guest memory: reading the memory file at offset {:#x}", offset));
+        }
+        if (n == 0) {
+            return Error(
+                fmt::format("guest memory: the memory file ends early, at offset {:#x}", offset));
+        }
+        const auto done = static_cast<std::uint64_t>(n);
+        dst += done;
+        len -= done;
+        offset += done;
+    }
+    return ok();
+}
+
+// Copies [offset, offset + len) of the file to dst, which holds zeros: only the data ranges are
+// read (SEEK_DATA/SEEK_HOLE), holes are left as they are. Moves the file offset of fd.
+Result<void> fill_from_file(int fd, std::uint8_t* dst, std::uint64_t len, std::uint64_t offset) {
+    const std::uint64_t end = offset + len;
+    std::uint64_t pos = offset;
+    while (pos < end) {
+        std::uint64_t data = pos;
+        std::uint64_t hole = end;
+        const off_t d = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+        if (d < 0 && errno == ENXIO) {
+            break;  // nothing but a hole from pos to the end of the file
+        }
+        if (d >= 0) {
+            data = static_cast<std::uint64_t>(d);
+            const off_t h = ::lseek(fd, d, SEEK_HOLE);
+            if (h >= 0) {
+                hole = std::min(end, static_cast<std::uint64_t>(h));
+            }
+        }
+        // d < 0 for another reason (no SEEK_DATA here): read the rest as data.
+        if (data >= end) {
+            break;
+        }
+        if (auto r = pread_exact(fd, dst + (data - offset), hole - data, data); !r) {
+            return r;
+        }
+        pos = hole;
+    }
+    return ok();
+}
+
 }  // namespace
 
 Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
@@ -79,10 +145,7 @@ Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
         return r.error();
     }
     GuestMemory mem;
-    std::uint64_t total = 0;
-    for (const auto& s : specs) {
-        total += s.size;
-    }
+    const std::uint64_t total = total_size_of(specs);
     if (options.memfd) {
         mem.m_fd = UniqueFd(::memfd_create("vireo-guest-ram", MFD_CLOEXEC));
         if (!mem.m_fd.valid()) {
@@ -110,9 +173,68 @@ Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
     return mem;
 }
 
+Result<GuestMemory> GuestMemory::create_from_file(std::span<const MemoryRegionSpec> specs, int fd,
+                                                  bool eager, MemoryOptions options) {
+    if (auto r = validate(specs); !r) {
+        return r.error();
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        return Error::from_errno("guest memory: the memory file");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return Error("guest memory: the memory file is not a regular file");
+    }
+    const std::uint64_t total = total_size_of(specs);
+    if (static_cast<std::uint64_t>(st.st_size) != total) {
+        return Error(fmt::format(
+            "guest memory: the memory file is {} bytes, but the guest's RAM is {} bytes",
+            st.st_size, total));
+    }
+    if (eager) {
+        auto mem = create(specs, options);
+        if (!mem) {
+            return mem.error();
+        }
+        std::uint64_t offset = 0;
+        for (const auto& r : mem->m_regions) {
+            if (auto filled = fill_from_file(fd, r.host, r.size, offset); !filled) {
+                return filled.error();
+            }
+            offset += r.size;
+        }
+        return mem;
+    }
+    if (options.memfd) {
+        return Error("guest memory: a memfd cannot map a memory file lazily (restore eagerly)");
+    }
+    GuestMemory mem;
+    std::uint64_t offset = 0;
+    for (const auto& s : specs) {
+        // MAP_PRIVATE: pages come from the file's page cache on first touch, and the first write
+        // to one gives the guest its own anonymous copy; the file never changes.
+        void* p = map_aligned(s.size, MAP_PRIVATE, fd, static_cast<off_t>(offset));
+        if (p == MAP_FAILED) {
+            return Error::from_errno(
+                fmt::format("guest memory: mmap of {} bytes of the memory file at offset {:#x}",
+                            s.size, offset));
+        }
+        if (options.hugepages) {
+            static_cast<void>(::madvise(p, s.size, MADV_HUGEPAGE));  // a hint only
+        }
+        mem.m_regions.push_back(GuestRegion{s.start, s.size, static_cast<std::uint8_t*>(p), 0});
+        offset += s.size;
+    }
+    return mem;
+}
+
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept
-    : m_regions(std::move(other.m_regions)), m_fd(std::move(other.m_fd)) {
+    : m_regions(std::move(other.m_regions)),
+      m_fd(std::move(other.m_fd)),
+      m_dirty(std::move(other.m_dirty)),
+      m_tracking(other.m_tracking.exchange(false)) {
     other.m_regions.clear();
+    other.m_dirty.clear();
 }
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
@@ -121,6 +243,9 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
         m_regions = std::move(other.m_regions);
         other.m_regions.clear();
         m_fd = std::move(other.m_fd);
+        m_dirty = std::move(other.m_dirty);
+        other.m_dirty.clear();
+        m_tracking.store(other.m_tracking.exchange(false));
     }
     return *this;
 }
@@ -181,6 +306,7 @@ Result<void> GuestMemory::write(GuestAddress addr, std::span<const std::uint8_t>
                                  in.size(), addr.value));
     }
     std::memcpy(dst, in.data(), in.size());
+    mark_dirty(addr, in.size());
     return ok();
 }
 
@@ -190,6 +316,70 @@ std::uint64_t GuestMemory::total_size() const {
         total += r.size;
     }
     return total;
+}
+
+void GuestMemory::enable_dirty_tracking() {
+    if (dirty_tracking()) {
+        return;
+    }
+    m_dirty.clear();
+    for (const auto& r : m_regions) {
+        DirtyBitmap b;
+        b.count = dirty_bitmap_words(r.pages());
+        b.words = std::make_unique<std::atomic<std::uint64_t>[]>(b.count);
+        for (std::size_t w = 0; w < b.count; ++w) {
+            b.words[w].store(~0ULL, std::memory_order_relaxed);
+        }
+        if (const std::uint64_t tail = r.pages() % 64; tail != 0) {
+            b.words[b.count - 1].store((1ULL << tail) - 1, std::memory_order_relaxed);
+        }
+        m_dirty.push_back(std::move(b));
+    }
+    m_tracking.store(true, std::memory_order_release);
+}
+
+void GuestMemory::mark_dirty(GuestAddress addr, std::uint64_t len) const {
+    if (len == 0 || !dirty_tracking()) {
+        return;
+    }
+    // Inclusive bounds, so a range reaching 2^64 needs no wider type; past 2^64 is out of range.
+    const std::uint64_t first = addr.value;
+    const std::uint64_t last = len - 1 > UINT64_MAX - first ? UINT64_MAX : first + (len - 1);
+    for (std::size_t i = 0; i < m_regions.size(); ++i) {
+        const auto& r = m_regions[i];
+        const std::uint64_t r_last = r.start.value + (r.size - 1);
+        if (last < r.start.value || first > r_last) {
+            continue;
+        }
+        const std::uint64_t first_page =
+            (std::max(first, r.start.value) - r.start.value) / kPageSize;
+        const std::uint64_t last_page = (std::min(last, r_last) - r.start.value) / kPageSize;
+        const auto& words = m_dirty[i].words;
+        for (std::uint64_t w = first_page / 64; w <= last_page / 64; ++w) {
+            std::uint64_t mask = ~0ULL;
+            if (w == first_page / 64) {
+                mask &= ~0ULL << (first_page % 64);
+            }
+            if (w == last_page / 64) {
+                mask &= ~0ULL >> (63 - last_page % 64);
+            }
+            // Release pairs with take_dirty()'s acquire: whoever takes this bit also sees the
+            // bytes written before it was set. (On x86-64 a locked OR either way.)
+            words[w].fetch_or(mask, std::memory_order_release);
+        }
+    }
+}
+
+std::vector<std::uint64_t> GuestMemory::take_dirty(std::size_t region) {
+    if (!dirty_tracking() || region >= m_dirty.size()) {
+        return {};
+    }
+    const auto& b = m_dirty[region];
+    std::vector<std::uint64_t> out(b.count);
+    for (std::size_t w = 0; w < b.count; ++w) {
+        out[w] = b.words[w].exchange(0, std::memory_order_acquire);
+    }
+    return out;
 }
 
 }  // namespace vireo

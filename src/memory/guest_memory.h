@@ -3,8 +3,10 @@
 // the region bases handed to the accelerator to register memory slots.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -16,6 +18,11 @@
 namespace vireo {
 
 inline constexpr std::uint64_t kPageSize = 4096;
+
+// Words of a dirty bitmap (GuestMemory::take_dirty) covering `pages` pages.
+constexpr std::size_t dirty_bitmap_words(std::uint64_t pages) {
+    return static_cast<std::size_t>((pages + 63) / 64);
+}
 
 struct MemoryRegionSpec {
     GuestAddress start;
@@ -37,6 +44,8 @@ struct GuestRegion {
     std::uint8_t* host = nullptr;
     std::uint64_t fd_offset = 0;  // offset of this region in the memfd, when there is one
 
+    std::uint64_t pages() const { return size / kPageSize; }
+
     bool contains(GuestAddress a) const { return a >= start && a.value - start.value < size; }
 };
 
@@ -45,6 +54,19 @@ public:
     // Regions must be page-aligned, non-empty, sorted and non-overlapping.
     static Result<GuestMemory> create(std::span<const MemoryRegionSpec> specs,
                                       MemoryOptions options = {});
+    // Guest RAM from a memory file (snapshot/memory_file.h), which holds the regions back to back
+    // in region order: region i at the sum of the sizes of the regions before it. The file must be
+    // a regular file of exactly the regions' total size.
+    //  - lazy (eager = false): each region is a MAP_PRIVATE mapping of the file at its offset.
+    //    Nothing is copied up front (pages are read on first touch) and the guest's writes stay
+    //    private (copy-on-write): the file is never modified. The file must not be changed or
+    //    truncated by anyone while this memory lives (untouched pages still read from it).
+    //  - eager: anonymous memory (or a memfd, options.memfd) filled from the file with pread;
+    //    ranges the file reports as holes (SEEK_HOLE) are skipped, they read as zeros anyway.
+    // options.hugepages is the same hint as for create(); options.memfd needs eager.
+    // `fd` is only used during the call (the mappings keep their own reference to the file).
+    static Result<GuestMemory> create_from_file(std::span<const MemoryRegionSpec> specs, int fd,
+                                                bool eager, MemoryOptions options = {});
 
     GuestMemory(GuestMemory&& other) noexcept;
     GuestMemory& operator=(GuestMemory&& other) noexcept;
@@ -54,6 +76,7 @@ public:
 
     // Copies between guest memory and host buffers. The whole range [addr, addr + len) must lie
     // inside one region and must not wrap; otherwise nothing is copied and an error is returned.
+    // write() marks what it wrote dirty (mark_dirty) when dirty tracking is on.
     Result<void> read(GuestAddress addr, std::span<std::uint8_t> out) const;
     Result<void> write(GuestAddress addr, std::span<const std::uint8_t> in);
 
@@ -77,14 +100,34 @@ public:
     // hands guest buffers to the kernel (iovecs for io_uring, readv/writev on a tap): the span is
     // valid while this GuestMemory lives and must not be kept beyond the request it serves. The
     // guest can change these bytes at any time: read each field once, then validate the copy.
+    // Writes through a slice are not tracked: whoever writes calls mark_dirty() after the data is
+    // in place.
     Result<std::span<std::uint8_t>> slice(GuestAddress addr, std::uint64_t len) const;
 
     // True when [addr, addr + len) lies inside one region.
     bool contains_range(GuestAddress addr, std::uint64_t len) const;
     std::span<const GuestRegion> regions() const { return m_regions; }
     std::uint64_t total_size() const;
-    // The memfd backing all regions (invalid when anonymous).
+    // The memfd backing all regions (invalid when anonymous or mapped from a memory file).
     int fd() const { return m_fd.get(); }
+
+    // Dirty tracking for writes by the VMM and its devices (KVM's dirty log only sees vCPU
+    // writes). One bitmap per region, bit per 4 KiB page: bit i of word i / 64 is page i of the
+    // region, the layout of KVM_GET_DIRTY_LOG, so the two can be OR-ed. Bits past the region's
+    // last page are never set.
+    //
+    // enable_dirty_tracking() allocates the bitmaps with every page's bit set: everything is dirty
+    // until the first snapshot takes it. Later calls do nothing. It must not run concurrently with
+    // itself; mark_dirty() and take_dirty() may run on any thread at any time.
+    void enable_dirty_tracking();
+    bool dirty_tracking() const { return m_tracking.load(std::memory_order_acquire); }
+    // Lock-free and thread-safe. Parts of the range outside guest RAM are ignored, and so is the
+    // whole call when tracking is off. Call it after the bytes are written: a concurrent
+    // take_dirty() that clears the bit first is then followed by a set bit for the new data.
+    void mark_dirty(GuestAddress addr, std::uint64_t len) const;
+    // The region's bitmap (region.pages() bits rounded up to whole words), each word atomically
+    // exchanged with 0. Empty when tracking is off or `region` is not a region index.
+    std::vector<std::uint64_t> take_dirty(std::size_t region);
 
 private:
     GuestMemory() = default;
@@ -92,8 +135,17 @@ private:
     std::uint8_t* host_range(GuestAddress addr, std::uint64_t len) const;
     void unmap_all();
 
+    struct DirtyBitmap {
+        std::unique_ptr<std::atomic<std::uint64_t>[]> words;
+        std::size_t count = 0;
+    };
+
     std::vector<GuestRegion> m_regions;
     UniqueFd m_fd;
+    // Written once by enable_dirty_tracking() before m_tracking is set (release); read only after
+    // m_tracking is seen set (acquire).
+    std::vector<DirtyBitmap> m_dirty;
+    std::atomic<bool> m_tracking{false};
 };
 
 }  // namespace vireo

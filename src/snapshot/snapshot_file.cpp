@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -73,7 +74,9 @@ Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> file) {
         return Error("the state file is " + std::to_string(file.size()) +
                      " bytes, more than the limit of " + std::to_string(kSnapshotMaxFileSize));
     }
-    if (file.size() < sizeof(kMagic) || std::memcmp(file.data(), kMagic, sizeof(kMagic)) != 0) {
+    // A file shorter than the magic is truncated when what there is matches it.
+    const std::size_t head = std::min(file.size(), sizeof(kMagic));
+    if (head > 0 && std::memcmp(file.data(), kMagic, head) != 0) {
         return Error("not a vireo snapshot state file (bad magic)");
     }
     if (file.size() < kHeaderSize + kCrcSize) {
