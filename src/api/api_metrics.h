@@ -29,6 +29,8 @@ enum class ApiEndpoint : std::uint8_t {
     PutLogger,              // PUT /logger
     PutMetrics,             // PUT /metrics
     PutEntropy,             // PUT /entropy
+    PutSnapshotCreate,      // PUT /snapshot/create
+    PutSnapshotLoad,        // PUT /snapshot/load
     NotSupported,           // a Firecracker endpoint vireo does not implement yet
     Invalid,                // unknown path or method, malformed HTTP
 };

@@ -133,6 +133,14 @@ Result<EntropyDevice> parse_entropy_device(std::string_view body) {
     return parse_body(body, "EntropyDevice", api_detail::read_entropy_device);
 }
 
+Result<SnapshotCreateParams> parse_snapshot_create_params(std::string_view body) {
+    return parse_body(body, "SnapshotCreateParams", api_detail::read_snapshot_create_params);
+}
+
+Result<SnapshotLoadParams> parse_snapshot_load_params(std::string_view body) {
+    return parse_body(body, "SnapshotLoadParams", api_detail::read_snapshot_load_params);
+}
+
 Result<void> validate_machine_configuration(const MachineConfiguration& config) {
     if (config.vcpu_count < 1 || config.vcpu_count > kApiMaxVcpus) {
         return Error("`vcpu_count` must be between 1 and " + std::to_string(kApiMaxVcpus) +

@@ -29,6 +29,8 @@ Result<VmState> parse_vm_state(std::string_view body);
 Result<Logger> parse_logger(std::string_view body);
 Result<Metrics> parse_metrics(std::string_view body);
 Result<EntropyDevice> parse_entropy_device(std::string_view body);
+Result<SnapshotCreateParams> parse_snapshot_create_params(std::string_view body);
+Result<SnapshotLoadParams> parse_snapshot_load_params(std::string_view body);
 
 // The cross-field rules of a machine configuration (smt needs 1 or an even number of vCPUs,
 // 2M huge pages need an even memory size) on top of each field's range.

@@ -37,9 +37,12 @@ struct GetVmConfig {  // GET /vm/config
 //   Logger                     PUT /logger
 //   Metrics                    PUT /metrics
 //   EntropyDevice              PUT /entropy
-using ApiRequest = std::variant<GetInstanceInfo, GetVersion, GetMachineConfig, GetVmConfig,
-                                InstanceActionInfo, BootSource, MachineConfiguration,
-                                MachineConfigurationPatch, Drive, PartialDrive, NetworkInterface,
-                                PartialNetworkInterface, VmState, Logger, Metrics, EntropyDevice>;
+//   SnapshotCreateParams       PUT /snapshot/create
+//   SnapshotLoadParams         PUT /snapshot/load
+using ApiRequest =
+    std::variant<GetInstanceInfo, GetVersion, GetMachineConfig, GetVmConfig, InstanceActionInfo,
+                 BootSource, MachineConfiguration, MachineConfigurationPatch, Drive, PartialDrive,
+                 NetworkInterface, PartialNetworkInterface, VmState, Logger, Metrics, EntropyDevice,
+                 SnapshotCreateParams, SnapshotLoadParams>;
 
 }  // namespace vireo

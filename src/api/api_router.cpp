@@ -32,6 +32,8 @@ constexpr std::array<EndpointName, kApiEndpointCount> kEndpointNames{{
     {ApiEndpoint::PutLogger, "put_logger"},
     {ApiEndpoint::PutMetrics, "put_metrics"},
     {ApiEndpoint::PutEntropy, "put_entropy"},
+    {ApiEndpoint::PutSnapshotCreate, "put_snapshot_create"},
+    {ApiEndpoint::PutSnapshotLoad, "put_snapshot_load"},
     {ApiEndpoint::NotSupported, "not_supported"},
     {ApiEndpoint::Invalid, "invalid"},
 }};
@@ -66,8 +68,6 @@ constexpr std::array kUnsupported{
     UnsupportedEndpoint{"/mmds/config", "PUT", "the microVM metadata service (MMDS)"},
     UnsupportedEndpoint{"/serial", "PUT", "serial output configuration"},
     UnsupportedEndpoint{"/hotplug/memory", "GET PUT PATCH", "memory hotplug (virtio-mem)"},
-    UnsupportedEndpoint{"/snapshot/create", "PUT", "snapshots"},
-    UnsupportedEndpoint{"/snapshot/load", "PUT", "snapshots"},
     UnsupportedEndpoint{"/vsock", "PUT", "vsock devices"},
 };
 
@@ -165,6 +165,12 @@ RoutedRequest route_put(std::string_view path, std::string_view body) {
     }
     if (path == "/entropy") {
         return parsed(ApiEndpoint::PutEntropy, parse_entropy_device(body));
+    }
+    if (path == "/snapshot/create") {
+        return parsed(ApiEndpoint::PutSnapshotCreate, parse_snapshot_create_params(body));
+    }
+    if (path == "/snapshot/load") {
+        return parsed(ApiEndpoint::PutSnapshotLoad, parse_snapshot_load_params(body));
     }
     if (auto id = id_under(path, "/drives/")) {
         if (id->empty()) {

@@ -191,6 +191,56 @@ struct VmConfig {
     friend bool operator==(const VmConfig&, const VmConfig&) = default;
 };
 
+enum class SnapshotType : std::uint8_t { Full, Diff };
+
+// PUT /snapshot/create (the VM must be paused).
+struct SnapshotCreateParams {
+    std::string snapshot_path{};
+    std::string mem_file_path{};
+    SnapshotType snapshot_type = SnapshotType::Full;
+
+    friend bool operator==(const SnapshotCreateParams&, const SnapshotCreateParams&) = default;
+};
+
+// Point a restored NIC at another tap.
+struct NetworkOverride {
+    std::string iface_id{};
+    std::string host_dev_name{};
+
+    friend bool operator==(const NetworkOverride&, const NetworkOverride&) = default;
+};
+
+// vireo extension: point a restored drive at another image (one snapshot, several clones).
+struct DriveOverride {
+    std::string drive_id{};
+    std::string path_on_host{};
+
+    friend bool operator==(const DriveOverride&, const DriveOverride&) = default;
+};
+
+enum class MemoryBackendType : std::uint8_t { File, Uffd };
+
+struct MemoryBackend {
+    MemoryBackendType backend_type = MemoryBackendType::File;
+    std::string backend_path{};
+
+    friend bool operator==(const MemoryBackend&, const MemoryBackend&) = default;
+};
+
+// PUT /snapshot/load (before boot). Exactly one of mem_file_path (deprecated in Firecracker) and
+// mem_backend is given; the parser folds both into `mem_file_path`.
+struct SnapshotLoadParams {
+    std::string snapshot_path{};
+    std::string mem_file_path{};
+    bool track_dirty_pages = false;  // or the deprecated enable_diff_snapshots
+    bool resume_vm = false;
+    std::vector<NetworkOverride> network_overrides{};
+    std::vector<DriveOverride> drive_overrides{};  // vireo extension
+    bool eager_memory = false;  // vireo extension: read the memory file up front, not mapped
+
+    friend bool operator==(const SnapshotLoadParams&, const SnapshotLoadParams&) = default;
+};
+
 // Response bodies.
 
 enum class InstanceState : std::uint8_t {

@@ -38,6 +38,14 @@ inline constexpr std::array kVmStateNames{
     EnumName<VmStateRequest>{"Paused", VmStateRequest::Paused},
     EnumName<VmStateRequest>{"Resumed", VmStateRequest::Resumed},
 };
+inline constexpr std::array kSnapshotTypeNames{
+    EnumName<SnapshotType>{"Full", SnapshotType::Full},
+    EnumName<SnapshotType>{"Diff", SnapshotType::Diff},
+};
+inline constexpr std::array kMemoryBackendTypeNames{
+    EnumName<MemoryBackendType>{"File", MemoryBackendType::File},
+    EnumName<MemoryBackendType>{"Uffd", MemoryBackendType::Uffd},
+};
 inline constexpr std::array kLogLevelNames{
     EnumName<LogLevel>{"Error", LogLevel::Error}, EnumName<LogLevel>{"Warning", LogLevel::Warning},
     EnumName<LogLevel>{"Info", LogLevel::Info},   EnumName<LogLevel>{"Debug", LogLevel::Debug},

@@ -90,6 +90,44 @@ public:
     // An object of strings ({"k": "v", ...}); absent or null leaves `out` empty.
     void string_map(std::string_view key, std::map<std::string, std::string>& out);
 
+    // An array of objects, each read by `read` with context "key[i]"; absent or null leaves
+    // `out` empty.
+    template <typename T>
+    void object_array(std::string_view key, std::vector<T>& out,
+                      Result<T> (*read)(const Json&, const std::string&)) {
+        const Json* v = find_value(key, false);
+        if (v == nullptr) {
+            return;
+        }
+        if (!v->is_array()) {
+            type_error(key, "an array", *v);
+            return;
+        }
+        for (std::size_t i = 0; i < v->size(); ++i) {
+            auto item = read((*v)[i], std::string(key) + "[" + std::to_string(i) + "]");
+            if (!item) {
+                fail(item.error().message());
+                return;
+            }
+            out.push_back(std::move(item).value());
+        }
+    }
+    // A nested object read by `read`; absent or null leaves `out` empty.
+    template <typename T>
+    void optional_object(std::string_view key, std::optional<T>& out,
+                         Result<T> (*read)(const Json&, const std::string&)) {
+        const Json* v = find_value(key, false);
+        if (v == nullptr) {
+            return;
+        }
+        auto item = read(*v, std::string(key));
+        if (!item) {
+            fail(item.error().message());
+            return;
+        }
+        out = std::move(item).value();
+    }
+
     // A field vireo does not support yet: present and not null is an error saying so, with
     // `note` in parentheses when given.
     void refuse(std::string_view key, std::string_view note = {});

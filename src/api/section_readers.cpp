@@ -195,4 +195,78 @@ Result<EntropyDevice> read_entropy_device(const Json& json, const std::string& c
     return finish(r, EntropyDevice{});
 }
 
+Result<SnapshotCreateParams> read_snapshot_create_params(const Json& json,
+                                                         const std::string& context) {
+    ObjectReader r(json, context);
+    SnapshotCreateParams p;
+    r.required("snapshot_path", p.snapshot_path, StringKind::Path);
+    r.required("mem_file_path", p.mem_file_path, StringKind::Path);
+    std::optional<SnapshotType> type;
+    r.optional_enum("snapshot_type", type, kSnapshotTypeNames);
+    p.snapshot_type = type.value_or(SnapshotType::Full);
+    return finish(r, std::move(p));
+}
+
+namespace {
+
+Result<NetworkOverride> read_network_override(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    NetworkOverride o;
+    r.required("iface_id", o.iface_id, StringKind::Id);
+    r.required("host_dev_name", o.host_dev_name, StringKind::DevName);
+    return finish(r, std::move(o));
+}
+
+Result<DriveOverride> read_drive_override(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    DriveOverride o;
+    r.required("drive_id", o.drive_id, StringKind::Id);
+    r.required("path_on_host", o.path_on_host, StringKind::Path);
+    return finish(r, std::move(o));
+}
+
+Result<MemoryBackend> read_memory_backend(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    MemoryBackend b;
+    r.required_enum("backend_type", b.backend_type, kMemoryBackendTypeNames);
+    r.required("backend_path", b.backend_path, StringKind::Path);
+    if (r.good() && b.backend_type == MemoryBackendType::Uffd) {
+        r.fail(
+            "`backend_type` \"Uffd\" (user-fault-fd page serving) is not supported by vireo "
+            "yet; use \"File\"");
+    }
+    return finish(r, std::move(b));
+}
+
+}  // namespace
+
+Result<SnapshotLoadParams> read_snapshot_load_params(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    SnapshotLoadParams p;
+    r.required("snapshot_path", p.snapshot_path, StringKind::Path);
+    std::optional<std::string> mem_file_path;
+    r.optional("mem_file_path", mem_file_path, StringKind::Path);
+    std::optional<MemoryBackend> backend;
+    r.optional_object("mem_backend", backend, read_memory_backend);
+    std::optional<bool> track, enable_diff;
+    r.optional("track_dirty_pages", track);
+    r.optional("enable_diff_snapshots", enable_diff);
+    r.defaulted("resume_vm", p.resume_vm);
+    r.object_array("network_overrides", p.network_overrides, read_network_override);
+    r.object_array("drive_overrides", p.drive_overrides, read_drive_override);
+    r.defaulted("eager_memory", p.eager_memory);
+    r.refuse("vsock_override", "vireo has no vsock device");
+    if (r.good()) {
+        if (mem_file_path && backend) {
+            r.fail("give either `mem_file_path` or `mem_backend`, not both");
+        } else if (!mem_file_path && !backend) {
+            r.fail("missing `mem_backend` (or the deprecated `mem_file_path`)");
+        } else {
+            p.mem_file_path = mem_file_path ? *mem_file_path : backend->backend_path;
+        }
+    }
+    p.track_dirty_pages = track.value_or(false) || enable_diff.value_or(false);
+    return finish(r, std::move(p));
+}
+
 }  // namespace vireo::api_detail

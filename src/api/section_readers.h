@@ -27,5 +27,8 @@ Result<VmState> read_vm_state(const Json& json, const std::string& context);
 Result<Logger> read_logger(const Json& json, const std::string& context);
 Result<Metrics> read_metrics(const Json& json, const std::string& context);
 Result<EntropyDevice> read_entropy_device(const Json& json, const std::string& context);
+Result<SnapshotCreateParams> read_snapshot_create_params(const Json& json,
+                                                         const std::string& context);
+Result<SnapshotLoadParams> read_snapshot_load_params(const Json& json, const std::string& context);
 
 }  // namespace vireo::api_detail

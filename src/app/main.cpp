@@ -7,6 +7,7 @@
 
 #include "app/probe_command.h"
 #include "app/run_command.h"
+#include "app/snapshot_command.h"
 #include "app/vmm_command.h"
 
 namespace {
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
         ->capture_default_str()
         ->check(CLI::Range(1ULL, 1ULL << 40));
 
+    vireo::app::SnapshotCommandOptions snapshot_opts;
+    const auto snapshot = vireo::app::add_snapshot_command(app, snapshot_opts);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -65,6 +69,9 @@ int main(int argc, char** argv) {
     }
     if (probe->parsed()) {
         return vireo::app::run_probe_command(probe_opts);
+    }
+    if (snapshot.top->parsed()) {
+        return vireo::app::run_snapshot_command(snapshot, snapshot_opts);
     }
     if (vireo::app::vmm_options_given(app)) {
         return vireo::app::run_vmm_command(vmm_opts);

@@ -53,9 +53,9 @@ bool vmm_options_given(const CLI::App& app) {
     return false;
 }
 
-int run_vmm_command(const VmmCommandOptions& o) {
+int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams> snapshot_load) {
     const auto start = std::chrono::steady_clock::now();
-    if (o.no_api && o.config_file.empty()) {
+    if (o.no_api && o.config_file.empty() && !snapshot_load) {
         fmt::print(stderr, "vireo: error: --no-api needs --config-file\n");
         return kExitUsage;
     }
@@ -64,6 +64,7 @@ int run_vmm_command(const VmmCommandOptions& o) {
     options.metrics_path = o.metrics_path;
     options.boot_timer = o.boot_timer;
     options.process_start = start;
+    options.snapshot_load = std::move(snapshot_load);
     if (!o.config_file.empty()) {
         auto config = load_config_file(o.config_file);
         if (!config) {

@@ -3,7 +3,10 @@
 // long as the VM.
 #pragma once
 
+#include <optional>
 #include <string>
+
+#include "api/api_types.h"
 
 namespace CLI {
 class App;
@@ -27,6 +30,8 @@ struct VmmCommandOptions {
 void add_vmm_options(CLI::App& app, VmmCommandOptions& options);
 // True when any of them was given (so a bare `vireo` can still print usage).
 bool vmm_options_given(const CLI::App& app);
-int run_vmm_command(const VmmCommandOptions& options);
+// With `snapshot_load`, the VMM restores that snapshot at start (`vireo snapshot load`).
+int run_vmm_command(const VmmCommandOptions& options,
+                    std::optional<SnapshotLoadParams> snapshot_load = std::nullopt);
 
 }  // namespace vireo::app

@@ -49,6 +49,22 @@ bool regular_file(const std::string& path) {
 
 }  // namespace
 
+std::vector<const Drive*> drives_in_disk_order(const VmConfig& config) {
+    // Firecracker attaches the root device first, so it is /dev/vda.
+    std::vector<const Drive*> out;
+    for (const Drive& d : config.drives) {
+        if (d.is_root_device) {
+            out.push_back(&d);
+        }
+    }
+    for (const Drive& d : config.drives) {
+        if (!d.is_root_device) {
+            out.push_back(&d);
+        }
+    }
+    return out;
+}
+
 Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_timer) {
     if (!config.boot_source) {
         return Error("no boot source: PUT /boot-source first");
@@ -67,22 +83,16 @@ Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_time
     }
     m.cpus = config.machine_config.vcpu_count;
     m.memory = config.machine_config.mem_size_mib << 20;
-    // Firecracker attaches the root device first, so it is /dev/vda.
-    for (int pass = 0; pass < 2; ++pass) {
-        for (const Drive& d : config.drives) {
-            if (d.is_root_device != (pass == 0)) {
-                continue;
-            }
-            DiskConfig disk;
-            disk.path = d.path_on_host;
-            disk.read_only = d.is_read_only;
-            disk.serial = d.drive_id.substr(0, 20);
-            m.disks.push_back(disk);
-            if (d.is_root_device) {
-                m.cmdline += d.partuuid ? fmt::format(" root=PARTUUID={}", *d.partuuid)
-                                        : std::string(" root=/dev/vda");
-                m.cmdline += d.is_read_only ? " ro" : " rw";
-            }
+    for (const Drive* d : drives_in_disk_order(config)) {
+        DiskConfig disk;
+        disk.path = d->path_on_host;
+        disk.read_only = d->is_read_only;
+        disk.serial = d->drive_id.substr(0, 20);
+        m.disks.push_back(disk);
+        if (d->is_root_device) {
+            m.cmdline += d->partuuid ? fmt::format(" root=PARTUUID={}", *d->partuuid)
+                                     : std::string(" root=/dev/vda");
+            m.cmdline += d->is_read_only ? " ro" : " rw";
         }
     }
     for (const NetworkInterface& n : config.network_interfaces) {
@@ -166,6 +176,13 @@ int VmmController::run() {
         const ApiResponse started = start_instance();
         if (started.failed()) {
             fmt::print(stderr, "vireo: {}\n", std::get<Fault>(started.body).fault_message);
+            return kExitError;
+        }
+    }
+    if (m_options.snapshot_load) {
+        const ApiResponse loaded = load_snapshot(*m_options.snapshot_load);
+        if (loaded.failed()) {
+            fmt::print(stderr, "vireo: {}\n", std::get<Fault>(loaded.body).fault_message);
             return kExitError;
         }
     }
@@ -341,21 +358,9 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                     return ApiResponse::bad_request(fmt::format("no drive {}", r.drive_id));
                 }
                 if (!pre_boot) {
-                    // The machine's disk index: the root drive first, then the others in order
-                    // (machine_config_from()).
-                    std::size_t index = 0;
-                    for (int pass = 0; pass < 2; ++pass) {
-                        for (const Drive& d : m_config.drives) {
-                            if (d.is_root_device != (pass == 0)) {
-                                continue;
-                            }
-                            if (d.drive_id == r.drive_id) {
-                                pass = 2;
-                                break;
-                            }
-                            ++index;
-                        }
-                    }
+                    const auto order = drives_in_disk_order(m_config);
+                    const auto index = static_cast<std::size_t>(
+                        std::find(order.begin(), order.end(), &*it) - order.begin());
                     if (!r.path_on_host) {
                         return ApiResponse::no_content();
                     }
@@ -450,6 +455,10 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 m_options.metrics_path = r.metrics_path;
                 m_config.metrics = r;
                 return ApiResponse::no_content();
+            } else if constexpr (std::is_same_v<T, SnapshotCreateParams>) {
+                return create_snapshot(r);
+            } else if constexpr (std::is_same_v<T, SnapshotLoadParams>) {
+                return load_snapshot(r);
             } else if constexpr (std::is_same_v<T, EntropyDevice>) {
                 if (!pre_boot) {
                     return ApiResponse::bad_request(not_allowed("PUT /entropy", m_state));

@@ -32,12 +32,17 @@ struct VmmOptions {
     bool boot_timer = false;
     // From --config-file: applied as if each section had been PUT, then InstanceStart.
     std::optional<VmConfig> config;
+    // From `vireo snapshot load`: restored at start, as PUT /snapshot/load would.
+    std::optional<SnapshotLoadParams> snapshot_load;
     std::chrono::steady_clock::time_point process_start = std::chrono::steady_clock::now();
 };
 
 // MachineConfig from the API's model: the root drive first (vda), the others in the order they
 // were added; the kernel command line gets root=... for the root drive as Firecracker does.
 Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_timer);
+// The drives in the machine's disk order: the root drive first (vda), then the others in the
+// order they were added. Index i is the machine's disk i.
+std::vector<const Drive*> drives_in_disk_order(const VmConfig& config);
 
 class VmmController final : public ApiHandler {
 public:
@@ -60,6 +65,9 @@ private:
     ApiResponse apply(ApiRequest& request);
     ApiResponse start_instance();
     ApiResponse set_state(VmStateRequest state);
+    // vmm_snapshot.cpp
+    ApiResponse create_snapshot(const SnapshotCreateParams& params);
+    ApiResponse load_snapshot(const SnapshotLoadParams& params);
     InstanceInfo instance_info() const;
     void write_metrics(const char* reason);
     void on_machine_end();

@@ -70,8 +70,7 @@ Result<std::vector<std::uint8_t>> read_file(const std::string& path, std::string
 
 }  // namespace
 
-Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const MachineConfig& config,
-                                                 Console& console) {
+Result<void> validate_machine_size(const MachineConfig& config) {
     if (config.cpus == 0 || config.cpus > kMaxVcpus) {
         return Error(fmt::format("cpus: {} out of range 1..{}", config.cpus, kMaxVcpus));
     }
@@ -80,6 +79,14 @@ Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const Machi
         return Error(fmt::format("memory: {} must be a multiple of 4 KiB between {} and {}",
                                  format_size(config.memory), format_size(layout::kMinMemory),
                                  format_size(layout::kMaxMemory)));
+    }
+    return ok();
+}
+
+Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const MachineConfig& config,
+                                                 Console& console) {
+    if (auto r = validate_machine_size(config); !r) {
+        return r.error();
     }
     const auto regions = layout::ram_regions(config.memory);
     auto mem = GuestMemory::create(regions, MemoryOptions{.memfd = false, .hugepages = true});
@@ -97,22 +104,31 @@ Machine::~Machine() {
     m_console.stop_input();
 }
 
-Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
+Result<void> Machine::build_platform(Accelerator& accel, const MachineConfig& config) {
     auto vm = accel.create_vm(VmOptions{.irqchip = true});
     if (!vm) {
         return vm.error();
     }
     m_vm = std::move(vm).value();
+    m_track_dirty = config.track_dirty_pages;
+    if (m_track_dirty) {
+        m_memory.enable_dirty_tracking();  // device writes; KVM's dirty log has the vCPUs'
+    }
     std::uint32_t slot = 0;
     for (const auto& r : m_memory.regions()) {
-        if (auto res = m_vm->map_memory({slot++, r.start, r.size, r.host, false, false}); !res) {
+        if (auto res = m_vm->map_memory({slot++, r.start, r.size, r.host, false, m_track_dirty});
+            !res) {
             return res.error();
         }
     }
     if (auto r = setup_devices(); !r) {
         return r;
     }
-    if (auto r = setup_pci(config); !r) {
+    return setup_pci(config);
+}
+
+Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
+    if (auto r = build_platform(accel, config); !r) {
         return r;
     }
 
@@ -194,7 +210,8 @@ Result<void> Machine::setup_devices() {
         r = m_pio.insert(kI8042Port, I8042::kPorts, m_i8042, "i8042");
     }
     if (r) {
-        r = m_pio.insert(kCmosPort, CmosRtc::kPorts, std::make_shared<CmosRtc>(low, high), "CMOS");
+        m_cmos = std::make_shared<CmosRtc>(low, high);
+        r = m_pio.insert(kCmosPort, CmosRtc::kPorts, m_cmos, "CMOS");
     }
     if (r) {
         r = m_pio.insert(kAcpiPmPort, AcpiPm::kPorts,

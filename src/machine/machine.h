@@ -17,6 +17,7 @@
 #include "acpi/acpi_tables.h"
 #include "backends/char/console.h"
 #include "bus/io_bus.h"
+#include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial8250.h"
 #include "devices/pci/pci_root.h"
@@ -27,6 +28,7 @@
 #include "machine/machine_io.h"
 #include "machine/panic_detector.h"
 #include "memory/guest_memory.h"
+#include "snapshot/snapshot_file.h"
 
 namespace vireo {
 
@@ -43,10 +45,27 @@ struct MachineExit {
     std::string message;
 };
 
+// The vCPU count and RAM size are in range.
+Result<void> validate_machine_size(const MachineConfig& config);
+
 class Machine {
 public:
     static Result<std::unique_ptr<Machine>> create(Accelerator& accel, const MachineConfig& config,
                                                    Console& console);
+    // A machine brought back from a snapshot (machine_snapshot.cpp): `config` must describe the
+    // same hardware as the snapshot's (paths and taps may differ), `memory` holds the guest's
+    // RAM as it was (laid out for config.memory). The machine starts paused: run() parks the
+    // vCPUs until resume().
+    static Result<std::unique_ptr<Machine>> restore(Accelerator& accel, const MachineConfig& config,
+                                                    Console& console, GuestMemory memory,
+                                                    const SnapshotContents& snapshot);
+    // Every component's state as snapshot sections (not RAM: see memory()). Only while paused.
+    Result<SnapshotContents> save_state();
+    const GuestMemory& memory() const { return m_memory; }
+    // Pages written since the last call, by the guest (KVM's dirty log) or by devices (the
+    // VMM's marks), one bitmap per RAM region (bit i of word i/64 = page i). Needs
+    // track_dirty_pages; the first call after boot or restore reports every page written since.
+    Result<std::vector<std::vector<std::uint64_t>>> take_dirty_pages();
     ~Machine();
 
     // Runs the VM to its end on vCPU threads; the calling thread waits. Call once.
@@ -75,6 +94,11 @@ private:
     explicit Machine(GuestMemory memory, Console& console)
         : m_memory(std::move(memory)), m_console(console) {}
     Result<void> build(Accelerator& accel, const MachineConfig& config);
+    // The VM, its memory slots and every device, without a kernel or vCPUs: the part that boot
+    // and restore share.
+    Result<void> build_platform(Accelerator& accel, const MachineConfig& config);
+    Result<void> restore_state(Accelerator& accel, const MachineConfig& config,
+                               const SnapshotContents& snapshot);
     Result<void> setup_devices();
     // The PCI root and the virtio devices on it (machine_pci.cpp).
     Result<void> setup_pci(const MachineConfig& config);
@@ -104,6 +128,8 @@ private:
     std::unique_ptr<MachineIo> m_io;
     std::shared_ptr<Serial8250> m_serial;
     std::shared_ptr<I8042> m_i8042;
+    std::shared_ptr<CmosRtc> m_cmos;
+    bool m_track_dirty = false;
 
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;

@@ -46,6 +46,9 @@ struct MachineConfig {
     // With a value, the guest gets a boot-timer device and vireo logs the time from this point
     // (the process start) to the guest's write to it (--boot-timer).
     std::optional<std::chrono::steady_clock::time_point> boot_timer_start;
+    // Log the pages the guest and the devices write, for Diff snapshots (KVM dirty log plus
+    // the VMM's own marks for device writes).
+    bool track_dirty_pages = false;
 };
 
 inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for the IOAPIC

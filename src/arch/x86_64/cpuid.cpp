@@ -1,5 +1,7 @@
 #include "arch/x86_64/cpuid.h"
 
+#include <cstdio>
+
 #include <bit>
 
 namespace vireo::x86 {
@@ -114,6 +116,47 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
         out.push_back({kLeafHypervisorTiming, 0, 0, config.tsc_khz, 1000000, 0, 0});
     }
     return out;
+}
+
+std::vector<std::string> missing_cpu_features(std::span<const CpuidEntry> saved,
+                                              std::span<const CpuidEntry> available) {
+    struct FeatureLeaf {
+        std::uint32_t function;
+        std::uint32_t index;
+    };
+    // Leaves whose registers are feature bitmaps (SDM Vol. 2A Table 3-8; AMD APM Vol. 3 E.4.2).
+    constexpr FeatureLeaf kLeaves[] = {{0x1, 0}, {0x7, 0}, {0xd, 1}, {0x80000001, 0}};
+    std::vector<std::string> missing;
+    for (const auto& leaf : kLeaves) {
+        const CpuidEntry* s = find_leaf(saved, leaf.function, leaf.index);
+        if (s == nullptr) {
+            continue;
+        }
+        const CpuidEntry* a = find_leaf(available, leaf.function, leaf.index);
+        const CpuidEntry none{};
+        if (a == nullptr) {
+            a = &none;
+        }
+        const std::uint32_t want[4] = {s->eax, s->ebx, s->ecx, s->edx};
+        const std::uint32_t have[4] = {a->eax, a->ebx, a->ecx, a->edx};
+        static constexpr const char* kRegs[4] = {"eax", "ebx", "ecx", "edx"};
+        for (int r = 0; r < 4; ++r) {
+            // Leaf 1 EBX holds the APIC ID and counts, not features.
+            if (leaf.function == 0x1 && r == 1) {
+                continue;
+            }
+            const std::uint32_t lacking = want[r] & ~have[r];
+            for (int bit = 0; bit < 32; ++bit) {
+                if ((lacking >> bit) & 1U) {
+                    char text[64];
+                    std::snprintf(text, sizeof(text), "leaf %#x.%u %s bit %d", leaf.function,
+                                  leaf.index, kRegs[r], bit);
+                    missing.emplace_back(text);
+                }
+            }
+        }
+    }
+    return missing;
 }
 
 }  // namespace vireo::x86

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "accel/regs.h"
@@ -38,6 +39,12 @@ inline constexpr std::uint32_t kEdxHtt = 1U << 28;
 
 std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
                                     const CpuidConfig& config);
+
+// The CPU features a saved guest was given that `available` (what this host would give a guest,
+// shape_cpuid's output) lacks, as "leaf 0x7.0 ebx bit 5" strings; empty when the guest can run
+// here. Checks the feature-flag leaves: 0x1, 0x7.0, 0xd.1, 0x80000001.
+std::vector<std::string> missing_cpu_features(std::span<const CpuidEntry> saved,
+                                              std::span<const CpuidEntry> available);
 
 // Finds a leaf/subleaf in a table (nullptr if absent).
 const CpuidEntry* find_leaf(std::span<const CpuidEntry> table, std::uint32_t function,

@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 
+#include "base/state_archive.h"
 #include "bus/bus_device.h"
 
 namespace vireo {
@@ -39,5 +40,10 @@ private:
     std::function<std::time_t()> m_clock;
     CmosRtcState m_s;
 };
+
+template <typename Ar>
+void persist(Ar& ar, CmosRtcState& s) {
+    ar(s.ram, s.index);
+}
 
 }  // namespace vireo

@@ -40,6 +40,7 @@
 #include <span>
 #include <vector>
 
+#include "base/state_archive.h"
 #include "bus/bus_device.h"
 #include "irq/irq_line.h"
 
@@ -62,6 +63,9 @@ struct I8042State {
     std::vector<std::uint8_t> kbd_replies;  // command replies, sent before key data
     std::vector<std::uint8_t> kbd_keys;     // scan codes not yet sent
 };
+
+template <typename Ar>
+void persist(Ar& ar, I8042State& s);
 
 class I8042 final : public BusDevice {
 public:
@@ -104,5 +108,16 @@ private:
     I8042State m_s;
     bool m_irq_level = false;
 };
+
+template <typename Ar>
+void persist(Ar& ar, I8042State& s) {
+    ar(s.command_byte);
+    ar.opt(s.output);
+    ar(s.output_aux, s.pending_command, s.last_write_was_command, s.kbd_scanning, s.kbd_scan_set,
+       s.kbd_leds, s.kbd_typematic, s.kbd_pending);
+    // restore_state() clamps to the live capacities; these caps only bound the allocation.
+    ar.vec(s.kbd_replies, 4096);
+    ar.vec(s.kbd_keys, 4096);
+}
 
 }  // namespace vireo

@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "base/state_archive.h"
 #include "bus/bus_device.h"
 #include "irq/irq_line.h"
 
@@ -76,5 +77,11 @@ private:
     std::deque<std::uint8_t> m_rx;  // mirrors m_s.rx_fifo while running
     bool m_irq_level = false;
 };
+
+template <typename Ar>
+void persist(Ar& ar, Serial8250State& s) {
+    ar(s.ier, s.lcr, s.mcr, s.lsr, s.msr, s.scr, s.dll, s.dlm, s.fcr, s.thr_interrupt_pending);
+    ar.vec(s.rx_fifo, Serial8250::kRxCapacity);
+}
 
 }  // namespace vireo

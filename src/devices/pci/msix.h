@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/state_archive.h"
 #include "devices/pci/pci_config_space.h"
 #include "irq/msi.h"
 
@@ -136,5 +137,17 @@ private:
     std::uint16_t m_capability = 0;
     MsixLayout m_layout;
 };
+
+template <typename Ar>
+void persist(Ar& ar, MsixEntry& e) {
+    ar(e.address_lo, e.address_hi, e.data, e.vector_control);
+}
+
+template <typename Ar>
+void persist(Ar& ar, MsixTableState& s) {
+    ar.vec(s.entries, MsixTable::kMaxVectors);
+    ar.vec(s.pending, MsixTable::kMaxVectors / 64);
+    ar(s.enabled, s.function_masked);
+}
 
 }  // namespace vireo

@@ -20,6 +20,7 @@
 #include <span>
 
 #include "base/result.h"
+#include "base/state_archive.h"
 
 namespace vireo {
 
@@ -178,5 +179,10 @@ private:
     std::uint16_t m_last_capability = 0;  // 0: no capability yet
     std::uint16_t m_next_capability = kCapabilitiesStart;
 };
+
+template <typename Ar>
+void persist(Ar& ar, PciConfigSpaceState& s) {
+    ar(s.bytes);
+}
 
 }  // namespace vireo

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/state_archive.h"
 #include "bus/bus_device.h"
 #include "devices/pci/pci_device.h"
 
@@ -167,5 +168,10 @@ private:
 
     std::atomic<std::uint64_t> m_unclaimed{0};
 };
+
+template <typename Ar>
+void persist(Ar& ar, PciRootState& s) {
+    ar(s.config_address);
+}
 
 }  // namespace vireo

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/state_archive.h"
 #include "memory/guest_address.h"
 #include "memory/guest_memory.h"
 
@@ -107,5 +108,15 @@ private:
     bool m_event_idx = false;
     bool m_indirect = false;
 };
+
+template <typename Ar>
+void persist(Ar& ar, QueueConfig& c) {
+    ar(c.size, c.ready, c.msix_vector, c.desc_table, c.avail_ring, c.used_ring);
+}
+
+template <typename Ar>
+void persist(Ar& ar, QueueState& s) {
+    ar(s.config, s.next_avail, s.next_used, s.signalled_used, s.signalled_used_valid);
+}
 
 }  // namespace vireo::virtio

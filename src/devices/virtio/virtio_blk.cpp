@@ -1,5 +1,7 @@
 #include "devices/virtio/virtio_blk.h"
 
+#include "base/state_archive.h"
+
 #include <poll.h>
 #include <sys/epoll.h>
 
@@ -364,6 +366,23 @@ void VirtioBlk::on_reset() {
     }
     m_throttled = 0;
     m_used_mask = 0;
+}
+
+std::vector<std::uint8_t> VirtioBlk::save_device_state() const {
+    std::uint64_t capacity = m_capacity.load();
+    return save_to_bytes(capacity);
+}
+
+Result<void> VirtioBlk::restore_device_state(std::span<const std::uint8_t> state) {
+    auto capacity = load_from_bytes<std::uint64_t>(state);
+    if (!capacity) {
+        return capacity.error().wrap("saved virtio-blk state");
+    }
+    if (*capacity != m_capacity.load()) {
+        return Error(fmt::format("the guest knew this disk as {} bytes, the image now has {} bytes",
+                                 *capacity, m_capacity.load()));
+    }
+    return ok();
 }
 
 }  // namespace vireo::virtio

@@ -36,6 +36,9 @@ public:
     std::string name() const override { return "virtio-blk " + m_label; }
 
     std::uint64_t capacity_sectors() const { return m_capacity.load() / kSectorSize; }
+    // The capacity the driver knows; a restore onto an image of another size is refused.
+    std::vector<std::uint8_t> save_device_state() const override;
+    Result<void> restore_device_state(std::span<const std::uint8_t> state) override;
     bool read_only() const { return m_read_only; }
     // Points the disk at another image (PATCH /drives after boot): in-flight requests finish on
     // the old one first. The caller then raises the configuration interrupt so the driver reads

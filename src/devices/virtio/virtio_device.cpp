@@ -122,6 +122,29 @@ void VirtioDevice::reset() {
 }
 
 bool VirtioDevice::next_chain(std::size_t index, DescriptorChain& out) {
+    const bool got = pop_chain(index, out);
+    if (got) {
+        mark_writable_dirty(out);
+    }
+    return got;
+}
+
+void VirtioDevice::mark_writable_dirty(const DescriptorChain& chain) {
+    if (!m_mem->dirty_tracking()) {
+        return;
+    }
+    // The device may write every writable buffer of the chain (block reads, received frames)
+    // through host pointers the dirty log cannot see. Marked at pop rather than after the write:
+    // the bits are only taken for a snapshot, with the device paused and every popped chain
+    // completed, so the write has happened by then either way.
+    for (const auto& b : chain.buffers) {
+        if (b.writable) {
+            m_mem->mark_dirty(b.addr, b.len);
+        }
+    }
+}
+
+bool VirtioDevice::pop_chain(std::size_t index, DescriptorChain& out) {
     VirtQueue& q = m_queues[index];
     for (;;) {
         auto popped = q.pop(*m_mem, out);
@@ -159,6 +182,14 @@ void VirtioDevice::fail(const std::string& what) {
     m_failed = true;
     spdlog::warn("{}: {}; the device needs a reset", name(), what);
     m_interrupt->set_needs_reset();
+}
+
+Result<void> VirtioDevice::restore_device_state(std::span<const std::uint8_t> state) {
+    if (!state.empty()) {
+        return Error(fmt::format("{} keeps no state, the snapshot has {} bytes for it", name(),
+                                 state.size()));
+    }
+    return ok();
 }
 
 }  // namespace vireo::virtio

@@ -79,6 +79,11 @@ public:
 
     const VirtioCounters& counters() const { return m_counters; }
 
+    // The device's own state beyond its queues, for a snapshot (taken paused or inactive). The
+    // default is none; restore_device_state() then accepts only an empty state.
+    virtual std::vector<std::uint8_t> save_device_state() const { return {}; }
+    virtual Result<void> restore_device_state(std::span<const std::uint8_t> state);
+
 protected:
     // Called on the transport's thread inside activate(), before the device thread starts:
     // add backend fds to `loop`, prepare buffers. An error fails activation.
@@ -104,6 +109,9 @@ protected:
     // the queue is empty (notifications re-enabled and re-checked, so a buffer that arrives
     // meanwhile is not missed) or broken (then fail() was called: check failed()).
     bool next_chain(std::size_t index, DescriptorChain& out);
+    // For devices that pop chains themselves: marks the chain's writable buffers dirty (when
+    // the memory tracks dirty pages), as next_chain() does.
+    void mark_writable_dirty(const DescriptorChain& chain);
     // Interrupts the driver for `queue` when its suppression settings ask for it.
     void notify_used(std::size_t index);
     void signal_config();
@@ -112,6 +120,9 @@ protected:
     bool failed() const { return m_failed; }
 
 private:
+    // next_chain() without the dirty marking.
+    bool pop_chain(std::size_t index, DescriptorChain& out);
+
     GuestMemory* m_mem = nullptr;
     std::span<VirtQueue> m_queues;
     VirtioInterrupt* m_interrupt = nullptr;

@@ -269,6 +269,7 @@ bool VirtioNet::deliver_frame() {
             }
             return false;
         }
+        mark_writable_dirty(m_chain);
         std::uint32_t written = 0;
         for (const auto& b : m_chain.buffers) {
             if (!b.writable || copied == m_frame_len) {
@@ -325,6 +326,22 @@ bool VirtioNet::deliver_frame() {
     counters().bytes_read.fetch_add(copied, std::memory_order_relaxed);
     m_frame_len = 0;
     return true;
+}
+
+std::vector<std::uint8_t> VirtioNet::save_device_state() const {
+    const auto& b = m_mac.bytes();
+    return {b.begin(), b.end()};
+}
+
+Result<void> VirtioNet::restore_device_state(std::span<const std::uint8_t> state) {
+    MacAddress::Bytes b{};
+    if (state.size() != b.size()) {
+        return Error(fmt::format("saved virtio-net state is {} bytes, not a {}-byte MAC",
+                                 state.size(), b.size()));
+    }
+    std::copy(state.begin(), state.end(), b.begin());
+    m_mac = MacAddress(b);
+    return ok();
 }
 
 }  // namespace vireo::virtio

@@ -29,6 +29,9 @@ public:
     std::string name() const override { return "virtio-net " + m_tap.name(); }
 
     const MacAddress& mac() const { return m_mac; }
+    // The MAC the driver read at probe: a restored NIC keeps it even on another tap.
+    std::vector<std::uint8_t> save_device_state() const override;
+    Result<void> restore_device_state(std::span<const std::uint8_t> state) override;
 
 protected:
     Result<void> on_activate(EventLoop& loop) override;

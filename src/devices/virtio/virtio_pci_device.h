@@ -36,6 +36,32 @@
 
 namespace vireo::virtio {
 
+// What a snapshot saves of a virtio-pci function: its PCI face (config space, MSI-X), the common
+// configuration the driver programmed, each queue's configuration and ring positions, and the
+// device's own state. Taken while the device is paused, so no request is in flight.
+struct VirtioPciState {
+    PciConfigSpaceState config;
+    MsixTableState msix;
+    std::uint8_t status = 0;
+    std::uint64_t driver_features = 0;
+    std::uint32_t device_feature_select = 0;
+    std::uint32_t driver_feature_select = 0;
+    std::uint16_t queue_select = 0;
+    std::uint8_t config_generation = 0;
+    std::uint16_t config_vector = 0xffff;
+    std::uint8_t isr = 0;
+    std::vector<QueueState> queues;
+    std::vector<std::uint8_t> device;  // VirtioDevice::save_device_state()
+};
+
+template <typename Ar>
+void persist(Ar& ar, VirtioPciState& s) {
+    ar(s.config, s.msix, s.status, s.driver_features, s.device_feature_select,
+       s.driver_feature_select, s.queue_select, s.config_generation, s.config_vector, s.isr);
+    ar.vec(s.queues, 1024);
+    ar.vec(s.device, 1 << 20);
+}
+
 class VirtioPciDevice final : public PciDevice, private VirtioInterrupt {
 public:
     static constexpr std::uint64_t kBarSize = 0x8000;
@@ -60,6 +86,14 @@ public:
     // The device's configuration changed (e.g. a new disk capacity): bump config_generation
     // and raise the configuration interrupt. Any thread.
     void config_changed();
+
+    // For a snapshot: the device must be paused or inactive.
+    VirtioPciState save_state();
+    // Into a freshly created device, before any vCPU runs. Checks the state against this device
+    // (queue count and sizes, features it offers) and, when the driver had the device running
+    // (DRIVER_OK), activates it at the saved ring positions and leaves it paused: resume() of
+    // the device starts it. The PCI root must re-decode BARs afterwards.
+    Result<void> restore_state(const VirtioPciState& state);
 
 private:
     VirtioPciDevice(std::unique_ptr<VirtioDevice> device, GuestMemory& mem,

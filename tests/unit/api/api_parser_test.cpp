@@ -148,6 +148,12 @@ std::vector<Schema> schemas() {
          [](std::string_view b) { return outcome(parse_entropy_device(b)); },
          Json::object(),
          {}},
+        {"SnapshotCreateParams",
+         [](std::string_view b) { return outcome(parse_snapshot_create_params(b)); },
+         {{"snapshot_path", "/s/state"}, {"mem_file_path", "/s/mem"}, {"snapshot_type", "Diff"}},
+         {{"snapshot_path", true, {kNumber, kBool, kObject}},
+          {"mem_file_path", true, {kNumber, kArray}},
+          {"snapshot_type", false, {kNumber, kBool}}}},
     };
 }
 
@@ -556,6 +562,67 @@ TEST(GuestMac, ParseAndValidate) {
     EXPECT_FALSE(parse_guest_mac("02:00:00:00:00:0g"));
     EXPECT_TRUE(validate_api_id("rootfs_1"));
     EXPECT_FALSE(validate_api_id(""));
+}
+
+TEST(SnapshotLoadParams, FirecrackerBodiesParse) {
+    // mem_backend, overrides, resume.
+    auto full = parse_snapshot_load_params(R"({
+        "snapshot_path": "/s/state",
+        "mem_backend": {"backend_type": "File", "backend_path": "/s/mem"},
+        "track_dirty_pages": true, "resume_vm": true,
+        "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap7"}],
+        "drive_overrides": [{"drive_id": "rootfs", "path_on_host": "/c/root.ext4"}],
+        "eager_memory": true})");
+    ASSERT_TRUE(full) << full.error().message();
+    EXPECT_EQ(full->mem_file_path, "/s/mem");
+    EXPECT_TRUE(full->track_dirty_pages && full->resume_vm && full->eager_memory);
+    ASSERT_EQ(full->network_overrides.size(), 1U);
+    EXPECT_EQ(full->network_overrides[0].host_dev_name, "tap7");
+    ASSERT_EQ(full->drive_overrides.size(), 1U);
+    EXPECT_EQ(full->drive_overrides[0].path_on_host, "/c/root.ext4");
+    // The deprecated forms.
+    auto old = parse_snapshot_load_params(
+        R"({"snapshot_path": "/s", "mem_file_path": "/m", "enable_diff_snapshots": true})");
+    ASSERT_TRUE(old) << old.error().message();
+    EXPECT_EQ(old->mem_file_path, "/m");
+    EXPECT_TRUE(old->track_dirty_pages);
+    EXPECT_FALSE(old->resume_vm);
+}
+
+TEST(SnapshotLoadParams, BadBodiesNameTheProblem) {
+    const std::pair<const char*, const char*> cases[] = {
+        {R"({"snapshot_path": "/s"})", "mem_backend"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m",
+             "mem_backend": {"backend_type": "File", "backend_path": "/m"}})",
+         "not both"},
+        {R"({"mem_file_path": "/m"})", "snapshot_path"},
+        {R"({"snapshot_path": "/s", "mem_backend": {"backend_type": "Uffd", "backend_path": "/u"}})",
+         "Uffd"},
+        {R"({"snapshot_path": "/s", "mem_backend": {"backend_type": "Disk", "backend_path": "/u"}})",
+         "backend_type"},
+        {R"({"snapshot_path": "/s", "mem_backend": {"backend_path": "/u"}})", "backend_type"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m", "network_overrides": {}})",
+         "network_overrides"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m",
+             "network_overrides": [{"iface_id": "eth0"}]})",
+         "host_dev_name"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m",
+             "network_overrides": [{"iface_id": "eth0", "host_dev_name": "a/b"}]})",
+         "host_dev_name"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m",
+             "drive_overrides": [{"drive_id": "bad id!", "path_on_host": "/x"}]})",
+         "drive_id"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m", "vsock_override": {"uds_path": "/v"}})",
+         "vsock"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m", "resume_vm": "yes"})", "resume_vm"},
+        {R"({"snapshot_path": "/s", "mem_file_path": "/m", "bogus": 1})", "bogus"},
+    };
+    for (const auto& [body, word] : cases) {
+        auto r = parse_snapshot_load_params(body);
+        ASSERT_FALSE(r) << body;
+        EXPECT_NE(r.error().message().find(word), std::string::npos)
+            << body << " -> " << r.error().message();
+    }
 }
 
 }  // namespace

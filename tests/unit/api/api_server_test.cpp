@@ -268,10 +268,9 @@ TEST_F(ApiServerTest, ErrorsAre400WithAFaultMessage) {
     EXPECT_EQ(request(m_socket, "DELETE", "/drives/x").status, 400);
     EXPECT_EQ(request(m_socket, "POST", "/actions", "{}").status, 400);
 
-    auto snapshot = request(m_socket, "PUT", "/snapshot/create",
-                            R"({"mem_file_path":"/m","snapshot_path":"/s"})");
+    auto snapshot = request(m_socket, "PUT", "/snapshot/create", R"({"mem_file_path":"/m"})");
     EXPECT_EQ(snapshot.status, 400);
-    EXPECT_EQ(snapshot.fault(), "PUT /snapshot/create (snapshots) is not supported by vireo yet");
+    EXPECT_NE(snapshot.fault().find("snapshot_path"), std::string::npos) << snapshot.fault();
     auto balloon = request(m_socket, "GET", "/balloon");
     EXPECT_EQ(balloon.status, 400);
     EXPECT_NE(balloon.fault().find("is not supported by vireo yet"), std::string::npos);

@@ -1,0 +1,176 @@
+// PUT /snapshot/create and PUT /snapshot/load for the VMM controller.
+//
+// Create (VM paused): the memory file first (Full: every non-zero page, zero pages as holes;
+// Diff: exactly the pages written since the previous snapshot), then the state file, written
+// atomically, so a state file only ever exists beside a complete memory file.
+//
+// Load (before anything else is configured): the state file is read and checked whole (magic,
+// version, length, CRC, caps) before anything is built; its configuration, with the request's
+// overrides applied, builds the same hardware; RAM maps the memory file copy-on-write (or reads
+// it up front with eager_memory); every component's state goes back and the VM is Paused, or
+// Running with resume_vm. Any failure leaves the controller exactly as it was: still
+// "Not started", nothing half-built.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/api_json.h"
+#include "api/config_file.h"
+#include "app/vmm_controller.h"
+#include "base/unique_fd.h"
+#include "machine/memory_layout.h"
+#include "snapshot/memory_file.h"
+#include "snapshot/snapshot_file.h"
+
+namespace vireo::app {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+ApiResponse VmmController::create_snapshot(const SnapshotCreateParams& p) {
+    if (m_state != InstanceState::Paused) {
+        return ApiResponse::bad_request(
+            fmt::format("PUT /snapshot/create needs a paused VM (PATCH /vm Paused first); the VM "
+                        "is '{}'",
+                        m_state == InstanceState::Running ? "Running" : "Not started"));
+    }
+    const bool diff = p.snapshot_type == SnapshotType::Diff;
+    if (diff && !m_config.machine_config.track_dirty_pages) {
+        return ApiResponse::bad_request(
+            "a Diff snapshot needs dirty page tracking: machine-config track_dirty_pages (or "
+            "snapshot/load's track_dirty_pages)");
+    }
+    const auto start = Clock::now();
+    auto contents = m_machine->save_state();
+    if (!contents) {
+        return ApiResponse::bad_request("snapshot: " + contents.error().message());
+    }
+    contents->vireo_version = fmt::format("vireo {}", VIREO_VERSION);
+    contents->config = to_json(m_config);
+
+    Result<MemoryFileStats> written = Error("unreachable");
+    if (diff) {
+        auto dirty = m_machine->take_dirty_pages();
+        if (!dirty) {
+            return ApiResponse::bad_request("snapshot: " + dirty.error().message());
+        }
+        written = write_memory_diff(p.mem_file_path, m_machine->memory(), *dirty);
+    } else {
+        written = write_memory_file(p.mem_file_path, m_machine->memory());
+        if (written && m_config.machine_config.track_dirty_pages) {
+            // The next Diff is relative to this snapshot: forget what was dirty before it.
+            if (auto dirty = m_machine->take_dirty_pages(); !dirty) {
+                return ApiResponse::bad_request("snapshot: " + dirty.error().message());
+            }
+        }
+    }
+    if (!written) {
+        return ApiResponse::bad_request(
+            fmt::format("snapshot memory file {}: {}", p.mem_file_path, written.error().message()));
+    }
+    if (auto r = write_snapshot_file(p.snapshot_path, *contents); !r) {
+        return ApiResponse::bad_request(
+            fmt::format("snapshot state file {}: {}", p.snapshot_path, r.error().message()));
+    }
+    spdlog::info(
+        "instance {}: {} snapshot in {:.1f} ms: state {}, memory {} ({} of {} bytes written)",
+        m_options.id, diff ? "Diff" : "Full", ms_since(start), p.snapshot_path, p.mem_file_path,
+        written->bytes_written, written->apparent_size);
+    return ApiResponse::no_content();
+}
+
+ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
+    if (m_state != InstanceState::NotStarted) {
+        return ApiResponse::bad_request(
+            "PUT /snapshot/load is only allowed before the VM starts (this process already "
+            "runs a VM)");
+    }
+    if (m_config.boot_source || !m_config.drives.empty() || !m_config.network_interfaces.empty()) {
+        return ApiResponse::bad_request(
+            "PUT /snapshot/load is not allowed after configuring boot source, drives or network "
+            "interfaces: the snapshot brings its own");
+    }
+    const auto start = Clock::now();
+    auto contents = read_snapshot_file(p.snapshot_path);
+    if (!contents) {
+        return ApiResponse::bad_request("snapshot/load: " + contents.error().message());
+    }
+    auto saved = parse_config_file(contents->config);
+    if (!saved) {
+        return ApiResponse::bad_request("snapshot/load: the state file's configuration: " +
+                                        saved.error().message());
+    }
+    VmConfig config = std::move(saved).value();
+    for (const NetworkOverride& o : p.network_overrides) {
+        auto it = std::find_if(config.network_interfaces.begin(), config.network_interfaces.end(),
+                               [&](const NetworkInterface& n) { return n.iface_id == o.iface_id; });
+        if (it == config.network_interfaces.end()) {
+            return ApiResponse::bad_request(fmt::format(
+                "snapshot/load: network_overrides: the snapshot has no interface {}", o.iface_id));
+        }
+        it->host_dev_name = o.host_dev_name;
+    }
+    for (const DriveOverride& o : p.drive_overrides) {
+        auto it = std::find_if(config.drives.begin(), config.drives.end(),
+                               [&](const Drive& d) { return d.drive_id == o.drive_id; });
+        if (it == config.drives.end()) {
+            return ApiResponse::bad_request(fmt::format(
+                "snapshot/load: drive_overrides: the snapshot has no drive {}", o.drive_id));
+        }
+        it->path_on_host = o.path_on_host;
+    }
+    config.machine_config.track_dirty_pages = p.track_dirty_pages;
+    // This process's logger and metrics stay; the snapshot's were the old process's.
+    config.logger = m_config.logger;
+    config.metrics = m_config.metrics;
+    auto machine_config = machine_config_from(config, false);
+    if (!machine_config) {
+        return ApiResponse::bad_request("snapshot/load: " + machine_config.error().message());
+    }
+    machine_config->track_dirty_pages = p.track_dirty_pages;
+
+    UniqueFd fd(::open(p.mem_file_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+        return ApiResponse::bad_request(
+            Error::from_errno("snapshot/load: memory file " + p.mem_file_path).message());
+    }
+    const auto regions = layout::ram_regions(machine_config->memory);
+    auto memory = GuestMemory::create_from_file(regions, fd.get(), p.eager_memory);
+    if (!memory) {
+        return ApiResponse::bad_request(fmt::format("snapshot/load: memory file {}: {}",
+                                                    p.mem_file_path, memory.error().message()));
+    }
+    auto machine =
+        Machine::restore(m_accel, *machine_config, m_console, std::move(memory).value(), *contents);
+    if (!machine) {
+        return ApiResponse::bad_request("snapshot/load: " + machine.error().message());
+    }
+    m_config = std::move(config);
+    m_machine = std::move(machine).value();
+    m_state = InstanceState::Paused;
+    spdlog::info("instance {}: restored from {} ({}) in {:.1f} ms{}", m_options.id, p.snapshot_path,
+                 contents->vireo_version, ms_since(start),
+                 p.eager_memory ? ", memory read eagerly" : "");
+    m_machine_thread = std::thread([this] {
+        MachineExit exit = m_machine->run();
+        m_exit = exit;
+        m_wake.signal();
+    });
+    if (p.resume_vm) {
+        return set_state(VmStateRequest::Resumed);
+    }
+    return ApiResponse::no_content();
+}
+
+}  // namespace vireo::app

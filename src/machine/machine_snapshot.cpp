@@ -1,0 +1,245 @@
+// Saving and restoring a whole machine (DESIGN.md §4). A snapshot holds one section per
+// component, each encoded by that component's persist():
+//
+//   "memory"      the RAM layout (region starts and sizes): the memory file must match it
+//   "platform"    the accelerator's PIC, IOAPIC, PIT and the guest clock at pause
+//   "vcpu.N"      each vCPU, N = 0 .. cpus-1
+//   "serial", "i8042", "cmos", "pci-root"   the legacy devices and the PCI root
+//   "virtio.N"    each virtio-pci function in slot order (disks, NICs, console, entropy)
+//
+// Restore builds the same hardware from the configuration (the snapshot's, with paths and taps
+// possibly overridden), then puts every state back in dependency order: devices and the PCI root
+// first (so BARs decode and MSI routes exist), the interrupt controllers, then the vCPUs (the
+// LAPIC after the IOAPIC it receives from), and the guest clock last, after the TSCs.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "arch/x86_64/cpuid.h"
+#include "base/state_archive.h"
+#include "machine/machine.h"
+#include "machine/memory_layout.h"
+
+namespace vireo {
+
+namespace {
+
+struct RegionLayout {
+    std::uint64_t start = 0;
+    std::uint64_t size = 0;
+};
+
+struct MemoryLayoutState {
+    std::vector<RegionLayout> regions;
+};
+
+template <typename Ar>
+void persist(Ar& ar, RegionLayout& r) {
+    ar(r.start, r.size);
+}
+
+template <typename Ar>
+void persist(Ar& ar, MemoryLayoutState& s) {
+    ar.vec(s.regions, 64);
+}
+
+template <typename T>
+Result<T> load_section(const SnapshotContents& snapshot, const std::string& name) {
+    const SnapshotSection* section = snapshot.find(name);
+    if (section == nullptr) {
+        return Error(fmt::format("the snapshot has no '{}' section", name));
+    }
+    auto state = load_from_bytes<T>(section->data);
+    if (!state) {
+        return state.error().wrap(fmt::format("section '{}'", name));
+    }
+    return state;
+}
+
+}  // namespace
+
+Result<SnapshotContents> Machine::save_state() {
+    std::uint64_t clock = 0;
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_paused) {
+            return Error("the VM must be paused to save its state");
+        }
+        clock = m_paused_clock;
+    }
+    SnapshotContents out;
+    MemoryLayoutState layout;
+    for (const auto& r : m_memory.regions()) {
+        layout.regions.push_back({r.start.value, r.size});
+    }
+    out.add("memory", save_to_bytes(layout));
+    auto platform = m_vm->save_platform_state();
+    if (!platform) {
+        return platform.error();
+    }
+    platform->clock_ns = clock;
+    out.add("platform", save_to_bytes(std::move(platform).value()));
+    for (auto& v : m_vcpus) {
+        auto s = v->save_state();
+        if (!s) {
+            return s.error();
+        }
+        out.add(fmt::format("vcpu.{}", v->id()), save_to_bytes(std::move(s).value()));
+    }
+    out.add("serial", save_to_bytes(m_serial->save_state()));
+    out.add("i8042", save_to_bytes(m_i8042->save_state()));
+    out.add("cmos", save_to_bytes(m_cmos->save_state()));
+    out.add("pci-root", save_to_bytes(m_pci->save_state()));
+    for (std::size_t i = 0; i < m_virtio.size(); ++i) {
+        out.add(fmt::format("virtio.{}", i), save_to_bytes(m_virtio[i]->save_state()));
+    }
+    return out;
+}
+
+Result<std::unique_ptr<Machine>> Machine::restore(Accelerator& accel, const MachineConfig& config,
+                                                  Console& console, GuestMemory memory,
+                                                  const SnapshotContents& snapshot) {
+    if (auto r = validate_machine_size(config); !r) {
+        return r.error();
+    }
+    // The RAM must be what the configuration lays out and what the snapshot saved.
+    auto saved = load_section<MemoryLayoutState>(snapshot, "memory");
+    if (!saved) {
+        return saved.error();
+    }
+    const auto expected = layout::ram_regions(config.memory);
+    const auto regions = memory.regions();
+    bool same = saved->regions.size() == expected.size() && regions.size() == expected.size();
+    for (std::size_t i = 0; same && i < expected.size(); ++i) {
+        same = saved->regions[i].start == expected[i].start.value &&
+               saved->regions[i].size == expected[i].size &&
+               regions[i].start == expected[i].start && regions[i].size == expected[i].size;
+    }
+    if (!same) {
+        return Error(
+            fmt::format("the snapshot's RAM layout does not match its configuration ({} MiB)",
+                        config.memory >> 20));
+    }
+    std::unique_ptr<Machine> m(new Machine(std::move(memory), console));
+    if (auto r = m->build_platform(accel, config); !r) {
+        return r.error();
+    }
+    if (auto r = m->restore_state(accel, config, snapshot); !r) {
+        return r.error();
+    }
+    return m;
+}
+
+Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& config,
+                                    const SnapshotContents& snapshot) {
+    // Devices first: their state is independent of the CPUs.
+    auto serial = load_section<Serial8250State>(snapshot, "serial");
+    if (!serial) {
+        return serial.error();
+    }
+    m_serial->restore_state(*serial);
+    auto i8042 = load_section<I8042State>(snapshot, "i8042");
+    if (!i8042) {
+        return i8042.error();
+    }
+    m_i8042->restore_state(*i8042);
+    auto cmos = load_section<CmosRtcState>(snapshot, "cmos");
+    if (!cmos) {
+        return cmos.error();
+    }
+    m_cmos->restore_state(*cmos);
+    for (std::size_t i = 0; i < m_virtio.size(); ++i) {
+        auto s = load_section<virtio::VirtioPciState>(snapshot, fmt::format("virtio.{}", i));
+        if (!s) {
+            return s.error();
+        }
+        if (auto r = m_virtio[i]->restore_state(*s); !r) {
+            return r;
+        }
+    }
+    if (snapshot.find(fmt::format("virtio.{}", m_virtio.size())) != nullptr) {
+        return Error(fmt::format(
+            "the snapshot has more virtio devices than this configuration's {}", m_virtio.size()));
+    }
+    auto root = load_section<PciRootState>(snapshot, "pci-root");
+    if (!root) {
+        return root.error();
+    }
+    m_pci->restore_state(*root);  // re-decodes every BAR the devices now hold
+
+    auto supported = accel.supported_cpuid();
+    if (!supported) {
+        return supported.error();
+    }
+    auto platform = load_section<VmPlatformState>(snapshot, "platform");
+    if (!platform) {
+        return platform.error();
+    }
+    if (auto r = m_vm->restore_platform_state(*platform); !r) {
+        return r;
+    }
+    for (std::uint32_t id = 0; id < config.cpus; ++id) {
+        auto s = load_section<VcpuState>(snapshot, fmt::format("vcpu.{}", id));
+        if (!s) {
+            return s.error();
+        }
+        if (s->id != id) {
+            return Error(fmt::format("section vcpu.{} holds vCPU {}", id, s->id));
+        }
+        // The guest may use every feature it was shown: this host must have them all.
+        const auto here = x86::shape_cpuid(*supported, {id, config.cpus, s->tsc_khz});
+        if (const auto missing = x86::missing_cpu_features(s->cpuid, here); !missing.empty()) {
+            std::string list;
+            for (std::size_t i = 0; i < missing.size() && i < 8; ++i) {
+                list += (i == 0 ? "" : ", ") + missing[i];
+            }
+            return Error(
+                fmt::format("this CPU lacks {} feature(s) the snapshot's guest was given: {}{}",
+                            missing.size(), list, missing.size() > 8 ? ", ..." : ""));
+        }
+        auto vcpu = m_vm->create_vcpu(id);
+        if (!vcpu) {
+            return vcpu.error();
+        }
+        if (auto r = (*vcpu)->restore_state(*s); !r) {
+            return r;
+        }
+        m_vcpus.push_back(std::move(vcpu).value());
+    }
+    if (snapshot.find(fmt::format("vcpu.{}", config.cpus)) != nullptr) {
+        return Error(
+            fmt::format("the snapshot has more vCPUs than the configuration's {}", config.cpus));
+    }
+    // The guest clock goes on from where it was paused (after the TSCs, which kvmclock reads).
+    if (auto r = m_vm->set_clock(platform->clock_ns); !r) {
+        return r;
+    }
+    std::lock_guard lock(m_mutex);
+    m_paused = true;
+    m_pause_requested = true;
+    m_paused_clock = platform->clock_ns;
+    return ok();
+}
+
+Result<std::vector<std::vector<std::uint64_t>>> Machine::take_dirty_pages() {
+    if (!m_track_dirty) {
+        return Error("dirty page tracking is off (machine-config track_dirty_pages)");
+    }
+    std::vector<std::vector<std::uint64_t>> out;
+    const auto regions = m_memory.regions();
+    for (std::size_t i = 0; i < regions.size(); ++i) {
+        const std::uint64_t pages = regions[i].size / kPageSize;
+        std::vector<std::uint64_t> bitmap((pages + 63) / 64);
+        if (auto r = m_vm->get_dirty_log(static_cast<std::uint32_t>(i), bitmap); !r) {
+            return r.error();
+        }
+        // What the VMM and the devices wrote (DMA into guest buffers, used rings).
+        const auto vmm = m_memory.take_dirty(i);
+        for (std::size_t w = 0; w < bitmap.size() && w < vmm.size(); ++w) {
+            bitmap[w] |= vmm[w];
+        }
+        out.push_back(std::move(bitmap));
+    }
+    return out;
+}
+
+}  // namespace vireo
