@@ -83,6 +83,7 @@ Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_time
     }
     m.cpus = config.machine_config.vcpu_count;
     m.memory = config.machine_config.mem_size_mib << 20;
+    m.track_dirty_pages = config.machine_config.track_dirty_pages;
     for (const Drive* d : drives_in_disk_order(config)) {
         DiskConfig disk;
         disk.path = d->path_on_host;

@@ -138,7 +138,6 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     if (!machine_config) {
         return ApiResponse::bad_request("snapshot/load: " + machine_config.error().message());
     }
-    machine_config->track_dirty_pages = p.track_dirty_pages;
 
     UniqueFd fd(::open(p.mem_file_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) {

@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
-    switch (data[0] % 15) {
+    switch (data[0] % 17) {
         case 0:
             (void)parse_instance_action_info(body);
             break;
@@ -92,6 +92,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
         case 13:
             route(body);
+            break;
+        case 15:
+            (void)parse_snapshot_create_params(body);
+            break;
+        case 16:
+            (void)parse_snapshot_load_params(body);
             break;
         default:
             (void)parse_guest_mac(body);
