@@ -95,5 +95,29 @@ TEST(Cpuid, AmdCoreCount) {
     EXPECT_EQ(e->eax, 0x3027U);
 }
 
+TEST(MissingCpuFeatures, ASubsetRunsAndExtraFeaturesAreNamed) {
+    const std::vector<CpuidEntry> here = {
+        {0x1, 0, 0, 0x000806f8, 0x00010800, 0x80202001, 0x078bfbff},
+        {0x7, 0, 0, 0, 0x000001a9, 0x00000004, 0},
+        {0x80000001, 0, 0, 0, 0, 0x00000121, 0x2c100800},
+    };
+    std::vector<CpuidEntry> saved = here;
+    saved[1].ebx = 0x9;         // fewer features: fine
+    saved[0].ebx = 0x07000800;  // leaf 1 EBX (APIC ID, counts) is not a feature register
+    EXPECT_TRUE(x86::missing_cpu_features(saved, here).empty());
+
+    saved[1].ebx |= 1U << 16;  // AVX-512F, which this host lacks
+    saved[2].ecx |= 1U << 6;   // SSE4A
+    const auto missing = x86::missing_cpu_features(saved, here);
+    ASSERT_EQ(missing.size(), 2U);
+    EXPECT_EQ(missing[0], "leaf 0x7.0 ebx bit 16");
+    EXPECT_EQ(missing[1], "leaf 0x80000001.0 ecx bit 6");
+
+    // A leaf the host does not have at all: every bit the guest saw there is missing.
+    saved = here;
+    saved.push_back({0xd, 1, 0, 0x1, 0, 0, 0});
+    EXPECT_EQ(x86::missing_cpu_features(saved, here).size(), 1U);
+}
+
 }  // namespace
 }  // namespace vireo::x86
