@@ -213,6 +213,13 @@ Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& con
     if (auto r = m_vm->set_clock(platform->clock_ns); !r) {
         return r;
     }
+    if (m_track_dirty) {
+        // RAM now equals the loaded memory file: a Diff from here holds what changes after the
+        // restore. (KVM's log starts empty; the VMM's bitmaps start all dirty, for a boot.)
+        for (std::size_t i = 0; i < m_memory.regions().size(); ++i) {
+            static_cast<void>(m_memory.take_dirty(i));
+        }
+    }
     std::lock_guard lock(m_mutex);
     m_paused = true;
     m_pause_requested = true;

@@ -174,6 +174,29 @@ check "it counts" wait_chars "$tmp/f.log" 50
 check "... on from the Diff point" cyclic "$diff_before$(console "$tmp/f.log")"
 kill9 f
 
+# A Diff of a restored VM holds what changed since the restore; merged onto the memory file it
+# was restored from, it restores the later state.
+check "restore with dirty page tracking" start k
+check "snapshot/load track_dirty_pages: 204" test "$(api "$tmp/k.sock" PUT /snapshot/load \
+  "$(load_body "$tmp/a.state" "$tmp/a.mem" ', "resume_vm": true, "track_dirty_pages": true')")" = 204
+check "it counts" wait_chars "$tmp/k.log" 50
+check "Diff of the restored VM" "$vireo" snapshot create --api-sock "$tmp/k.sock" --type Diff \
+  --snapshot-path "$tmp/k-diff.state" --mem-file-path "$tmp/k-diff.mem"
+sleep 0.3
+k_before=$before$(console "$tmp/k.log")
+check "... holds only what changed since the restore (under 1 MiB)" \
+  test "$(du -k "$tmp/k-diff.mem" | cut -f1)" -lt 1024
+kill9 k
+cp --sparse=always "$tmp/a.mem" "$tmp/k-merged.mem"
+check "merge it onto the memory it was restored from" \
+  "$vireo" snapshot merge "$tmp/k-merged.mem" "$tmp/k-diff.mem"
+check "restore process starts" start l
+check "snapshot/load of the merged result: 204" test "$(api "$tmp/l.sock" PUT /snapshot/load \
+  "$(load_body "$tmp/k-diff.state" "$tmp/k-merged.mem" ', "resume_vm": true')")" = 204
+check "it counts" wait_chars "$tmp/l.log" 50
+check "... on from the restored VM's Diff point" cyclic "$k_before$(console "$tmp/l.log")"
+kill9 l
+
 # ---- vireo snapshot load (CLI), eager memory ----
 "$vireo" snapshot load --snapshot-path "$tmp/a.state" --mem-file-path "$tmp/a.mem" --eager \
   --log-path "$tmp/g.vlog" > "$tmp/g.log" 2>&1 &
