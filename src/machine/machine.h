@@ -86,6 +86,8 @@ public:
     Result<void> send_ctrl_alt_del();
     // Gives the guest a new VM generation ID and tells it so (ACPI GED interrupt, Notify 0x80):
     // for a VM restored from a snapshot, so it reseeds its RNG. Thread-safe, paused or running.
+    // For a guest that has booted: see machine_vm_gen_id.cpp on what an edge very early in boot
+    // does.
     Result<void> regenerate_vm_id();
     VmGenId* vm_gen_id() { return m_vm_gen_id.get(); }
     // Counters for the metrics line: exits per reason, per-device requests/bytes/errors, as JSON
