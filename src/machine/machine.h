@@ -87,7 +87,8 @@ public:
     // Gives the guest a new VM generation ID and tells it so (ACPI GED interrupt, Notify 0x80):
     // for a VM restored from a snapshot, so it reseeds its RNG. Thread-safe, paused or running.
     // For a guest that has booted: see machine_vm_gen_id.cpp on what an edge very early in boot
-    // does.
+    // does. restore() builds the device anew, which puts a fresh random ID in guest memory
+    // without telling the guest (VmGenIdState is no snapshot section yet): call this after it.
     Result<void> regenerate_vm_id();
     VmGenId* vm_gen_id() { return m_vm_gen_id.get(); }
     // Counters for the metrics line: exits per reason, per-device requests/bytes/errors, as JSON
