@@ -387,6 +387,74 @@ Aml ecam_reservation(const EcamDesc& ecam) {
                                 Aml::name("_CRS", Aml::resource_template({descriptor}))});
 }
 
+// The one I/O APIC the MADT describes starts at GSI 0 and, like the 82093AA and KVM's model, has
+// 24 inputs.
+constexpr std::uint32_t kIoapicPins = 24;
+constexpr std::uint64_t kVmGenIdSize = 16;  // a 128-bit generation ID
+constexpr std::uint64_t kPageSize = 4096;
+// Notify value the VM Generation ID spec assigns to "the ID changed" (and Linux's vmgenid driver
+// acts on any notify).
+constexpr std::uint8_t kVmGenIdChanged = 0x80;
+
+Result<void> validate_vm_gen_id(const PlatformDescription& desc) {
+    if (!desc.vm_gen_id) {
+        return ok();
+    }
+    const auto& v = *desc.vm_gen_id;
+    // The spec asks for an 8-byte aligned ID; keeping it inside one page means one mapping (and
+    // rules out a wrap past 2^64).
+    if (v.guid_address % 8 != 0 || v.guid_address % kPageSize > kPageSize - kVmGenIdSize) {
+        return Error(fmt::format(
+            "acpi: VM generation ID at {:#x} is not 8-byte aligned inside one 4 KiB page",
+            v.guid_address));
+    }
+    const auto gsi = v.ged_gsi;
+    if (gsi >= kIoapicPins) {
+        return Error(
+            fmt::format("acpi: GED GSI {} is not an I/O APIC input (0-{})", gsi, kIoapicPins - 1));
+    }
+    bool taken = gsi == 0 || gsi == 2;  // ISA IRQ 0 (PIT), overridden to GSI 2
+    for (const auto& p : desc.serial_ports) {
+        taken = taken || gsi == p.irq;
+    }
+    taken = taken || (desc.i8042_irq && gsi == *desc.i8042_irq);
+    if (desc.pci) {
+        for (const auto& r : desc.pci->routing) {
+            taken = taken || gsi == r.gsi;
+        }
+    }
+    if (taken) {
+        return Error(fmt::format("acpi: GED GSI {} is already used by another device", gsi));
+    }
+    return ok();
+}
+
+// Device(VGEN): the VM Generation ID (see VmGenIdDesc).
+Aml vm_gen_id_device(const VmGenIdDesc& v) {
+    return Aml::device(
+        "VGEN",
+        {Aml::name("_HID", Aml::string("VMGENCTR")),
+         Aml::name("_CID", Aml::string("VM_Gen_Counter")),
+         Aml::name("_DDN", Aml::string("VM_Gen_Counter")),
+         Aml::method("ADDR", 0, false,
+                     {Aml::return_value(Aml::package({Aml::integer(v.guid_address & 0xFFFFFFFF),
+                                                      Aml::integer(v.guid_address >> 32)}))})});
+}
+
+// Device(GED0): the Generic Event Device (ACPI 6.4 §5.6.9) whose one interrupt means "the VM
+// generation ID changed".
+Aml generic_event_device(const VmGenIdDesc& v) {
+    return Aml::device(
+        "GED0",
+        {Aml::name("_HID", Aml::string("ACPI0013")), Aml::name("_UID", Aml::integer(0)),
+         Aml::name("_CRS", Aml::resource_template({extended_interrupt_descriptor(
+                               /*edge=*/true, /*active_low=*/false, /*shared=*/false, v.ged_gsi)})),
+         // _EVT: the GED driver calls it with the GSI that fired (§5.6.9).
+         Aml::method("_EVT", 1, true,
+                     {Aml::if_then(Aml::lequal(Aml::arg(0), Aml::integer(v.ged_gsi)),
+                                   {Aml::notify("\\_SB_.VGEN", Aml::integer(kVmGenIdChanged))})})});
+}
+
 // Rounds `v` up to kTableAlign; false on overflow.
 bool align_up(std::uint64_t v, std::uint64_t& out) {
     if (v > UINT64_MAX - (kTableAlign - 1)) {
@@ -445,6 +513,9 @@ Result<void> validate(const PlatformDescription& desc) {
             return Error("acpi: ECAM and the PCI host bridge's ECAM differ");
         }
     }
+    if (auto r = validate_vm_gen_id(desc); !r) {
+        return r;
+    }
     return validate_serial_ports(desc.serial_ports);
 }
 
@@ -469,6 +540,9 @@ Result<std::vector<std::uint8_t>> build_dsdt(const PlatformDescription& desc) {
         if (auto r = validate_pci(*desc.pci); !r) {
             return r.error();
         }
+    }
+    if (auto r = validate_vm_gen_id(desc); !r) {
+        return r.error();
     }
     Aml body;
     std::vector<Aml> devices;
@@ -495,6 +569,10 @@ Result<std::vector<std::uint8_t>> build_dsdt(const PlatformDescription& desc) {
     if (desc.pci) {
         devices.push_back(pci_host_bridge(*desc.pci));
         devices.push_back(ecam_reservation(desc.pci->ecam));
+    }
+    if (desc.vm_gen_id) {
+        devices.push_back(vm_gen_id_device(*desc.vm_gen_id));
+        devices.push_back(generic_event_device(*desc.vm_gen_id));
     }
     if (!devices.empty()) {
         body.append(Aml::scope("\\_SB_", devices));
@@ -650,6 +728,23 @@ Result<AcpiLayout> write_acpi_tables(GuestMemory& mem, const PlatformDescription
         return Error(fmt::format("acpi: RSDP at {:#x} overlaps the tables", rsdp_address.value));
     }
     pending.push_back({rsdp_address, std::move(rsdp)});
+
+    if (desc.vm_gen_id) {
+        // validate() keeps the 16 bytes inside one page, so the end does not wrap.
+        const GuestAddress id(desc.vm_gen_id->guid_address);
+        const GuestAddress id_end(id.value + kVmGenIdSize);
+        if (!mem.contains_range(id, kVmGenIdSize)) {
+            return Error(
+                fmt::format("acpi: VM generation ID at {:#x} is not inside guest RAM", id.value));
+        }
+        for (const auto& p : pending) {
+            if (id < p.at + p.bytes.size() && id_end > p.at) {
+                return Error(
+                    fmt::format("acpi: VM generation ID at {:#x} overlaps the table at {:#x}",
+                                id.value, p.at.value));
+            }
+        }
+    }
 
     // Check everything before writing anything, so a failure leaves guest memory untouched.
     for (const auto& p : pending) {

@@ -48,6 +48,26 @@ struct PciHostBridgeDesc {
     std::vector<PciRoutingEntry> routing;  // at most 255 entries (a Package's limit)
 };
 
+// A Virtual Machine Generation ID (Microsoft, "Virtual Machine Generation ID", 2012; the device
+// Linux's drivers/virt/vmgenid.c and Windows drive) and the Generic Event Device (ACPI 6.4
+// §5.6.9) that tells the guest it changed: a hardware-reduced platform has no GPE block to raise
+// the SCI with, so the notification is an interrupt whose handler is AML. In \_SB_:
+//   Device(VGEN): _HID "VMGENCTR" (the id Linux matches), _CID and _DDN "VM_Gen_Counter" (the
+//     spec's; ACPICA upper-cases a _CID string, which Linux also matches), Method ADDR returning
+//     Package {low 32 bits, high 32 bits} of the guest-physical address of the 16-byte ID.
+//     "VMGENCTR" is not a well-formed ACPI ID (iASL wants 4 hex digits after the vendor part)
+//     but no OS checks that at run time; QEMU's "QEMUVGID" and Firecracker's "FCVMGID" are alike.
+//   Device(GED0): _HID "ACPI0013", _UID 0, _CRS Interrupt(ResourceConsumer, Edge, ActiveHigh,
+//     Exclusive) {ged_gsi}, Method _EVT(1) { If (Arg0 == ged_gsi) { Notify(\_SB_.VGEN, 0x80) } }.
+// Linux's GED driver (drivers/acpi/evged.c) requests the interrupt from _CRS and runs _EVT with
+// the GSI on each edge; Notify 0x80 makes the vmgenid driver re-read the ID. Edge-triggered
+// because the GED has no register to acknowledge a level with. No MADT Interrupt Source Override
+// is needed: a GSI below 16 is ISA IRQ n identity-mapped, whose default is edge, active-high.
+struct VmGenIdDesc {
+    std::uint64_t guid_address;  // 8-byte aligned; the 16 bytes stay inside one 4 KiB page
+    std::uint32_t ged_gsi;       // an I/O APIC input no other device of the description uses
+};
+
 struct PlatformDescription {
     std::uint32_t num_cpus = 1;  // LAPIC IDs 0..num_cpus-1, ACPI processor UIDs the same
     std::uint64_t lapic_address = 0xfee00000;   // must fit the MADT's 32-bit field
@@ -73,6 +93,7 @@ struct PlatformDescription {
     // alone also adds the MCFG.
     std::optional<EcamDesc> ecam;
     std::optional<PciHostBridgeDesc> pci;
+    std::optional<VmGenIdDesc> vm_gen_id;
 };
 
 // Where write_acpi_tables() put each table; `end` is one past the last table byte.
@@ -91,13 +112,17 @@ struct AcpiLayout {
 // < 16, ecam
 // start_bus <= end_bus, and a PCI host bridge whose windows are non-empty and do not wrap (the
 // 32-bit one below 4 GiB), whose routing has at most 255 entries with slot < 32 and pin < 4,
-// and whose ECAM equals `ecam` when both are given.
+// and whose ECAM equals `ecam` when both are given; a VM generation ID whose address is 8-byte
+// aligned with its 16 bytes inside one page, and whose GED GSI is below 24 (the I/O APIC's
+// inputs), not 0 or 2 (the PIT's ISA IRQ and the I/O APIC pin it is routed to) and not used by a
+// serial port, the i8042 or a PCI route.
 Result<void> validate(const PlatformDescription& desc);
 
 // Writes the RSDP at `rsdp_address` (16-byte aligned) and the other tables packed from
 // `tables_start` upward, each 8-byte aligned, in the order DSDT, FADT, MADT, [MCFG], XSDT.
 // Nothing is written when the description is invalid, the tables would pass `tables_end`, the
-// RSDP overlaps them, or any of them is not inside guest RAM.
+// RSDP overlaps them, or any of them is not inside guest RAM; nor when the VM generation ID's
+// 16 bytes (which its device writes, not this function) overlap a table or are not in guest RAM.
 Result<AcpiLayout> write_acpi_tables(GuestMemory& mem, const PlatformDescription& desc,
                                      GuestAddress rsdp_address, GuestAddress tables_start,
                                      GuestAddress tables_end);

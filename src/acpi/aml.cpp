@@ -29,6 +29,11 @@ constexpr std::uint8_t kDeviceOp = 0x82;          // §20.2.5.2 DefDevice: ExtOp
 constexpr std::uint8_t kRootChar = 0x5C;          // '\' §20.2.2
 constexpr std::uint8_t kParentPrefixChar = 0x5E;  // '^' §20.2.2
 constexpr std::uint8_t kReturnOp = 0xA4;          // §20.2.5.3 DefReturn
+constexpr std::uint8_t kIfOp = 0xA0;              // §20.2.5.3 DefIfElse
+constexpr std::uint8_t kNotifyOp = 0x86;          // §20.2.5.3 DefNotify
+constexpr std::uint8_t kLEqualOp = 0x93;          // §20.2.5.4 DefLEqual
+constexpr std::uint8_t kArg0Op = 0x68;            // §20.2.6.1 Arg0Op; Arg1Op..Arg6Op follow
+constexpr std::uint8_t kMaxArg = 6;
 
 // Small resource item tags (§6.4.2): byte 0 = tag << 3 | length.
 constexpr std::uint8_t kIrqNoFlagsTag = 0x22;  // type 0x04, length 2
@@ -40,9 +45,15 @@ constexpr std::uint8_t kMemory32FixedTag = 0x86;
 constexpr std::uint8_t kDWordAddressSpaceTag = 0x87;
 constexpr std::uint8_t kWordAddressSpaceTag = 0x88;
 constexpr std::uint8_t kQWordAddressSpaceTag = 0x8A;
-constexpr std::uint8_t kAddressMinFixed = 1U << 2;  // general flags: _MIF
-constexpr std::uint8_t kAddressMaxFixed = 1U << 3;  // general flags: _MAF
-constexpr std::uint8_t kAddressConsumer = 1U << 0;  // general flags: consumer (0 = producer)
+// Large resource item (§6.4.3.6): type 0x09 = extended interrupt.
+constexpr std::uint8_t kExtendedInterruptTag = 0x89;
+constexpr std::uint8_t kInterruptConsumer = 1U << 0;   // flags: consumer (0 = producer)
+constexpr std::uint8_t kInterruptEdge = 1U << 1;       // flags: _HE
+constexpr std::uint8_t kInterruptActiveLow = 1U << 2;  // flags: _LL
+constexpr std::uint8_t kInterruptShared = 1U << 3;     // flags: _SHR
+constexpr std::uint8_t kAddressMinFixed = 1U << 2;     // general flags: _MIF
+constexpr std::uint8_t kAddressMaxFixed = 1U << 3;     // general flags: _MAF
+constexpr std::uint8_t kAddressConsumer = 1U << 0;     // general flags: consumer (0 = producer)
 
 constexpr std::size_t kMaxPackageElements = 255;  // NumElements is a ByteData
 
@@ -366,6 +377,33 @@ Aml Aml::return_value(const Aml& value) {
     return out;
 }
 
+Aml Aml::if_then(const Aml& predicate, const std::vector<Aml>& terms) {
+    Aml payload = predicate;
+    payload.append(term_list(terms));
+    return with_pkg_length({kIfOp}, payload);
+}
+
+Aml Aml::notify(std::string_view path, const Aml& value) {
+    Aml out = raw({kNotifyOp});
+    out.append(name_string(path));
+    out.append(value);
+    return out;
+}
+
+Aml Aml::lequal(const Aml& left, const Aml& right) {
+    Aml out = raw({kLEqualOp});
+    out.append(left);
+    out.append(right);
+    return out;
+}
+
+Aml Aml::arg(std::uint8_t n) {
+    if (n > kMaxArg) {
+        return failed(Error(fmt::format("aml: Arg{} does not exist (Arg0-Arg6)", n)));
+    }
+    return raw({static_cast<std::uint8_t>(kArg0Op + n)});
+}
+
 std::vector<std::uint8_t> io_port_descriptor(bool decode16, std::uint16_t min, std::uint16_t max,
                                              std::uint8_t alignment, std::uint8_t length) {
     std::vector<std::uint8_t> out{kIoPortTag, static_cast<std::uint8_t>(decode16 ? 1 : 0)};
@@ -379,6 +417,18 @@ std::vector<std::uint8_t> io_port_descriptor(bool decode16, std::uint16_t min, s
 std::vector<std::uint8_t> irq_no_flags_descriptor(std::uint16_t irq_mask) {
     std::vector<std::uint8_t> out{kIrqNoFlagsTag};
     append_le(out, irq_mask);
+    return out;
+}
+
+std::vector<std::uint8_t> extended_interrupt_descriptor(bool edge, bool active_low, bool shared,
+                                                        std::uint32_t interrupt) {
+    std::vector<std::uint8_t> out{kExtendedInterruptTag};
+    append_le(out, std::uint16_t{6});  // flags, table length, one u32: the bytes after this field
+    out.push_back(static_cast<std::uint8_t>(kInterruptConsumer | (edge ? kInterruptEdge : 0) |
+                                            (active_low ? kInterruptActiveLow : 0) |
+                                            (shared ? kInterruptShared : 0)));
+    out.push_back(1);  // interrupt table length
+    append_le(out, interrupt);
     return out;
 }
 

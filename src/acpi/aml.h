@@ -65,6 +65,15 @@ public:
                       const std::vector<Aml>& terms);
     // ReturnOp A4 ArgObject (§20.2.5.3).
     static Aml return_value(const Aml& value);
+    // DefIfElse without an Else (§20.2.5.3): IfOp A0 PkgLength Predicate TermList.
+    static Aml if_then(const Aml& predicate, const std::vector<Aml>& terms);
+    // DefNotify (§20.2.5.3): NotifyOp 86 NotifyObject NotifyValue. `path` names the object
+    // notified (a SuperName, here always a NameString); `value` is the notification code.
+    static Aml notify(std::string_view path, const Aml& value);
+    // DefLEqual (§20.2.5.4): LEqualOp 93 Operand Operand.
+    static Aml lequal(const Aml& left, const Aml& right);
+    // ArgObj (§20.2.6.1): Arg0Op 68 .. Arg6Op 6E, the method's n-th argument (n <= 6).
+    static Aml arg(std::uint8_t n);
 
     // Appends `term` to this TermList (no-op once either side carries an error).
     Aml& append(const Aml& term);
@@ -99,6 +108,15 @@ std::vector<std::uint8_t> irq_no_flags_descriptor(std::uint16_t irq_mask);
 // information (bit 0: 1 = read-write), base u32, range length u32.
 std::vector<std::uint8_t> memory32_fixed_descriptor(bool writable, std::uint32_t base,
                                                     std::uint32_t length);
+
+// Extended Interrupt Descriptor (§6.4.3.6), a large item: 89, length u16 = 6, interrupt vector
+// flags, interrupt table length u8 = 1, the interrupt number u32; no resource source. Flags:
+// bit 0 1 = consumer (always: a device's _CRS), bit 1 _HE (1 = edge, 0 = level), bit 2 _LL
+// (1 = active-low, 0 = active-high), bit 3 _SHR (1 = shared), bit 4 _WKC (0 = not wake capable).
+// What iASL emits for Interrupt(ResourceConsumer, Edge|Level, ActiveHigh|ActiveLow,
+// Exclusive|Shared, , , ) {interrupt}. On x86 the number is a GSI.
+std::vector<std::uint8_t> extended_interrupt_descriptor(bool edge, bool active_low, bool shared,
+                                                        std::uint32_t interrupt);
 
 // Address Space Descriptors (§6.4.3.5): the windows a bridge produces or the ranges a device
 // consumes. Each is emitted with _MIF and _MAF set (fixed range), positive decode, granularity

@@ -124,6 +124,9 @@ Result<void> Machine::build_platform(Accelerator& accel, const MachineConfig& co
     if (auto r = setup_devices(); !r) {
         return r;
     }
+    if (auto r = setup_vm_gen_id(); !r) {
+        return r;
+    }
     return setup_pci(config);
 }
 
@@ -145,9 +148,10 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     platform.serial_ports = {{kCom1Port, kCom1Irq}};
     platform.i8042_irq = kI8042Irq;
     platform.pci = pci_description();
+    platform.vm_gen_id = vm_gen_id_description();
     auto tables = acpi::write_acpi_tables(m_memory, platform, GuestAddress(layout::kRsdpAddress),
                                           GuestAddress(layout::kAcpiTablesStart),
-                                          GuestAddress(layout::kHighMemoryStart));
+                                          GuestAddress(layout::kAcpiTablesEnd));
     if (!tables) {
         return tables.error().wrap("ACPI tables");
     }

@@ -20,6 +20,7 @@
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial8250.h"
+#include "devices/legacy/vm_gen_id.h"
 #include "devices/pci/pci_root.h"
 #include "devices/virtio/virtio_console.h"
 #include "devices/virtio/virtio_pci_device.h"
@@ -83,6 +84,13 @@ public:
     Result<void> replace_disk(std::size_t index, const std::string& path);
     // Presses Ctrl-Alt-Del on the guest's keyboard (i8042).
     Result<void> send_ctrl_alt_del();
+    // Gives the guest a new VM generation ID and tells it so (ACPI GED interrupt, Notify 0x80):
+    // for a VM restored from a snapshot, so it reseeds its RNG. Thread-safe, paused or running.
+    // For a guest that has booted: see machine_vm_gen_id.cpp on what an edge very early in boot
+    // does. restore() builds the device anew, which puts a fresh random ID in guest memory
+    // without telling the guest (VmGenIdState is no snapshot section yet): call this after it.
+    Result<void> regenerate_vm_id();
+    VmGenId* vm_gen_id() { return m_vm_gen_id.get(); }
     // Counters for the metrics line: exits per reason, per-device requests/bytes/errors, as JSON
     // members (no surrounding braces).
     std::string metrics_json() const;
@@ -104,6 +112,10 @@ private:
     Result<void> setup_pci(const MachineConfig& config);
     Result<void> add_virtio(std::unique_ptr<virtio::VirtioDevice> device);
     acpi::PciHostBridgeDesc pci_description() const;
+    // The VM generation ID device (boot and restore) and its ACPI description (boot only), in
+    // machine_vm_gen_id.cpp.
+    Result<void> setup_vm_gen_id();
+    acpi::VmGenIdDesc vm_gen_id_description() const;
     Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::uint64_t entry,
                              std::uint64_t boot_info, bool long_mode);
     void vcpu_loop(Vcpu& vcpu);
@@ -130,6 +142,7 @@ private:
     std::shared_ptr<I8042> m_i8042;
     std::shared_ptr<CmosRtc> m_cmos;
     bool m_track_dirty = false;
+    std::unique_ptr<VmGenId> m_vm_gen_id;
 
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;

@@ -3,7 +3,8 @@
 //   0x0         .. 0x9fc00      RAM (real-mode IVT/BDA, boot GDT/page tables, zero page, cmdline)
 //   0x9fc00     .. 0xa0000      reserved (EBDA)
 //   0xa0000     .. 0xe0000      RAM slot, but legacy VGA/ROM hole in the e820 map
-//   0xe0000     .. 0x100000     reserved: RSDP at 0xe0000, ACPI tables after it
+//   0xe0000     .. 0x100000     reserved: RSDP at 0xe0000, ACPI tables after it up to 0xef000,
+//                               the VM generation ID (16 bytes) in the page at 0xef000
 //   0x100000    .. low_end      RAM: kernel at 1 MiB, initrd at the top
 //   0xc0000000  .. 4 GiB        MMIO hole:
 //     0xc0000000 .. 0xe0000000    32-bit PCI MMIO window (512 MiB, BARs placed by PciRoot)
@@ -26,6 +27,11 @@ inline constexpr std::uint64_t kLegacyHoleStart = 0xa0000;
 inline constexpr std::uint64_t kAcpiStart = 0xe0000;
 inline constexpr std::uint64_t kRsdpAddress = kAcpiStart;
 inline constexpr std::uint64_t kAcpiTablesStart = kAcpiStart + 0x40;
+// The VM generation ID (devices/legacy/vm_gen_id.h) gets a page of its own in the reserved ACPI
+// range, the OS leaves it alone there. Below 0xf0000, where Linux scans every 16 bytes for
+// SMBIOS/DMI anchors that random bytes could (however unlikely) imitate.
+inline constexpr std::uint64_t kVmGenIdAddress = 0xef000;
+inline constexpr std::uint64_t kAcpiTablesEnd = kVmGenIdAddress;
 inline constexpr std::uint64_t kHighMemoryStart = 0x100000;  // 1 MiB
 inline constexpr std::uint64_t kMmioHoleStart = 0xc0000000;  // 3 GiB
 inline constexpr std::uint64_t k4GiB = 1ULL << 32;
@@ -45,6 +51,7 @@ inline constexpr std::uint64_t kLapicAddress = 0xfee00000;
 static_assert(kPciMmio32Start >= kMmioHoleStart &&
               kPciMmio32Start + kPciMmio32Size <= kPciEcamStart);
 static_assert(kPciEcamStart + kPciEcamSize <= kIoapicAddress);
+static_assert(kAcpiTablesStart < kAcpiTablesEnd && kVmGenIdAddress + 4096 <= kHighMemoryStart);
 
 // Smallest and largest guest RAM vireo accepts.
 inline constexpr std::uint64_t kMinMemory = 32ULL << 20;

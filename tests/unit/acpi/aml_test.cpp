@@ -221,6 +221,32 @@ TEST(AmlResource, TemplateIsBufferWithEndTag) {
               expected);
 }
 
+TEST(AmlResource, ExtendedInterruptDescriptor) {
+    // Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive, , , ) {5}
+    EXPECT_EQ(extended_interrupt_descriptor(true, false, false, 5),
+              (Bytes{0x89, 0x06, 0x00, 0x03, 0x01, 0x05, 0x00, 0x00, 0x00}));
+    // Interrupt(ResourceConsumer, Level, ActiveLow, Shared, , , ) {0x123456}
+    EXPECT_EQ(extended_interrupt_descriptor(false, true, true, 0x123456),
+              (Bytes{0x89, 0x06, 0x00, 0x0D, 0x01, 0x56, 0x34, 0x12, 0x00}));
+}
+
+TEST(AmlStatement, ArgLEqualIfNotify) {
+    EXPECT_EQ(bytes(Aml::arg(0)), Bytes{0x68});
+    EXPECT_EQ(bytes(Aml::arg(6)), Bytes{0x6E});
+    EXPECT_FALSE(Aml::arg(7).ok());
+    EXPECT_EQ(bytes(Aml::lequal(Aml::arg(0), Aml::integer(0x17))), (Bytes{0x93, 0x68, 0x0A, 0x17}));
+    const Bytes notify{0x86, 0x5C, 0x2E, '_', 'S', 'B', '_', 'V', 'G', 'E', 'N', 0x0A, 0x80};
+    EXPECT_EQ(bytes(Aml::notify("\\_SB_.VGEN", Aml::integer(0x80))), notify);
+    EXPECT_FALSE(Aml::notify("\\_SB_.TOOLONG", Aml::integer(0x80)).ok());
+    // If (LEqual (Arg0, 0x17)) { Notify (\_SB_.VGEN, 0x80) }: IfOp, PkgLength 1 + 4 + 13.
+    Bytes expected{0xA0, 0x12, 0x93, 0x68, 0x0A, 0x17};
+    expected.insert(expected.end(), notify.begin(), notify.end());
+    EXPECT_EQ(bytes(Aml::if_then(Aml::lequal(Aml::arg(0), Aml::integer(0x17)),
+                                 {Aml::notify("\\_SB_.VGEN", Aml::integer(0x80))})),
+              expected);
+    EXPECT_FALSE(Aml::if_then(Aml::arg(9), {}).ok());
+}
+
 TEST(AmlErrors, PropagateToTheEnclosingTerm) {
     const auto bad = Aml::scope("\\_SB_", {Aml::device("COM10", {})});
     EXPECT_FALSE(bad.ok());

@@ -1,0 +1,50 @@
+// The VM generation ID (devices/legacy/vm_gen_id.h): its 16 bytes in the reserved ACPI range, its
+// change notification through the ACPI Generic Event Device on one I/O APIC input.
+#include "machine/machine.h"
+#include "machine/memory_layout.h"
+
+namespace vireo {
+
+namespace {
+
+// The GED's interrupt. GSIs in use: 0 and 2 (PIT: ISA IRQ 0 is overridden to pin 2), 1 (i8042),
+// 4 (COM1), 16-23 (PCI INTx, level-triggered and shared, so no place for an edge-triggered
+// source); the RTC has no interrupt. 5 is the first free ISA line (Firecracker also starts
+// handing out GSIs at 5); being below 16 it needs no MADT override, as ISA IRQ 5 is
+// identity-mapped and edge/active-high by default, what the GED's _CRS says.
+//
+// GSIs 0-15 also reach KVM's 8259 PIC, which a hardware-reduced Linux never programs (its vector
+// base stays 0) and the boot CPU's LINT0 is left in ExtINT mode. An edge on GSI 5 before the
+// guest kernel has set up its interrupts therefore arrives as vector 5 (#BR): seen in the nested
+// host, regenerating ~0.5 s into a boot oopsed the std kernel with "bounds: 0000 [#1]" in
+// start_kernel, while regenerating a booted guest was delivered as IO-APIC 5-edge ACPI:Ged and
+// reseeded its RNG. Masking the PIC (KVM_SET_IRQCHIP) or LINT0 at build time would close that
+// window for every ISA line; until then, regenerate only guests past early boot.
+constexpr std::uint32_t kVmGenIdGsi = 5;
+
+}  // namespace
+
+Result<void> Machine::setup_vm_gen_id() {
+    auto line = m_vm->create_irq_line(kVmGenIdGsi);
+    if (!line) {
+        return line.error();
+    }
+    IrqLine& irq = **line;
+    m_irq_lines.push_back(std::move(line).value());
+    auto dev = VmGenId::create(m_memory, GuestAddress(layout::kVmGenIdAddress), irq);
+    if (!dev) {
+        return dev.error();
+    }
+    m_vm_gen_id = std::move(dev).value();
+    return ok();
+}
+
+acpi::VmGenIdDesc Machine::vm_gen_id_description() const {
+    return {layout::kVmGenIdAddress, kVmGenIdGsi};
+}
+
+Result<void> Machine::regenerate_vm_id() {
+    return m_vm_gen_id->regenerate();
+}
+
+}  // namespace vireo
