@@ -220,6 +220,12 @@ Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& con
             static_cast<void>(m_memory.take_dirty(i));
         }
     }
+    // A restored guest is a copy: give it a new VM generation ID and tell it (ACPI GED, Notify
+    // 0x80), so its kernel reseeds its RNG and clones do not share random streams. The interrupt
+    // waits in the IOAPIC/LAPIC until the vCPUs run.
+    if (auto r = regenerate_vm_id(); !r) {
+        return r.error().wrap("VM generation ID");
+    }
     std::lock_guard lock(m_mutex);
     m_paused = true;
     m_pause_requested = true;
