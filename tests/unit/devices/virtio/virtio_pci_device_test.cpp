@@ -326,6 +326,7 @@ TEST_F(VirtioPciTest, SnapshotRestoresARunningDeviceAtItsRingPositions) {
     }
     EXPECT_EQ(used_idx(), 2);
     EXPECT_EQ(save_to_bytes(dev->save_state()).size(), bytes.size());
+    dev.reset();  // before msi2, ioevents2 and line2, which it uses, go out of scope
 }
 
 TEST_F(VirtioPciTest, SnapshotRestoreRefusesAStateThatDoesNotFit) {
