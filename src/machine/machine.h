@@ -85,10 +85,8 @@ public:
     // Presses Ctrl-Alt-Del on the guest's keyboard (i8042).
     Result<void> send_ctrl_alt_del();
     // Gives the guest a new VM generation ID and tells it so (ACPI GED interrupt, Notify 0x80):
-    // for a VM restored from a snapshot, so it reseeds its RNG. Thread-safe, paused or running.
-    // For a guest that has booted: see machine_vm_gen_id.cpp on what an edge very early in boot
-    // does. restore() builds the device anew, which puts a fresh random ID in guest memory
-    // without telling the guest (VmGenIdState is no snapshot section yet): call this after it.
+    // restore() does it for every restored VM, so the guest reseeds its RNG. Thread-safe, paused
+    // or running.
     Result<void> regenerate_vm_id();
     VmGenId* vm_gen_id() { return m_vm_gen_id.get(); }
     // Counters for the metrics line: exits per reason, per-device requests/bytes/errors, as JSON

@@ -13,13 +13,9 @@ namespace {
 // handing out GSIs at 5); being below 16 it needs no MADT override, as ISA IRQ 5 is
 // identity-mapped and edge/active-high by default, what the GED's _CRS says.
 //
-// GSIs 0-15 also reach KVM's 8259 PIC, which a hardware-reduced Linux never programs (its vector
-// base stays 0) and the boot CPU's LINT0 is left in ExtINT mode. An edge on GSI 5 before the
-// guest kernel has set up its interrupts therefore arrives as vector 5 (#BR): seen in the nested
-// host, regenerating ~0.5 s into a boot oopsed the std kernel with "bounds: 0000 [#1]" in
-// start_kernel, while regenerating a booted guest was delivered as IO-APIC 5-edge ACPI:Ged and
-// reseeded its RNG. Masking the PIC (KVM_SET_IRQCHIP) or LINT0 at build time would close that
-// window for every ISA line; until then, regenerate only guests past early boot.
+// GSIs 0-15 also reach KVM's 8259 PIC, which a hardware-reduced Linux never programs; an edge on
+// GSI 5 early in boot once arrived through the boot CPU's ExtINT LINT0 as vector 5 (#BR) and
+// oopsed the std kernel. KvmVm masks the 8259s at creation, as firmware does, which closes that.
 constexpr std::uint32_t kVmGenIdGsi = 5;
 
 }  // namespace

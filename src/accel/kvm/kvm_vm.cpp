@@ -39,6 +39,23 @@ Result<void> KvmVm::setup(const KvmAccelerator& kvm, const VmOptions& options) {
         if (::ioctl(m_fd.get(), KVM_CREATE_IRQCHIP, 0) < 0) {
             return Error::from_errno("KVM_CREATE_IRQCHIP");
         }
+        // KVM's 8259 pair starts unprogrammed (vector base 0) with every input unmasked, and
+        // GSIs 0-15 reach it as well as the IOAPIC. A guest that never programs it (Linux on
+        // vireo's hardware-reduced ACPI, whose MADT has no PCAT_COMPAT) would take any ISA edge
+        // through the boot CPU's ExtINT LINT0 as vector 0-15, i.e. as an exception (#BR for
+        // IRQ 5, seen in the nested host). Firmware leaves the 8259s masked; so does vireo. A
+        // guest that uses them programs them (ICW1-4) and sets its own mask.
+        for (std::uint32_t chip_id : {0U, 1U}) {  // KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE
+            kvm_irqchip chip{};
+            chip.chip_id = chip_id;
+            if (::ioctl(m_fd.get(), KVM_GET_IRQCHIP, &chip) < 0) {
+                return Error::from_errno("KVM_GET_IRQCHIP (8259)");
+            }
+            chip.chip.pic.imr = 0xff;
+            if (::ioctl(m_fd.get(), KVM_SET_IRQCHIP, &chip) < 0) {
+                return Error::from_errno("KVM_SET_IRQCHIP (8259)");
+            }
+        }
         kvm_pit_config pit{};
         // KVM_PIT_SPEAKER_DUMMY: the PC speaker port (0x61) is handled in the kernel too.
         pit.flags = KVM_PIT_SPEAKER_DUMMY;
