@@ -1,5 +1,7 @@
 #include "api/config_file.h"
 
+#include "base/read_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -205,29 +207,11 @@ Result<VmConfig> parse_config_file(std::string_view text) {
 }
 
 Result<VmConfig> load_config_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return Error::from_errno("config file " + path);
+    auto bytes = read_whole_file(path, kMaxConfigFileSize);
+    if (!bytes) {
+        return bytes.error().wrap("config file " + path);
     }
-    std::string text;
-    char buffer[65536];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return Error::from_errno("config file " + path);
-        }
-        if (n == 0) {
-            break;
-        }
-        text.append(buffer, static_cast<std::size_t>(n));
-        if (text.size() > kMaxConfigFileSize) {
-            return Error("config file " + path + ": larger than " +
-                         std::to_string(kMaxConfigFileSize) + " bytes");
-        }
-    }
+    const std::string text(bytes->begin(), bytes->end());
     auto config = parse_sections(text);
     if (!config) {
         return config.error().wrap("config file " + path);

@@ -11,6 +11,7 @@
 #include "acpi/acpi_tables.h"
 #include "arch/x86_64/boot_cpu.h"
 #include "arch/x86_64/cpuid.h"
+#include "base/read_file.h"
 #include "base/size.h"
 #include "base/unique_fd.h"
 #include "devices/legacy/acpi_pm.h"
@@ -33,40 +34,6 @@ constexpr std::uint16_t kCmosPort = 0x70;
 constexpr std::uint16_t kAcpiPmPort = 0x600;
 constexpr std::uint8_t kAcpiResetValue = 0x1;
 constexpr std::uint8_t kS5SleepType = 5;
-
-// Reads a whole file with a size cap: kernel and initrd images are outside input.
-Result<std::vector<std::uint8_t>> read_file(const std::string& path, std::string_view what,
-                                            std::uint64_t max_size) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return Error::from_errno(fmt::format("{} {}", what, path));
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return Error::from_errno(fmt::format("{} {}", what, path));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return Error(fmt::format("{} {}: not a regular file", what, path));
-    }
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size > max_size) {
-        return Error(
-            fmt::format("{} {}: {} is larger than the guest's RAM", what, path, format_size(size)));
-    }
-    std::vector<std::uint8_t> data(size);
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return Error::from_errno(fmt::format("{} {}: read", what, path));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    return data;
-}
 
 }  // namespace
 
@@ -161,15 +128,16 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
         return r;
     }
 
-    auto kernel = read_file(config.kernel_path, "kernel", config.memory);
+    // Kernel and initrd are outside input: neither may be larger than the guest's RAM.
+    auto kernel = read_whole_file(config.kernel_path, config.memory);
     if (!kernel) {
-        return kernel.error();
+        return kernel.error().wrap("kernel " + config.kernel_path);
     }
     std::vector<std::uint8_t> initrd;
     if (!config.initrd_path.empty()) {
-        auto data = read_file(config.initrd_path, "initrd", config.memory);
+        auto data = read_whole_file(config.initrd_path, config.memory);
         if (!data) {
-            return data.error();
+            return data.error().wrap("initrd " + config.initrd_path);
         }
         initrd = std::move(data).value();
     }

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/crc64.h"
+#include "base/read_file.h"
 #include "base/state_archive.h"
 #include "base/unique_fd.h"
 
@@ -147,38 +148,11 @@ Result<void> write_snapshot_file(const std::string& path, const SnapshotContents
 }
 
 Result<SnapshotContents> read_snapshot_file(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return Error::from_errno("cannot open the state file " + path);
+    auto bytes = read_whole_file(path, kSnapshotMaxFileSize);
+    if (!bytes) {
+        return bytes.error().wrap("the state file " + path);
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return Error::from_errno("cannot stat " + path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return Error(path + " is not a regular file");
-    }
-    if (static_cast<std::uint64_t>(st.st_size) > kSnapshotMaxFileSize) {
-        return Error(path + ": the state file is " + std::to_string(st.st_size) +
-                     " bytes, more than the limit of " + std::to_string(kSnapshotMaxFileSize));
-    }
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return Error::from_errno("cannot read " + path);
-        }
-        if (n == 0) {
-            break;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    bytes.resize(done);
-    auto c = decode_snapshot(bytes);
+    auto c = decode_snapshot(*bytes);
     if (!c) {
         return c.error().wrap(path);
     }

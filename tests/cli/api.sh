@@ -10,21 +10,7 @@ build=${1:?usage: api.sh BUILD_DIR}
 vireo=$build/vireo
 tmp=$(mktemp -d /tmp/vireo-api.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {  # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then
-    echo "ok: $what"
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $what"
-    failures=$((failures + 1))
-  fi
-}
-wait_socket() { for _ in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.05; done; return 1; }
-api() { curl -s -o "$tmp/out" -w '%{http_code}' --unix-socket "$1" -X "$2" ${4:+-d "$4"} "http://localhost$3"; }
+. "$top/tests/cli/lib.sh"
 
 "$top/tests/lib/make-probe-kernel" "$tmp/probe.elf"
 sock=$tmp/api.sock
@@ -78,5 +64,4 @@ timeout 30 "$vireo" --no-api --config-file "$tmp/bad.json" > "$tmp/v6.log" 2>&1
 rc=$?
 check "an unsupported config section: exit 2" test $rc -eq 2
 check "... with a message naming it" grep -q vsock "$tmp/v6.log"
-echo "$passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary

@@ -17,24 +17,7 @@ build=${1:?usage: snapshot.sh BUILD_DIR}
 vireo=$build/vireo
 tmp=$(mktemp -d /tmp/vireo-snap.XXXXXX)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-passes=0
-failures=0
-check() {  # check DESCRIPTION CONDITION...
-  local what=$1
-  shift
-  if "$@"; then
-    echo "ok: $what"
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $what"
-    failures=$((failures + 1))
-  fi
-}
-wait_socket() { for _ in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.05; done; return 1; }
-api() {  # api SOCK METHOD PATH [BODY]: prints the status, body in $tmp/out
-  curl -s -m 30 -o "$tmp/out" -w '%{http_code}' --unix-socket "$1" -X "$2" ${4:+-d "$4"} \
-    "http://localhost$3"
-}
+. "$top/tests/cli/lib.sh"
 fault_has() { grep -q -- "$1" "$tmp/out" || { echo "  answer: $(cat "$tmp/out")"; return 1; }; }
 # console LOG: the counter's characters on a process's console (logs go to --log-path).
 console() { tr -cd 'a-z' < "$1"; }
@@ -214,5 +197,4 @@ check "... naming the problem" grep -q truncated "$tmp/h.log"
 check "a malformed --network-override: exit 2" test $? -eq 2
 "$vireo" snapshot merge "$tmp/short.mem" "$tmp/e-diff.mem" > "$tmp/j.log" 2>&1
 check "merging a diff onto a base of another size fails" test $? -ne 0
-echo "$passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+summary

@@ -1,0 +1,32 @@
+# Helpers for the process-level tests (sourced by tests/cli/*.sh, bash): counted checks, waiting
+# for an API socket, one API call with curl.
+passes=0
+failures=0
+
+# check DESCRIPTION CONDITION...: runs CONDITION, counts and prints the outcome.
+check() {
+  local what=$1
+  shift
+  if "$@"; then
+    echo "ok: $what"
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $what"
+    failures=$((failures + 1))
+  fi
+}
+
+# wait_socket PATH: until a Unix socket exists at PATH (at most 5 s).
+wait_socket() { for _ in $(seq 1 100); do [ -S "$1" ] && return 0; sleep 0.05; done; return 1; }
+
+# api SOCK METHOD PATH [BODY]: prints the HTTP status; the answer's body goes to $tmp/out.
+api() {
+  curl -s -m 30 -o "$tmp/out" -w '%{http_code}' --unix-socket "$1" -X "$2" ${4:+-d "$4"} \
+    "http://localhost$3"
+}
+
+# summary: the closing line and the script's status.
+summary() {
+  echo "$passes passed, $failures failed"
+  [ "$failures" -eq 0 ]
+}
