@@ -49,8 +49,8 @@ void VirtioDevice::resume() {
 
 Result<void> VirtioDevice::activate(GuestMemory& mem, std::uint64_t acked_features,
                                     std::span<VirtQueue> queues, std::span<const EventFd> kicks,
-                                    VirtioInterrupt& interrupt) {
-    if (m_thread.joinable()) {
+                                    VirtioInterrupt& interrupt, bool start_paused) {
+    if (m_loop) {
         return Error("device is already active");
     }
     const bool event_idx = (acked_features & feature(kFeatureEventIdx)) != 0;
@@ -99,7 +99,11 @@ Result<void> VirtioDevice::activate(GuestMemory& mem, std::uint64_t acked_featur
             kicks[i].signal();
         }
     }
-    m_thread = std::thread([this] { m_loop->run(); });
+    if (start_paused) {
+        m_paused = true;  // resume() starts the thread; the kicks above wait for it
+    } else {
+        m_thread = std::thread([this] { m_loop->run(); });
+    }
     return ok();
 }
 

@@ -63,10 +63,13 @@ public:
     virtual std::string name() const = 0;
 
     // Starts the device with the queues the driver configured. `queues` and `kicks` (one kick
-    // eventfd per queue) stay owned by the transport and outlive the activation.
+    // eventfd per queue) stay owned by the transport and outlive the activation. With
+    // `start_paused` (a restore) the device is set up but its thread waits for resume(): nothing
+    // may touch guest memory or raise an interrupt before the rest of the machine (the vCPUs'
+    // LAPICs, which an early interrupt would be lost in) is restored.
     Result<void> activate(GuestMemory& mem, std::uint64_t acked_features,
                           std::span<VirtQueue> queues, std::span<const EventFd> kicks,
-                          VirtioInterrupt& interrupt);
+                          VirtioInterrupt& interrupt, bool start_paused = false);
     // Stops the device thread and returns the device to its pre-activation state.
     void reset();
     bool active() const { return m_thread.joinable(); }

@@ -417,13 +417,13 @@ void VirtioPciDevice::write_status(std::uint8_t value) {
     }
 }
 
-void VirtioPciDevice::activate_locked() {
+void VirtioPciDevice::activate_locked(bool start_paused) {
     m_active_vectors.clear();
     for (const auto& q : m_queues) {
         m_active_vectors.push_back(q.config().msix_vector);
     }
     register_ioevents_locked(m_config.bar_address(0));
-    auto r = m_device->activate(m_mem, m_driver_features, m_queues, m_kicks, *this);
+    auto r = m_device->activate(m_mem, m_driver_features, m_queues, m_kicks, *this, start_paused);
     if (!r) {
         spdlog::warn("{}: cannot start: {}", m_device->name(), r.error().message());
         unregister_ioevents_locked();
@@ -608,8 +608,9 @@ Result<void> VirtioPciDevice::restore_state(const VirtioPciState& s) {
     m_status = s.status;
     const std::uint8_t running = kStatusDriverOk | kStatusFeaturesOk;
     if ((s.status & running) == running && (s.status & kStatusDeviceNeedsReset) == 0) {
-        activate_locked();  // on failure it sets NEEDS_RESET and tells the driver, as at boot
-        m_device->pause();
+        // Paused: the device thread starts at the machine's resume, after every vCPU and the
+        // interrupt controllers are restored. On failure NEEDS_RESET is set, as at boot.
+        activate_locked(/*start_paused=*/true);
     }
     return ok();
 }

@@ -110,7 +110,7 @@ private:
     void common_write(std::uint64_t offset, std::span<const std::uint8_t> data);
     void write_status(std::uint8_t value);
     void reset_locked();
-    void activate_locked();
+    void activate_locked(bool start_paused = false);
     void register_ioevents_locked(std::uint64_t bar_address);
     void unregister_ioevents_locked();
     std::uint8_t read_isr();
