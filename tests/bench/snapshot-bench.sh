@@ -94,6 +94,7 @@ round_failed() {
   if [ -n "${4:-}" ]; then
     tr -d '\r' < "$4" | grep -v '^$' | tail -4 | sed 's/^/    console: /'
     tail -4 "${4%.log}.err" 2>/dev/null | sed 's/^/    stderr:  /'
+    tail -4 "${4%.log}.vlog" 2>/dev/null | sed 's/^/    log:     /'
   fi
   for _p in $vm_pids; do kill -9 "$_p" 2>/dev/null; wait "$_p" 2>/dev/null; done
   vm_pids=
@@ -107,12 +108,12 @@ sb_api() {
   curl -s -m 120 -o /tmp/sb-api.out -w '%{http_code} %{time_total}' --unix-socket "$sock" -X "$1" \
     ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"
 }
-# start_vireo LOG: vireo --api-sock, console to LOG, stderr to LOG's .err; VPID; waits 5 s for
-# the socket.
+# start_vireo LOG: vireo --api-sock, console to LOG, its log to LOG's .vlog (--log-path: nothing
+# but the guest on the console), stderr to LOG's .err; VPID; waits 5 s for the socket.
 start_vireo() {
   rm -f "$sock"
   : > "$1"
-  vireo --api-sock "$sock" >> "$1" 2> "${1%.log}.err" &
+  vireo --api-sock "$sock" --log-path "${1%.log}.vlog" >> "$1" 2> "${1%.log}.err" &
   VPID=$!
   vm_pids="$vm_pids $VPID"
   for _ in $(seq 1 100); do [ -S "$sock" ] && return 0; sleep 0.05; done
@@ -254,10 +255,18 @@ for i in $(seq 1 "$runs"); do
   for vmm in $vmms; do
     no_leftovers
     echo "run $i $vmm:"
+    # A round takes well under a minute. If one does not end, say what is running (this also tells
+    # a hang of this script from the nested host's own, which would not print it).
+    ( sleep 300
+      echo "WATCHDOG: run $i $vmm still going after 300 s; processes:"
+      ps -o pid,stat,time,args | grep -E 'qemu|vireo|socat|curl|cat ' | grep -v grep | cut -c1-150 ) &
+    watchdog=$!
     case $vmm in
       vireo) vireo_round "$i" ;;
       *) qemu_round "$vmm" "$i" ;;
     esac
+    kill $watchdog 2>/dev/null
+    wait $watchdog 2>/dev/null
   done
 done
 

@@ -77,8 +77,8 @@ expect_api() {
   [ "$_got" = "$_want" ] || fail "$2 $3 ($1) answered $_got, expected $_want: $(cat /tmp/api.out)"
 }
 
-# log NAME: the console (stdout) of the VMM process NAME; its stderr goes to /tmp/snap-NAME.err,
-# so that no message of the VMM's can cut a TICK record in two.
+# log NAME: the console (stdout) of the VMM process NAME. vireo's log goes to /tmp/snap-NAME.vlog
+# (--log-path), stderr to /tmp/snap-NAME.err: no message of the VMM's can cut a TICK record in two.
 log() { echo "/tmp/snap-$1.log"; }
 # show_end NAME: the last lines of process NAME's console and stderr, for a failure report.
 show_end() {
@@ -86,6 +86,7 @@ show_end() {
   tr -d '\r' < "$(log "$1")" | grep -v '^$' | tail -12
   echo "---- the end of /tmp/snap-$1.err (stderr):"
   tail -8 "/tmp/snap-$1.err" 2>/dev/null
+  [ ! -s "/tmp/snap-$1.vlog" ] || { echo "---- the end of /tmp/snap-$1.vlog (vireo's log):"; tail -12 "/tmp/snap-$1.vlog"; }
 }
 pid_of() { cat "/tmp/snap-$1.pid"; }
 
@@ -184,7 +185,7 @@ uuids() {
 # start_api NAME: vireo --api-sock /tmp/snap-NAME.sock, console to /tmp/snap-NAME.log.
 start_api() {
   rm -f "/tmp/snap-$1.sock"
-  vireo --api-sock "/tmp/snap-$1.sock" > "$(log "$1")" 2> "/tmp/snap-$1.err" &
+  vireo --api-sock "/tmp/snap-$1.sock" --log-path "/tmp/snap-$1.vlog" > "$(log "$1")" 2> "/tmp/snap-$1.err" &
   echo $! > "/tmp/snap-$1.pid"
   for _ in $(seq 1 50); do [ -S "/tmp/snap-$1.sock" ] && return 0; sleep 0.1; done
   show_end "$1"
@@ -292,7 +293,7 @@ vm_restore_cli() {
     vm_restore "$@"
     return
   fi
-  vireo snapshot load --snapshot-path "$2" --mem-file-path "$3" \
+  vireo snapshot load --snapshot-path "$2" --mem-file-path "$3" --log-path "/tmp/snap-$1.vlog" \
     ${4:+--network-override "eth0=$4"} ${5:+--drive-override "rootfs=$5"} > "$(log "$1")" 2> "/tmp/snap-$1.err" &
   echo $! > "/tmp/snap-$1.pid"
 }
@@ -488,7 +489,8 @@ off=$((size / 2))
 byte=$(od -An -tu1 -j $off -N1 "$SCRATCH/a.state" | tr -d ' ')
 printf "\\$(printf %03o $((byte ^ 255)))" | dd of="$SCRATCH/flip.state" bs=1 seek=$off count=1 conv=notrunc 2>/dev/null
 cmp -s "$SCRATCH/a.state" "$SCRATCH/flip.state" && fail "the flipped copy is identical"
-truncate -s $(($(stat -c %s "$SCRATCH/a.mem") - 4096)) "$SCRATCH/short.mem"
+short=$(($(stat -c %s "$SCRATCH/a.mem") - 4096))
+truncate -s $short "$SCRATCH/short.mem"
 cp "$SCRATCH/snap-disk.ext4" "$SCRATCH/e.ext4" || fail "cp"
 snap_tap vtape "$host_ip/24"
 start_api e
@@ -503,7 +505,7 @@ bad_load() {
 }
 bad_load "a truncated state file" "$SCRATCH/trunc.state" "$SCRATCH/a.mem" 'truncat|short|too small|end of|eof|incomplete|length|size'
 bad_load "a state file with a flipped byte" "$SCRATCH/flip.state" "$SCRATCH/a.mem" 'crc|checksum|corrupt|integrity|mismatch'
-bad_load "a memory file of the wrong size" "$SCRATCH/a.state" "$SCRATCH/short.mem" 'size|length|bytes'
+bad_load "a memory file of the wrong size" "$SCRATCH/a.state" "$SCRATCH/short.mem" "size|length|bytes|$short"
 expect_api 400 e PUT /snapshot/load "$(load_body "$SCRATCH/a.state" /nonexistent.mem vtape "$SCRATCH/e.ext4")"
 echo "a missing memory file: 400 $(cat /tmp/api.out)"
 step "e) the good files load (resume_vm false: Paused until PATCH /vm Resumed)"
