@@ -396,7 +396,13 @@ n=300
 until b_pings | grep -q ' ok$'; do
   guest_failed "$(log b)"
   n=$((n - 1))
-  [ $n -gt 0 ] || fail "no successful ping started after the restore within 60 s (is the NIC on vtap1?): $(b_pings | tail -3 | tr '\n' ' ')"
+  if [ $n -le 0 ]; then
+    show_end b
+    echo "---- vtap1 (RX: frames from the guest, TX: to the guest) and the host's neighbours:"
+    $IP -s link show vtap1
+    $IP neigh show dev vtap1
+    fail "no successful ping started after the restore within 60 s (is the NIC on vtap1?): $(b_pings | tail -3 | tr '\n' ' ')"
+  fi
   sleep 0.2
 done
 echo "b: $(b_pings | grep ' ok$' | head -1) (started after the restore at TICK $n_a)"
