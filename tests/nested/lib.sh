@@ -226,3 +226,58 @@ tap_up() {
   $IP addr add "$2" dev "$1" || fail "ip addr add $2 dev $1 failed"
   $IP link set "$1" up || fail "ip link set $1 up failed"
 }
+
+# now_ms: sets NOW_MS to the milliseconds since boot (/proc/uptime: 10 ms resolution; no process
+# is started, so it can sit in a polling loop; busybox date has no %N).
+now_ms() {
+  read -r _up _ < /proc/uptime
+  NOW_MS=$(( ${_up%.*} * 1000 + (1${_up#*.} - 100) * 10 ))
+}
+
+# QMP sessions with QEMUs started with -qmp unix:SOCKET,server=on,wait=off. One persistent
+# connection per session (socat reading a FIFO that a sleeping writer keeps open), so replies are
+# never lost to a closed connection and events are kept in /tmp/qmp-NAME.out.
+# qmp_open NAME SOCKET: connects (waits up to 10 s for SOCKET) and negotiates capabilities.
+qmp_open() {
+  _qn=/tmp/qmp-$1
+  _qi=0
+  while [ ! -S "$2" ]; do
+    _qi=$((_qi + 1))
+    [ $_qi -lt 100 ] || { echo "qmp_open: no QMP socket $2 after 10 s"; return 1; }
+    sleep 0.1
+  done
+  rm -f "$_qn.in"
+  mkfifo "$_qn.in"
+  : > "$_qn.out"
+  socat - "UNIX-CONNECT:$2" < "$_qn.in" > "$_qn.out" 2>&1 &
+  echo $! > "$_qn.socat"
+  sleep 100000 > "$_qn.in" &
+  echo $! > "$_qn.holder"
+  qmp "$1" '{"execute": "qmp_capabilities"}' > /dev/null
+}
+
+# qmp NAME JSON: sends one command, prints its reply line ({"return": ...} or {"error": ...});
+# returns 1 on an error reply or no reply within 30 s.
+qmp() {
+  _qn=/tmp/qmp-$1
+  kill -0 "$(cat "$_qn.socat" 2>/dev/null)" 2>/dev/null || { echo "qmp: session $1 is closed"; return 1; }
+  _qc=$(grep -c -E '^\{"(return|error)"' "$_qn.out")
+  echo "$2" > "$_qn.in"
+  _qi=0
+  while [ "$(grep -c -E '^\{"(return|error)"' "$_qn.out")" -le "$_qc" ]; do
+    _qi=$((_qi + 1))
+    [ $_qi -lt 1500 ] || { echo "qmp: no reply to $2 within 30 s"; return 1; }
+    sleep 0.02
+  done
+  _qr=$(grep -E '^\{"(return|error)"' "$_qn.out" | sed -n "$((_qc + 1))p")
+  echo "$_qr"
+  case $_qr in '{"error"'*) return 1 ;; esac
+  return 0
+}
+
+# qmp_close NAME: ends the session (not QEMU).
+qmp_close() {
+  _qn=/tmp/qmp-$1
+  kill "$(cat "$_qn.holder" 2>/dev/null)" "$(cat "$_qn.socat" 2>/dev/null)" 2>/dev/null
+  rm -f "$_qn.in" "$_qn.holder" "$_qn.socat"
+}
