@@ -309,8 +309,8 @@ TEST_F(VirtioPciTest, SnapshotRestoresARunningDeviceAtItsRingPositions) {
     ASSERT_TRUE(fresh);
     dev = std::move(fresh.value());
     ASSERT_TRUE(dev->restore_state(*loaded)) << "restore";
-    EXPECT_EQ(dev->status(), kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk |
-                                 kStatusDriverOk);
+    EXPECT_EQ(dev->status(),
+              kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
     EXPECT_TRUE(dev->device().paused()) << "activated, held paused until the VM resumes";
     EXPECT_EQ(dev->config_space().bar_address(0), kBar);
     EXPECT_EQ(ioevents2.added.size(), 1U) << "the notify ioeventfd is registered again";
