@@ -51,6 +51,7 @@ inline constexpr std::uint64_t kCr4Pae = 1ULL << 5;
 inline constexpr std::uint64_t kEferLme = 1ULL << 8;
 inline constexpr std::uint64_t kEferLma = 1ULL << 10;
 inline constexpr std::uint64_t kRflagsIoplShift = 12;  // RFLAGS.IOPL, bits 12..13
+inline constexpr std::uint32_t kMsrTsc = 0x10;         // IA32_TIME_STAMP_COUNTER
 }  // namespace x86
 
 // One model-specific register.

@@ -307,9 +307,18 @@ Result<void> Machine::pause(std::chrono::milliseconds timeout) {
     for (auto& d : m_virtio) {
         d->device().pause();
     }
+    // The guest clock and each vCPU's TSC at the same moment: a snapshot saves both, so a
+    // restored guest finds them in agreement (the TSC keeps counting while paused, kvmclock
+    // does not; reading the TSC only at snapshot time would put it ahead by the wait).
     auto clock = m_vm->get_clock();
+    std::vector<std::uint64_t> tscs;
+    for (auto& v : m_vcpus) {
+        MsrEntry tsc{x86::kMsrTsc, 0};
+        tscs.push_back(v->get_msrs(std::span(&tsc, 1)) ? tsc.data : 0);
+    }
     std::lock_guard lock(m_mutex);
     m_paused_clock = clock ? *clock : 0;
+    m_paused_tscs = std::move(tscs);
     m_paused = true;
     return ok();
 }

@@ -153,6 +153,7 @@ private:
     std::uint32_t m_parked = 0;
     std::uint32_t m_running_vcpus = 0;
     std::uint64_t m_paused_clock = 0;
+    std::vector<std::uint64_t> m_paused_tscs;  // per vCPU, read with m_paused_clock
 };
 
 }  // namespace vireo

@@ -59,12 +59,14 @@ Result<T> load_section(const SnapshotContents& snapshot, const std::string& name
 
 Result<SnapshotContents> Machine::save_state() {
     std::uint64_t clock = 0;
+    std::vector<std::uint64_t> tscs;
     {
         std::lock_guard lock(m_mutex);
         if (!m_paused) {
             return Error("the VM must be paused to save its state");
         }
         clock = m_paused_clock;
+        tscs = m_paused_tscs;
     }
     SnapshotContents out;
     MemoryLayoutState layout;
@@ -78,10 +80,17 @@ Result<SnapshotContents> Machine::save_state() {
     }
     platform->clock_ns = clock;
     out.add("platform", save_to_bytes(std::move(platform).value()));
-    for (auto& v : m_vcpus) {
+    for (std::size_t i = 0; i < m_vcpus.size(); ++i) {
+        auto& v = m_vcpus[i];
         auto s = v->save_state();
         if (!s) {
             return s.error();
+        }
+        // The TSC as it was when the clock was read (Machine::pause).
+        for (auto& msr : s->msrs) {
+            if (msr.index == x86::kMsrTsc && i < tscs.size() && tscs[i] != 0) {
+                msr.data = tscs[i];
+            }
         }
         out.add(fmt::format("vcpu.{}", v->id()), save_to_bytes(std::move(s).value()));
     }
