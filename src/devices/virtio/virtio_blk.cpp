@@ -143,10 +143,7 @@ void VirtioBlk::read_config(std::uint64_t offset, std::span<std::uint8_t> data) 
     c.write_zeroes_may_unmap = 1;
     std::array<std::uint8_t, sizeof(BlkConfig)> bytes{};
     std::memcpy(bytes.data(), &c, sizeof(c));
-    for (std::size_t i = 0; i < data.size(); ++i) {
-        const std::uint64_t at = offset + i;
-        data[i] = at < bytes.size() ? bytes[at] : 0;
-    }
+    copy_config(bytes, offset, data);
 }
 
 Result<void> VirtioBlk::on_activate(EventLoop& loop) {

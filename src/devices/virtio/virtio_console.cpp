@@ -55,10 +55,7 @@ void VirtioConsole::read_config(std::uint64_t offset, std::span<std::uint8_t> da
     // emerg_wr reads 0.
     std::array<std::uint8_t, 12> config{};
     config[4] = 1;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-        const std::uint64_t at = offset + i;
-        data[i] = at < config.size() ? config[at] : 0;
-    }
+    copy_config(config, offset, data);
 }
 
 void VirtioConsole::write_config(std::uint64_t offset, std::span<const std::uint8_t> data) {

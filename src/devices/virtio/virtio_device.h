@@ -36,6 +36,16 @@ public:
     virtual void set_needs_reset() = 0;
 };
 
+// A read of `data.size()` bytes at `offset` of a device configuration structure whose bytes are
+// `config`: bytes past its end read 0 (§4.1.4.6 leaves them undefined; 0 is what drivers expect).
+inline void copy_config(std::span<const std::uint8_t> config, std::uint64_t offset,
+                        std::span<std::uint8_t> data) {
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        const std::uint64_t at = offset + i;
+        data[i] = at < config.size() ? config[at] : 0;
+    }
+}
+
 // Counters every device keeps (exposed later as metrics).
 struct VirtioCounters {
     std::atomic<std::uint64_t> requests{0};

@@ -101,10 +101,7 @@ void VirtioNet::read_config(std::uint64_t offset, std::span<std::uint8_t> data) 
     std::copy(m_mac.bytes().begin(), m_mac.bytes().end(), c.begin());
     c[6] = kLinkUp;
     c[8] = 1;
-    for (std::size_t i = 0; i < data.size(); ++i) {
-        const std::uint64_t at = offset + i;
-        data[i] = at < c.size() ? c[at] : 0;
-    }
+    copy_config(c, offset, data);
 }
 
 Result<void> VirtioNet::on_activate(EventLoop& loop) {
