@@ -3,6 +3,7 @@
 // state and RAM go to a state file (the real container: magic, version, CRC) and a memory file,
 // and a NEW PROCESS (fork, then a fresh /dev/kvm VM) restores them: its first report must be the
 // next count, and the RAM cell must hold the last one, so nothing restarted.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "base/state_archive.h"
 #include "probe_fixture.h"
@@ -124,8 +126,22 @@ TEST_F(ProbeTest, CounterContinuesInANewProcessAfterRestore) {
         std::fflush(stderr);
         ::_exit(code);
     }
+    // The child has its own 20 s watchdog on the vCPU; if it still has not finished after 60 s,
+    // it is killed and the test fails rather than hanging the suite.
     int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    pid_t waited = 0;
+    for (int i = 0; i < 600 && waited == 0; ++i) {
+        waited = ::waitpid(pid, &status, WNOHANG);
+        if (waited == 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    if (waited == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        FAIL() << "the restored process did not finish within 60 s";
+    }
+    ASSERT_EQ(waited, pid);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0)
         << "the restored process failed at stage " << WEXITSTATUS(status);
