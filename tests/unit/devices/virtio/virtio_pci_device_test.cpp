@@ -122,6 +122,12 @@ protected:
                                                     kStatusFeaturesOk | kStatusDriverOk);
     }
     std::uint16_t used_idx() { return mem->read_obj<std::uint16_t>(GuestAddress{0x3002}).value(); }
+    // Waits up to 2 s for the device to publish used index `n`.
+    void wait_used(std::uint16_t n) {
+        for (int i = 0; i < 2000 && used_idx() != n; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
 
     std::unique_ptr<GuestMemory> mem;
     FakeMsi msi;
@@ -228,9 +234,7 @@ TEST_F(VirtioPciTest, NotifyWriteKicksAndIntxRaisesUntilIsrRead) {
     ASSERT_TRUE(mem->write_obj(GuestAddress{0x2004}, std::uint16_t{0}));
     ASSERT_TRUE(mem->write_obj(GuestAddress{0x2002}, std::uint16_t{1}));
     write_bar<std::uint16_t>(kNotify, 0);  // the MMIO path (no ioeventfd here)
-    for (int i = 0; i < 2000 && used_idx() != 1; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    wait_used(1);
     ASSERT_EQ(used_idx(), 1);
     for (int i = 0; i < 2000 && !line.level; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -289,9 +293,7 @@ TEST_F(VirtioPciTest, SnapshotRestoresARunningDeviceAtItsRingPositions) {
     ASSERT_TRUE(mem->write_obj(GuestAddress{0x2004}, std::uint16_t{0}));
     ASSERT_TRUE(mem->write_obj(GuestAddress{0x2002}, std::uint16_t{1}));
     write_bar<std::uint16_t>(kNotify, 0);
-    for (int i = 0; i < 2000 && used_idx() != 1; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    wait_used(1);
     ASSERT_EQ(used_idx(), 1);
     dev->device().pause();
     const auto bytes = save_to_bytes(dev->save_state());
@@ -321,9 +323,7 @@ TEST_F(VirtioPciTest, SnapshotRestoresARunningDeviceAtItsRingPositions) {
     ASSERT_TRUE(mem->write_obj(GuestAddress{0x2006}, std::uint16_t{0}));
     ASSERT_TRUE(mem->write_obj(GuestAddress{0x2002}, std::uint16_t{2}));
     write_bar<std::uint16_t>(kNotify, 0);
-    for (int i = 0; i < 2000 && used_idx() != 2; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    wait_used(2);
     EXPECT_EQ(used_idx(), 2);
     EXPECT_EQ(save_to_bytes(dev->save_state()).size(), bytes.size());
     dev.reset();  // before msi2, ioevents2 and line2, which it uses, go out of scope
