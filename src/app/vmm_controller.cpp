@@ -210,7 +210,10 @@ int VmmController::run() {
         ::timerfd_settime(timer, 0, &period, nullptr);
         static_cast<void>((*loop)->add(timer, EPOLLIN, [this, timer](std::uint32_t) {
             std::uint64_t ticks = 0;
-            static_cast<void>(::read(timer, &ticks, sizeof(ticks)));
+            // A non-blocking timerfd: a failed read only means no expiry to consume.
+            if (::read(timer, &ticks, sizeof(ticks)) < 0) {
+                ticks = 0;
+            }
             write_metrics("periodic");
         }));
     }

@@ -74,7 +74,10 @@ public:
     void stop_input() override {
         if (m_thread.joinable()) {
             const std::uint64_t one = 1;
-            static_cast<void>(::write(m_stop_fd.get(), &one, sizeof(one)));
+            // An eventfd write fails only when its counter would overflow, i.e. it is already
+            // signalled: the input thread wakes either way.
+            const bool signalled = ::write(m_stop_fd.get(), &one, sizeof(one)) >= 0;
+            static_cast<void>(signalled);
             m_thread.join();
         }
     }

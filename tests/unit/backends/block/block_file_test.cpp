@@ -489,7 +489,9 @@ TEST_P(BlockFileTest, FlushedDataSurvivesSigkill) {
         }
         run(1);
         const char status = results[0] == 4096 && results[1] == 0 ? 'y' : 'n';
-        static_cast<void>(::write(pipe_fds[1], &status, 1));
+        if (::write(pipe_fds[1], &status, 1) != 1) {
+            ::_exit(5);
+        }
         for (;;) {
             ::pause();
         }
