@@ -15,6 +15,7 @@
 #include "backends/char/console.h"
 #include "base/size.h"
 #include "machine/machine.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo::app {
 
@@ -52,7 +53,7 @@ public:
     }
     void watch(Machine& machine) {
         m_done = false;
-        m_thread = std::thread([this, &machine] {
+        m_thread = seccomp::spawn(seccomp::ThreadKind::Signal, [this, &machine] {
             const timespec tick{0, 100'000'000};
             while (!m_done.load()) {
                 const int s = sigtimedwait(&m_set, nullptr, &tick);
@@ -158,6 +159,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                                     CLI::ignore_case))
         ->default_str("exit");
     run->add_flag("--verbose", o.verbose, "Print exit counters and unclaimed I/O when the VM ends");
+    add_seccomp_options(*run, o.seccomp);
     return run;
 }
 
@@ -200,6 +202,9 @@ int run_command(RunOptions& o) {
     }
 
     SignalWatcher signals;  // before any thread exists, so all inherit the blocked mask
+    if (const int status = start_seccomp(o.seccomp); status != 0) {
+        return status;
+    }
     auto console = open_console(o.console);
     if (!console) {
         fmt::print(stderr, "vireo: {}\n", console.error().message());
@@ -208,6 +213,10 @@ int run_command(RunOptions& o) {
     auto kvm = KvmAccelerator::open();
     if (!kvm) {
         fmt::print(stderr, "vireo: {}\n", kvm.error().message());
+        return kExitError;
+    }
+    if (auto r = seccomp::confine_thread(seccomp::ThreadKind::Vmm); !r) {
+        fmt::print(stderr, "vireo: {}\n", r.error().message());
         return kExitError;
     }
     for (unsigned boot = 1;; ++boot) {

@@ -15,6 +15,7 @@
 
 #include "app/run_command.h"
 #include "base/event_loop.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo::app {
 
@@ -168,12 +169,14 @@ int VmmController::run() {
         fmt::print(stderr, "vireo: {}\n", loop.error().message());
         return kExitError;
     }
+    seccomp::report_to_metrics_file(m_options.metrics_path);  // a violation's last line
     if (m_options.config) {
         // --config-file: the sections, then InstanceStart, exactly as API calls would do.
         m_config = *m_options.config;
         if (m_config.metrics) {
             m_options.metrics_path = m_config.metrics->metrics_path;
         }
+        seccomp::report_to_metrics_file(m_options.metrics_path);
         const ApiResponse started = start_instance();
         if (started.failed()) {
             fmt::print(stderr, "vireo: {}\n", std::get<Fault>(started.body).fault_message);
@@ -434,6 +437,7 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                         auto logger = spdlog::basic_logger_mt("vireo", *r.log_path);
                         spdlog::set_default_logger(logger);
                         spdlog::flush_on(spdlog::level::info);
+                        seccomp::report_to_log_file(*r.log_path);
                     } catch (const spdlog::spdlog_ex& e) {
                         return ApiResponse::bad_request(
                             fmt::format("log_path {}: {}", *r.log_path, e.what()));
@@ -457,6 +461,7 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                         fmt::format("metrics_path {}: cannot be opened", r.metrics_path));
                 }
                 m_options.metrics_path = r.metrics_path;
+                seccomp::report_to_metrics_file(r.metrics_path);
                 m_config.metrics = r;
                 return ApiResponse::no_content();
             } else if constexpr (std::is_same_v<T, SnapshotCreateParams>) {
@@ -491,7 +496,7 @@ ApiResponse VmmController::start_instance() {
     spdlog::info("instance {}: started: {} vCPUs, {} MiB, {} disks, {} NICs, kernel {}",
                  m_options.id, config->cpus, config->memory >> 20, config->disks.size(),
                  config->nets.size(), config->kernel_path);
-    m_machine_thread = std::thread([this] {
+    m_machine_thread = seccomp::spawn(seccomp::ThreadKind::Machine, [this] {
         MachineExit exit = m_machine->run();
         m_exit = exit;
         m_wake.signal();
@@ -524,11 +529,11 @@ void VmmController::write_metrics(const char* reason) {
         return;
     }
     std::string line = fmt::format(
-        R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}})",
+        R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}},"seccomp":{{"num_faults":{}}})",
         std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::system_clock::now().time_since_epoch())
             .count(),
-        reason, m_options.id, m_api_requests, m_api_failures);
+        reason, m_options.id, m_api_requests, m_api_failures, seccomp::num_faults());
     if (m_machine) {
         line += "," + m_machine->metrics_json();
     }

@@ -23,6 +23,7 @@
 #include "app/vmm_controller.h"
 #include "base/unique_fd.h"
 #include "machine/memory_layout.h"
+#include "seccomp/seccomp.h"
 #include "snapshot/memory_file.h"
 #include "snapshot/snapshot_file.h"
 
@@ -161,7 +162,7 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     spdlog::info("instance {}: restored from {} ({}) in {:.1f} ms{}", m_options.id, p.snapshot_path,
                  contents->vireo_version, ms_since(start),
                  p.eager_memory ? ", memory read eagerly" : "");
-    m_machine_thread = std::thread([this] {
+    m_machine_thread = seccomp::spawn(seccomp::ThreadKind::Machine, [this] {
         MachineExit exit = m_machine->run();
         m_exit = exit;
         m_wake.signal();
