@@ -12,7 +12,7 @@ tmp=$(mktemp -d /tmp/vireo-api.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 . "$top/tests/cli/lib.sh"
 
-"$top/tests/lib/make-probe-kernel" "$tmp/probe.elf"
+probe_kernel "$tmp/probe.elf"
 sock=$tmp/api.sock
 
 # Start, check the socket, configure, start the instance: the probe guest powers off at once.
@@ -37,7 +37,7 @@ check "the guest powered off: exit 0" test $rc -eq 0
 check "the socket is removed" test ! -e "$sock"
 
 # A stale socket file (nobody listening) is replaced.
-python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$sock"
+stale_socket "$sock"
 check "a stale socket file exists" test -S "$sock"
 "$vireo" --api-sock "$sock" > "$tmp/v3.log" 2>&1 &
 pid=$!
