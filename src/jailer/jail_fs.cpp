@@ -98,7 +98,24 @@ Result<void> enter_jail(const std::string& root) {
         return Error::from_errno(fmt::format("creating {}/old_root", root));
     }
     if (::syscall(SYS_pivot_root, ".", "old_root") != 0) {
-        return Error::from_errno("pivot_root");
+        if (errno != EINVAL) {
+            return Error::from_errno("pivot_root");
+        }
+        // The current root has no parent mount: "/" is the initramfs's rootfs (a host booted
+        // without switch_root), which pivot_root cannot move. A recursive bind of "/" onto the
+        // instance's folder, chrooted into, is the same tree on a mount that has a parent; the
+        // pivot then works and the old root (that bind) is detached below as usual.
+        const std::string instance = root.substr(0, root.rfind('/'));
+        if (::mount("/", instance.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+            return Error::from_errno(
+                fmt::format("pivot_root failed (EINVAL); bind-mounting / onto {}", instance));
+        }
+        if (::chroot(instance.c_str()) != 0 || ::chdir(root.c_str()) != 0) {
+            return Error::from_errno(fmt::format("chroot {}", instance));
+        }
+        if (::syscall(SYS_pivot_root, ".", "old_root") != 0) {
+            return Error::from_errno("pivot_root (from a bind of the rootfs)");
+        }
     }
     if (::chdir("/") != 0) {
         return Error::from_errno("chdir /");

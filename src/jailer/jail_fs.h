@@ -23,6 +23,8 @@ Result<void> copy_file_at(int src_fd, int dir_fd, const std::string& name, mode_
 // unshare(CLONE_NEWNS), every mount private, `root` bind-mounted onto itself, pivot_root into
 // it, the old root detached and removed, chroot("."): afterwards "/" is `root` and nothing of the
 // host's tree is reachable.
+// `root` is <instance folder>/root: where "/" is the initramfs's rootfs (which pivot_root cannot
+// move), "/" is first bind-mounted onto the instance folder and chrooted into.
 Result<void> enter_jail(const std::string& root);
 
 // In the jail: a character device node at `path` (mode 0600) owned by uid:gid.

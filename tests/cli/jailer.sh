@@ -156,6 +156,8 @@ check "NoNewPrivs" grep -qP '^NoNewPrivs:\t1$' "$st"
 check "PID 1 of a new PID namespace (NSpid $pid 1)" grep -qP "^NSpid:\t$pid\t1$" "$st"
 check "its root is the jail" same_file "/proc/$pid/root/" "$root/"
 check "its mount namespace is not the host's" other_ns "$pid" mnt
+check "the host's old root is detached: one mount visible (the jail)" \
+  test "$(wc -l < "/proc/$pid/mountinfo")" = 1
 check "fsize limit 1048576" grep -qE '^Max file size +1048576 +1048576 ' "/proc/$pid/limits"
 check "no-file limit 512" grep -qE '^Max open files +512 +512 ' "/proc/$pid/limits"
 check "the environment is empty" test -e "/proc/$pid/environ" -a ! -s "/proc/$pid/environ"

@@ -72,6 +72,9 @@ grep -qE '^Max open files +1024 +1024 ' "/proc/$pid/limits" || fail "no-file lim
 grep -qE '^Max file size +1073741824 +1073741824 ' "/proc/$pid/limits" || fail "fsize limit"
 [ "$(stat -c %d:%i "/proc/$pid/root/")" = "$(stat -c %d:%i "$root/")" ] || fail "its root is not the jail"
 [ ! -s "/proc/$pid/environ" ] || fail "the environment is not empty"
+# The nested host's / is the initramfs (rootfs), which pivot_root cannot move: the jailer pivots
+# from a bind of it; either way the old root must be gone from the jail's view.
+[ "$(wc -l < "/proc/$pid/mountinfo")" = 1 ] || fail "mounts visible in the jail: $(cat "/proc/$pid/mountinfo")"
 
 step "cgroup: placement and limits"
 cg=$cgmount/vireo/$id
