@@ -529,6 +529,8 @@ void VmmController::write_metrics(const char* reason) {
             std::chrono::system_clock::now().time_since_epoch())
             .count(),
         reason, m_options.id, m_api_requests, m_api_failures);
+    // Guest console bytes the host side did not take (a stdout nobody reads).
+    line += fmt::format(R"(,"console":{{"dropped_bytes":{}}})", m_console.dropped_output_bytes());
     if (m_machine) {
         line += "," + m_machine->metrics_json();
     }

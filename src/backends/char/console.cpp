@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/char/console_writer.h"
 #include "base/unique_fd.h"
 
 namespace vireo {
@@ -54,12 +55,23 @@ public:
     }
     ~StdioConsole() override {
         stop_input();
+        m_output.stop();  // flushes for a moment at most, never waits on a stalled stdout
         if (m_raw) {
             ::tcsetattr(STDIN_FILENO, TCSANOW, &m_saved);
         }
+        if (const std::uint64_t dropped = dropped_output_bytes(); dropped > 0) {
+            fmt::print(stderr,
+                       "vireo: console: {} bytes of guest output dropped: stdout was not read "
+                       "fast enough\n",
+                       dropped);
+        }
     }
 
-    void write(std::span<const std::uint8_t> bytes) override { write_all(STDOUT_FILENO, bytes); }
+    // Never blocks a vCPU: a stdout nobody reads (a stalled terminal, an undrained pipe) fills
+    // the writer's buffer and the rest is dropped and counted.
+    void write(std::span<const std::uint8_t> bytes) override { m_output.write(bytes); }
+
+    std::uint64_t dropped_output_bytes() const override { return m_output.dropped_bytes(); }
 
     void start_input(InputSink sink, std::function<void()> on_quit) override {
         m_stop_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC));
@@ -143,6 +155,7 @@ private:
     }
 
     static constexpr std::uint8_t kCtrlA = 0x01;
+    ConsoleWriter m_output{STDOUT_FILENO};
     termios m_saved{};
     bool m_raw = false;
     UniqueFd m_stop_fd;

@@ -25,6 +25,8 @@ public:
     virtual void start_input(InputSink /*sink*/, std::function<void()> /*on_quit*/) {}
     // Stops the input thread (idempotent); the destructor calls it too.
     virtual void stop_input() {}
+    // Guest output bytes dropped because the host side did not take them (metrics).
+    virtual std::uint64_t dropped_output_bytes() const { return 0; }
 };
 
 // "stdio" (raw mode while stdin is a terminal, restored on exit) or "file:PATH" (output only,
