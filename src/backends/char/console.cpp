@@ -26,27 +26,6 @@ namespace vireo {
 
 namespace {
 
-// Writes all of `bytes` to `fd`, retrying on EINTR and short writes; drops output only if the fd
-// is broken (a closed pipe must not take the VM down).
-void write_all(int fd, std::span<const std::uint8_t> bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN) {
-                pollfd p{fd, POLLOUT, 0};
-                static_cast<void>(::poll(&p, 1, 100));
-                continue;
-            }
-            return;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-}
-
 class StdioConsole final : public Console {
 public:
     StdioConsole() {
