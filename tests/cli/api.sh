@@ -46,21 +46,9 @@ sleep 0.3
 check "vireo starts over a stale socket" test "$(api "$sock" GET /version)" = 200
 # A hostile client: an 8 KB Range header. cpp-httplib matched it with a recursive std::regex that
 # overflowed the 1 MiB stack of an API worker and killed the VMM (SIGSEGV).
-python3 - "$sock" > "$tmp/range.out" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(10)
-s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-0" + b",0-0" * 2000 +
-          b"\r\nConnection: close\r\n\r\n")
-data = b""
-try:
-    while chunk := s.recv(65536):
-        data += chunk
-except OSError:
-    pass
-print(data.split(b"\r\n")[0].decode() if data else "no answer")
-PY
+range="bytes=$(for _ in $(seq 1 2000); do printf '0-1,'; done)0-1"
+curl -s -m 10 -o /dev/null -w 'HTTP/1.1 %{http_code}\n' --unix-socket "$sock" -H "Range: $range" \
+  http://localhost/version > "$tmp/range.out"
 check "an 8 KB Range header is answered 200 (Range ignored)" grep -q "^HTTP/1.1 200" "$tmp/range.out"
 check "... and vireo lives on" kill -0 $pid
 check "... and still answers" test "$(api "$sock" GET /version)" = 200

@@ -45,6 +45,10 @@ stale_socket() {
   [ -S "$1" ]
 }
 
+# sparse_copy SRC DST: a copy that keeps holes where cp can (busybox's cp, in the nested test host,
+# has no --sparse).
+sparse_copy() { cp --sparse=always "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
+
 # summary: the closing line and the script's status.
 summary() {
   echo "$passes passed, $failures failed"

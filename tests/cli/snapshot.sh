@@ -151,7 +151,7 @@ diff_before=$(console "$tmp/e.log")
 check "the Diff memory file holds only the dirtied pages (under 1 MiB)" \
   test "$(du -k "$tmp/e-diff.mem" | cut -f1)" -lt 1024
 kill9 e
-cp --sparse=always "$tmp/e-full.mem" "$tmp/merged.mem"
+sparse_copy "$tmp/e-full.mem" "$tmp/merged.mem"
 check "vireo snapshot merge" "$vireo" snapshot merge "$tmp/merged.mem" "$tmp/e-diff.mem"
 check "restore process starts" start f
 check "snapshot/load of the Diff state + merged memory: 204" test "$(api "$tmp/f.sock" PUT /snapshot/load \
@@ -173,7 +173,7 @@ k_before=$before$(console "$tmp/k.log")
 check "... holds only what changed since the restore (under 1 MiB)" \
   test "$(du -k "$tmp/k-diff.mem" | cut -f1)" -lt 1024
 kill9 k
-cp --sparse=always "$tmp/a.mem" "$tmp/k-merged.mem"
+sparse_copy "$tmp/a.mem" "$tmp/k-merged.mem"
 check "merge it onto the memory it was restored from" \
   "$vireo" snapshot merge "$tmp/k-merged.mem" "$tmp/k-diff.mem"
 check "restore process starts" start l

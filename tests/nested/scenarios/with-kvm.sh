@@ -5,6 +5,8 @@
 [ -c /dev/kvm ] || fail "/dev/kvm missing in the nested host"
 [ -f /payload/env ] && . /payload/env
 export VIREO_PROBE_KERNELS=/payload/probe-kernels
+# bash's process substitution needs /dev/fd, which the host's minimal /dev lacks.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 mode=$1
 shift
 case $mode in
