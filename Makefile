@@ -5,10 +5,13 @@ ASAN_BUILD := $(BUILD)/asan
 FUZZ_BUILD := $(BUILD)/fuzz
 # ccache, when present (scripts/setup installs it): paths are hashed relative to the checkout, so
 # every clone on a machine shares one cache (a fresh CI clone rebuilds only what changed).
+# Recursive (=): looked up when a recipe runs, after `setup`, so a fresh machine's first build
+# uses it too.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
-LAUNCHER   := $(if $(shell command -v ccache),-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-CMAKE_ARGS := $(LAUNCHER) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_ASAN_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) \
+CMAKE_GEN   = $(if $(shell command -v ccache),-DCMAKE_C_COMPILER_LAUNCHER=ccache \
+                -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) -G Ninja
+CMAKE_ARGS  = $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_ASAN_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) \
               -DVIREO_FUZZ_BUILD_DIR=$(CURDIR)/$(FUZZ_BUILD)
 
 .PHONY: all setup build build-asan build-fuzz fuzz guest nested-host check demo bench format clean
@@ -23,11 +26,11 @@ build: setup
 	cmake --build $(BUILD)
 
 build-asan: setup
-	cmake -S . -B $(ASAN_BUILD) $(LAUNCHER) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVIREO_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DVIREO_SANITIZE=ON
 	cmake --build $(ASAN_BUILD)
 
 build-fuzz: setup
-	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(LAUNCHER) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_FUZZ=ON
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) --target kernel_image_fuzzer size_fuzzer legacy_devices_fuzzer pci_fuzzer virt_queue_fuzzer virtio_blk_fuzzer api_request_fuzzer \
 	  http_request_head_fuzzer snapshot_file_fuzzer virtio_pci_fuzzer
 
