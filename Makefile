@@ -3,7 +3,15 @@
 BUILD      := build
 ASAN_BUILD := $(BUILD)/asan
 FUZZ_BUILD := $(BUILD)/fuzz
-CMAKE_ARGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_ASAN_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) \
+# ccache, when present (scripts/setup installs it): paths are hashed relative to the checkout, so
+# every clone on a machine shares one cache (a fresh CI clone rebuilds only what changed).
+# Recursive (=): looked up when a recipe runs, after `setup`, so a fresh machine's first build
+# uses it too.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
+CMAKE_GEN   = $(if $(shell command -v ccache),-DCMAKE_C_COMPILER_LAUNCHER=ccache \
+                -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) -G Ninja
+CMAKE_ARGS  = $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_ASAN_BUILD_DIR=$(CURDIR)/$(ASAN_BUILD) \
               -DVIREO_FUZZ_BUILD_DIR=$(CURDIR)/$(FUZZ_BUILD)
 
 .PHONY: all setup build build-asan build-fuzz fuzz guest nested-host check demo bench format clean
@@ -18,13 +26,13 @@ build: setup
 	cmake --build $(BUILD)
 
 build-asan: setup
-	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVIREO_SANITIZE=ON
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DVIREO_SANITIZE=ON
 	cmake --build $(ASAN_BUILD)
 
 build-fuzz: setup
-	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_FUZZ=ON
+	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) --target kernel_image_fuzzer size_fuzzer legacy_devices_fuzzer pci_fuzzer virt_queue_fuzzer virtio_blk_fuzzer api_request_fuzzer \
-	  snapshot_file_fuzzer
+	  http_request_head_fuzzer snapshot_file_fuzzer virtio_pci_fuzzer
 
 # Longer fuzzing runs (FUZZ_SECONDS per target).
 fuzz: build-fuzz guest

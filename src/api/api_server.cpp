@@ -10,8 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include <httplib.h>
-
+#include "api/api_http_server.h"
 #include "api/api_json.h"
 #include "api/api_router.h"
 #include "base/unique_fd.h"
@@ -75,7 +74,10 @@ void write_response(const ApiResponse& response, httplib::Response& res) {
 }  // namespace
 
 struct ApiServer::Impl {
-    httplib::Server http;
+    Impl(ApiHttpServer::Limits limits, ApiMetrics& metrics)
+        : http(limits, [&metrics] { metrics.record(ApiEndpoint::Invalid, true); }) {}
+
+    ApiHttpServer http;
     std::thread thread;
     ApiHandler* handler = nullptr;
     std::mutex handler_mutex;  // one handle() at a time
@@ -119,7 +121,13 @@ Result<void> ApiServer::start(const std::string& socket_path, ApiHandler& handle
         return cleared.error();
     }
 
-    auto impl = std::make_unique<Impl>();
+    auto impl =
+        std::make_unique<Impl>(ApiHttpServer::Limits{.read_timeout = m_options.read_timeout,
+                                                     .write_timeout = m_options.write_timeout,
+                                                     .workers = m_options.workers,
+                                                     .max_waiting = m_options.max_waiting,
+                                                     .max_body = kApiMaxBodySize},
+                               m_metrics);
     impl->handler = &handler;
     Impl* self = impl.get();
     ApiMetrics* metrics = &m_metrics;
@@ -132,18 +140,7 @@ Result<void> ApiServer::start(const std::string& socket_path, ApiHandler& handle
         (void)::fchmod(sock, kSocketMode);
         (void)::fcntl(sock, F_SETFD, FD_CLOEXEC);
     });
-    auto secs = [](std::chrono::milliseconds t) { return static_cast<time_t>(t.count() / 1000); };
-    auto usecs = [](std::chrono::milliseconds t) {
-        return static_cast<time_t>((t.count() % 1000) * 1000);
-    };
-    http.set_read_timeout(secs(m_options.read_timeout), usecs(m_options.read_timeout));
-    http.set_write_timeout(secs(m_options.write_timeout), usecs(m_options.write_timeout));
-    // Waiting for a (first or next) request on a connection is bounded by this, in whole seconds.
-    http.set_keep_alive_timeout(std::max<time_t>(1, secs(m_options.read_timeout)));
-    http.set_payload_max_length(kApiMaxBodySize);
     http.set_default_headers({{"Server", "vireo API"}});
-    const std::size_t workers = std::max<std::size_t>(1, m_options.workers);
-    http.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
 
     // Every path and method goes to the router. Paths longer than any endpoint are answered
     // before the route patterns (std::regex, which recurses per character) see them.

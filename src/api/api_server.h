@@ -2,10 +2,11 @@
 //
 // HTTP library: Debian 12's libcpp-httplib-dev (cpp-httplib 0.11.4, DESIGN.md §7: a packaged
 // library rather than a hand-written parser). It listens on a Unix socket with
-// set_address_family(AF_UNIX) + bind_to_port(path, port ignored) + listen_after_bind(), has
-// read/write/keep-alive timeouts, a body size cap (set_payload_max_length) and serves each
-// connection on a fixed worker pool, so a silent client holds one worker until its timeout and
-// never blocks the others. So the fallback (libmicrohttpd on a socket of our own) is not needed.
+// set_address_family(AF_UNIX) + bind_to_port(path, port ignored) + listen_after_bind(), routes
+// and writes responses. Its own request reader is not safe against a hostile client (a recursive
+// regex on Range, unbounded chunked/length-less/compressed bodies, lines and header counts, no
+// deadline per request), so every connection is read by ApiHttpServer (api_http_server.h) under
+// limits and deadlines, and httplib parses only a head that guard_request_head() checked.
 //
 // Routing and body parsing are api_router.h's; this file only moves bytes. Parsed requests go to
 // the injected ApiHandler, one call at a time.
@@ -26,11 +27,14 @@ namespace vireo {
 class ApiServer {
 public:
     struct Options {
-        // A connection that sends nothing (or stalls mid-request) for this long is closed.
+        // A connection that sends nothing for this long is closed; a request head must arrive
+        // within this of its first byte, and its body within this of its head.
         std::chrono::milliseconds read_timeout{5000};
         std::chrono::milliseconds write_timeout{5000};
-        // Connections served at once; more wait for a free worker.
+        // Connections served at once; up to max_waiting more wait for a free worker, and the
+        // rest are answered 503 at once (a flood holds a bounded number of descriptors).
         std::size_t workers = 8;
+        std::size_t max_waiting = 16;
     };
 
     ApiServer();

@@ -237,6 +237,10 @@ struct SnapshotLoadParams {
     std::vector<NetworkOverride> network_overrides{};
     std::vector<DriveOverride> drive_overrides{};  // vireo extension
     bool eager_memory = false;  // vireo extension: read the memory file up front, not mapped
+    // vireo extension: a drive path taken from the state file may name a block device. Without
+    // it such paths must be regular files (a state file must not open /dev/sda behind the
+    // caller's back); paths given in drive_overrides are the caller's own and need no opt-in.
+    bool allow_block_devices = false;
 
     friend bool operator==(const SnapshotLoadParams&, const SnapshotLoadParams&) = default;
 };

@@ -255,6 +255,7 @@ Result<SnapshotLoadParams> read_snapshot_load_params(const Json& json, const std
     r.object_array("network_overrides", p.network_overrides, read_network_override);
     r.object_array("drive_overrides", p.drive_overrides, read_drive_override);
     r.defaulted("eager_memory", p.eager_memory);
+    r.defaulted("allow_block_devices", p.allow_block_devices);
     r.refuse("vsock_override", "vireo has no vsock device");
     if (r.good()) {
         if (mem_file_path && backend) {

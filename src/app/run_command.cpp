@@ -14,7 +14,9 @@
 #include "accel/kvm/kvm_accelerator.h"
 #include "backends/char/console.h"
 #include "base/size.h"
+#include "loader/boot_layout.h"
 #include "machine/machine.h"
+#include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
 
 namespace vireo::app {
@@ -126,6 +128,16 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                            : "must be stdio, virtio or file:PATH";
             },
             "stdio|virtio|file:PATH"));
+    run->add_option("--console-max-size", o.console_max_size,
+                    "With --console file:PATH, the most bytes written to the file; guest output "
+                    "beyond is dropped and counted")
+        ->capture_default_str()
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                auto r = parse_size(s);
+                return r ? std::string() : r.error().message();
+            },
+            "SIZE"));
     run->add_option(
            "--disk", o.disk_specs,
            "A virtio-blk disk on a raw image: path=FILE[,readonly=on][,direct=on][,serial=ID] "
@@ -205,7 +217,14 @@ int run_command(RunOptions& o) {
     if (const int status = start_seccomp(o.seccomp); status != 0) {
         return status;
     }
-    auto console = open_console(o.console);
+    // Before anything is built: a kernel or initrd that cannot fit costs no allocation.
+    if (auto fits = loader::check_boot_files(o.machine.kernel_path, o.machine.initrd_path,
+                                             layout::e820_map(o.machine.memory));
+        !fits) {
+        fmt::print(stderr, "vireo: {}\n", fits.error().message());
+        return kExitUsage;
+    }
+    auto console = open_console(o.console, parse_size(o.console_max_size).value());
     if (!console) {
         fmt::print(stderr, "vireo: {}\n", console.error().message());
         return kExitUsage;

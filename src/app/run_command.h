@@ -20,6 +20,7 @@ struct RunOptions {
     MachineConfig machine;
     std::string memory_text = "512M";
     std::string console = "stdio";
+    std::string console_max_size = "64M";  // the file console's cap
     std::vector<std::string> disk_specs;
     std::vector<std::string> net_specs;
     OnReboot on_reboot = OnReboot::Exit;

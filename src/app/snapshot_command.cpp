@@ -75,6 +75,7 @@ int load(const SnapshotCommandOptions& o) {
     params.mem_file_path = o.mem_file_path;
     params.resume_vm = !o.paused;
     params.eager_memory = o.eager;
+    params.allow_block_devices = o.allow_block_devices;
     params.track_dirty_pages = o.track_dirty_pages;
     for (const auto& text : o.network_overrides) {
         NetworkOverride n;
@@ -138,6 +139,8 @@ SnapshotCommands add_snapshot_command(CLI::App& app, SnapshotCommandOptions& o) 
                        "DRIVE_ID=PATH: point drive DRIVE_ID at another image");
     c.load->add_flag("--eager", o.eager,
                      "Read the whole memory file up front instead of mapping it");
+    c.load->add_flag("--allow-block-devices", o.allow_block_devices,
+                     "Let drive paths stored in the state file name block devices");
     c.load->add_flag("--paused", o.paused, "Leave the restored VM paused");
     c.load->add_flag("--track-dirty-pages", o.track_dirty_pages,
                      "Track dirty pages (for later Diff snapshots)");

@@ -26,6 +26,7 @@ struct SnapshotCommandOptions {
     std::vector<std::string> network_overrides;  // IFACE=TAP
     std::vector<std::string> drive_overrides;    // ID=PATH
     bool eager = false;
+    bool allow_block_devices = false;
     bool paused = false;
     bool track_dirty_pages = false;
     std::string base_mem;

@@ -6,7 +6,6 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -16,6 +15,7 @@
 #include "app/run_command.h"
 #include "app/vmm_controller.h"
 #include "backends/char/console.h"
+#include "base/fd_log_sink.h"
 #include "seccomp/seccomp.h"
 
 namespace vireo::app {
@@ -76,13 +76,14 @@ int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams
         options.config = std::move(config.value());
     }
     if (!o.log_path.empty()) {
-        try {
-            spdlog::set_default_logger(spdlog::basic_logger_mt("vireo", o.log_path));
-            spdlog::flush_on(spdlog::level::info);
-        } catch (const spdlog::spdlog_ex& e) {
-            fmt::print(stderr, "vireo: --log-path {}: {}\n", o.log_path, e.what());
+        auto sink = FdLogSink::open(o.log_path);
+        if (!sink) {
+            fmt::print(stderr, "vireo: --log-path: {}\n", sink.error().message());
             return kExitUsage;
         }
+        spdlog::set_default_logger(
+            std::make_shared<spdlog::logger>("vireo", std::move(sink).value()));
+        spdlog::flush_on(spdlog::level::info);
         seccomp::report_to_log_file(o.log_path);
     }
     if (!o.level.empty()) {

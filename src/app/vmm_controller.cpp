@@ -7,14 +7,18 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
-#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "api/api_guard.h"
 #include "app/run_command.h"
 #include "base/event_loop.h"
+#include "base/fd_log_sink.h"
+#include "base/file_open.h"
+#include "loader/boot_layout.h"
+#include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
 
 namespace vireo::app {
@@ -46,6 +50,19 @@ std::string not_allowed(const char* what, InstanceState s) {
 bool regular_file(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+// Why `path` cannot be read as a kernel or initrd (a regular file, or a block device when
+// `block_ok`); nullopt when it can. stat() only: nothing is opened.
+std::optional<std::string> not_a_file(const std::string& path, bool block_ok) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return std::string("no such file");
+    }
+    if (S_ISREG(st.st_mode) || (block_ok && S_ISBLK(st.st_mode))) {
+        return std::nullopt;
+    }
+    return fmt::format("is {}, not a regular file", file_type_name(st.st_mode));
 }
 
 }  // namespace
@@ -169,22 +186,31 @@ int VmmController::run() {
         fmt::print(stderr, "vireo: {}\n", loop.error().message());
         return kExitError;
     }
-    seccomp::report_to_metrics_file(m_options.metrics_path);  // a violation's last line
+    if (!m_options.metrics_path.empty()) {
+        if (auto opened = open_metrics(m_options.metrics_path); !opened) {
+            fmt::print(stderr, "vireo: {}\n", opened.error().message());
+            return kExitError;
+        }
+    }
     if (m_options.config) {
         // --config-file: the sections, then InstanceStart, exactly as API calls would do.
         m_config = *m_options.config;
         if (m_config.metrics) {
-            m_options.metrics_path = m_config.metrics->metrics_path;
+            if (auto opened = open_metrics(m_config.metrics->metrics_path); !opened) {
+                fmt::print(stderr, "vireo: {}\n", opened.error().message());
+                return kExitError;
+            }
         }
-        seccomp::report_to_metrics_file(m_options.metrics_path);
-        const ApiResponse started = start_instance();
+        const ApiResponse started =
+            answer_without_throwing("--config-file", [&] { return start_instance(); });
         if (started.failed()) {
             fmt::print(stderr, "vireo: {}\n", std::get<Fault>(started.body).fault_message);
             return kExitError;
         }
     }
     if (m_options.snapshot_load) {
-        const ApiResponse loaded = load_snapshot(*m_options.snapshot_load);
+        const ApiResponse loaded = answer_without_throwing(
+            "snapshot load", [&] { return load_snapshot(*m_options.snapshot_load); });
         if (loaded.failed()) {
             fmt::print(stderr, "vireo: {}\n", std::get<Fault>(loaded.body).fault_message);
             return kExitError;
@@ -193,7 +219,8 @@ int VmmController::run() {
     bool done = false;
     static_cast<void>((*loop)->add(m_queue->fd(), EPOLLIN, [this](std::uint32_t) {
         while (auto command = m_queue->poll()) {
-            ApiResponse response = apply(command->request);
+            ApiResponse response =
+                answer_without_throwing("API request", [&] { return apply(command->request); });
             ++m_api_requests;
             m_api_failures += response.failed() ? 1 : 0;
             command->respond(std::move(response));
@@ -306,13 +333,15 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 if (!pre_boot) {
                     return ApiResponse::bad_request(not_allowed("PUT /boot-source", m_state));
                 }
-                if (!regular_file(r.kernel_image_path)) {
+                if (auto why = not_a_file(r.kernel_image_path, false)) {
                     return ApiResponse::bad_request(
-                        fmt::format("kernel_image_path {}: no such file", r.kernel_image_path));
+                        fmt::format("kernel_image_path {}: {}", r.kernel_image_path, *why));
                 }
-                if (r.initrd_path && !regular_file(*r.initrd_path)) {
-                    return ApiResponse::bad_request(
-                        fmt::format("initrd_path {}: no such file", *r.initrd_path));
+                if (r.initrd_path) {
+                    if (auto why = not_a_file(*r.initrd_path, false)) {
+                        return ApiResponse::bad_request(
+                            fmt::format("initrd_path {}: {}", *r.initrd_path, *why));
+                    }
                 }
                 m_config.boot_source = r;
                 return ApiResponse::no_content();
@@ -433,15 +462,16 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                     return ApiResponse::bad_request(not_allowed("PUT /logger", m_state));
                 }
                 if (r.log_path) {
-                    try {
-                        auto logger = spdlog::basic_logger_mt("vireo", *r.log_path);
-                        spdlog::set_default_logger(logger);
-                        spdlog::flush_on(spdlog::level::info);
-                        seccomp::report_to_log_file(*r.log_path);
-                    } catch (const spdlog::spdlog_ex& e) {
-                        return ApiResponse::bad_request(
-                            fmt::format("log_path {}: {}", *r.log_path, e.what()));
+                    auto sink = FdLogSink::open(*r.log_path);
+                    if (!sink) {
+                        return ApiResponse::bad_request(sink.error().message());
                     }
+                    auto logger =
+                        std::make_shared<spdlog::logger>("vireo", std::move(sink).value());
+                    logger->set_level(spdlog::default_logger()->level());
+                    spdlog::set_default_logger(logger);
+                    spdlog::flush_on(spdlog::level::info);
+                    seccomp::report_to_log_file(*r.log_path);
                 }
                 if (r.level) {
                     static constexpr spdlog::level::level_enum kLevels[] = {
@@ -455,13 +485,9 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 if (!pre_boot) {
                     return ApiResponse::bad_request(not_allowed("PUT /metrics", m_state));
                 }
-                std::ofstream probe(r.metrics_path, std::ios::app);
-                if (!probe) {
-                    return ApiResponse::bad_request(
-                        fmt::format("metrics_path {}: cannot be opened", r.metrics_path));
+                if (auto opened = open_metrics(r.metrics_path); !opened) {
+                    return ApiResponse::bad_request(opened.error().message());
                 }
-                m_options.metrics_path = r.metrics_path;
-                seccomp::report_to_metrics_file(r.metrics_path);
                 m_config.metrics = r;
                 return ApiResponse::no_content();
             } else if constexpr (std::is_same_v<T, SnapshotCreateParams>) {
@@ -483,6 +509,12 @@ ApiResponse VmmController::start_instance() {
     auto config = machine_config_from(m_config, m_options.boot_timer);
     if (!config) {
         return ApiResponse::bad_request(config.error().message());
+    }
+    // Before anything is built: a kernel or initrd that cannot fit costs no allocation.
+    if (auto fits = loader::check_boot_files(config->kernel_path, config->initrd_path,
+                                             layout::e820_map(config->memory));
+        !fits) {
+        return ApiResponse::bad_request("InstanceStart: " + fits.error().message());
     }
     if (m_options.boot_timer) {
         config->boot_timer_start = m_options.process_start;
@@ -524,24 +556,38 @@ ApiResponse VmmController::set_state(VmStateRequest state) {
     return ApiResponse::no_content();
 }
 
+Result<void> VmmController::open_metrics(const std::string& path) {
+    auto fd = open_output_stream(path);
+    if (!fd) {
+        return fd.error().wrap("metrics path " + path);
+    }
+    m_metrics_fd = std::move(fd).value();
+    m_options.metrics_path = path;
+    seccomp::report_to_metrics_file(path);  // a violation's last metrics line goes there too
+    return ok();
+}
+
 void VmmController::write_metrics(const char* reason) {
-    if (m_options.metrics_path.empty()) {
+    if (!m_metrics_fd.valid()) {
         return;
     }
+    // logger: Firecracker's names; a line the destination did not take (a full pipe) is counted
+    // in the next one.
     std::string line = fmt::format(
-        R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}},"seccomp":{{"num_faults":{}}})",
+        R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}},"logger":{{"missed_metrics_count":{},"missed_log_count":{}}},"seccomp":{{"num_faults":{}}})",
         std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::system_clock::now().time_since_epoch())
             .count(),
-        reason, m_options.id, m_api_requests, m_api_failures, seccomp::num_faults());
+        reason, m_options.id, m_api_requests, m_api_failures, m_missed_metrics, missed_log_lines(),
+        seccomp::num_faults());
+    // Guest console bytes the host side did not take (a stdout nobody reads).
+    line += fmt::format(R"(,"console":{{"dropped_bytes":{}}})", m_console.dropped_output_bytes());
     if (m_machine) {
         line += "," + m_machine->metrics_json();
     }
     line += "}\n";
-    std::FILE* f = std::fopen(m_options.metrics_path.c_str(), "a");
-    if (f != nullptr) {
-        std::fputs(line.c_str(), f);
-        std::fclose(f);
+    if (write_nonblocking(m_metrics_fd.get(), line.data(), line.size()) != line.size()) {
+        ++m_missed_metrics;
     }
 }
 

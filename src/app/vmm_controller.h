@@ -22,6 +22,7 @@
 #include "backends/char/console.h"
 #include "base/command_queue.h"
 #include "base/event_fd.h"
+#include "base/unique_fd.h"
 #include "machine/machine.h"
 
 namespace vireo::app {
@@ -69,6 +70,9 @@ private:
     ApiResponse create_snapshot(const SnapshotCreateParams& params);
     ApiResponse load_snapshot(const SnapshotLoadParams& params);
     InstanceInfo instance_info() const;
+    // Opens (or replaces) the metrics destination: a regular file or a FIFO with a reader,
+    // written without blocking (base/file_open.h).
+    Result<void> open_metrics(const std::string& path);
     void write_metrics(const char* reason);
     void on_machine_end();
 
@@ -86,6 +90,8 @@ private:
     std::string m_stop_reason;
     std::uint64_t m_api_requests = 0;
     std::uint64_t m_api_failures = 0;
+    UniqueFd m_metrics_fd;
+    std::uint64_t m_missed_metrics = 0;  // lines the metrics destination did not take
 };
 
 }  // namespace vireo::app

@@ -6,12 +6,15 @@
 //
 // Load (before anything else is configured): the state file is read and checked whole (magic,
 // version, length, CRC, caps) before anything is built; its configuration, with the request's
-// overrides applied, builds the same hardware; RAM maps the memory file copy-on-write (or reads
-// it up front with eager_memory); every component's state goes back and the VM is Paused, or
+// overrides applied, builds the same hardware (drive paths from the state file must be regular
+// files unless allow_block_devices: api/snapshot_paths.h); RAM maps the memory file
+// copy-on-write, or reads it up front with eager_memory or when someone other than vireo's user
+// could truncate it (memory_file_copy_reason); every component's state goes back and the VM is Paused, or
 // Running with resume_vm. Any failure leaves the controller exactly as it was: still
 // "Not started", nothing half-built.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -20,7 +23,9 @@
 
 #include "api/api_json.h"
 #include "api/config_file.h"
+#include "api/snapshot_paths.h"
 #include "app/vmm_controller.h"
+#include "base/file_open.h"
 #include "base/unique_fd.h"
 #include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
@@ -131,6 +136,9 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
         }
         it->path_on_host = o.path_on_host;
     }
+    if (auto checked = check_snapshot_drive_paths(config, p); !checked) {
+        return ApiResponse::bad_request("snapshot/load: " + checked.error().message());
+    }
     config.machine_config.track_dirty_pages = p.track_dirty_pages;
     // This process's logger and metrics stay; the snapshot's were the old process's.
     config.logger = m_config.logger;
@@ -140,13 +148,24 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
         return ApiResponse::bad_request("snapshot/load: " + machine_config.error().message());
     }
 
-    UniqueFd fd(::open(p.mem_file_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
+    struct stat st {};
+    auto fd = open_regular_file(p.mem_file_path, O_RDONLY, &st);
+    if (!fd) {
         return ApiResponse::bad_request(
-            Error::from_errno("snapshot/load: memory file " + p.mem_file_path).message());
+            fd.error().wrap("snapshot/load: memory file " + p.mem_file_path).message());
+    }
+    bool eager = p.eager_memory;
+    if (!eager) {
+        if (const std::string why = memory_file_copy_reason(st, ::geteuid()); !why.empty()) {
+            spdlog::info(
+                "snapshot/load: copying the memory file {} instead of mapping it: {} (a mapped "
+                "file that shrinks later would crash vireo)",
+                p.mem_file_path, why);
+            eager = true;
+        }
     }
     const auto regions = layout::ram_regions(machine_config->memory);
-    auto memory = GuestMemory::create_from_file(regions, fd.get(), p.eager_memory);
+    auto memory = GuestMemory::create_from_file(regions, fd->get(), eager);
     if (!memory) {
         return ApiResponse::bad_request(fmt::format("snapshot/load: memory file {}: {}",
                                                     p.mem_file_path, memory.error().message()));
@@ -160,8 +179,7 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     m_machine = std::move(machine).value();
     m_state = InstanceState::Paused;
     spdlog::info("instance {}: restored from {} ({}) in {:.1f} ms{}", m_options.id, p.snapshot_path,
-                 contents->vireo_version, ms_since(start),
-                 p.eager_memory ? ", memory read eagerly" : "");
+                 contents->vireo_version, ms_since(start), eager ? ", memory read eagerly" : "");
     m_machine_thread = seccomp::spawn(seccomp::ThreadKind::Machine, [this] {
         MachineExit exit = m_machine->run();
         m_exit = exit;

@@ -10,7 +10,9 @@
 
 namespace vireo {
 
-// The bytes of the regular file `path`, which must hold at most `max_size` bytes. The error
+// The bytes of the regular file `path`, which must hold at most `max_size` bytes: checked before
+// anything is allocated; a FIFO or device is refused without blocking (base/file_open.h), and an
+// allocation that fails is an error, not an exception. The error
 // names neither the path nor the file's role: callers wrap it ("kernel /x: ...").
 Result<std::vector<std::uint8_t>> read_whole_file(const std::string& path, std::uint64_t max_size);
 

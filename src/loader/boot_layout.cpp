@@ -1,11 +1,16 @@
 #include "loader/boot_layout.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "base/file_open.h"
+#include "base/size.h"
 #include "loader/byte_reader.h"
 
 namespace vireo::loader {
@@ -148,6 +153,50 @@ Result<void> write_zeros(GuestMemory& mem, GuestAddress address, std::uint64_t s
         }
         address = address + chunk;
         size -= chunk;
+    }
+    return ok();
+}
+
+namespace {
+constexpr std::uint64_t k4GiB = 1ULL << 32;
+}  // namespace
+
+std::uint64_t max_boot_file_size(std::span<const E820Entry> e820) {
+    std::uint64_t total = 0;
+    for (const E820Entry& e : e820) {
+        if (e.type != E820Type::Ram || e.addr >= k4GiB) {
+            continue;
+        }
+        total += std::min(e.size, k4GiB - e.addr);
+    }
+    return total;
+}
+
+Result<void> check_boot_files(const std::string& kernel_path, const std::string& initrd_path,
+                              std::span<const E820Entry> e820) {
+    const std::uint64_t limit = max_boot_file_size(e820);
+    const std::pair<const char*, const std::string*> files[] = {{"kernel", &kernel_path},
+                                                                {"initrd", &initrd_path}};
+    for (const auto& [what, path] : files) {
+        if (path->empty()) {
+            continue;
+        }
+        struct stat st {};
+        if (::stat(path->c_str(), &st) != 0) {
+            return Error::from_errno(fmt::format("{} {}", what, *path));
+        }
+        if (!S_ISREG(st.st_mode)) {
+            return Error(fmt::format("{} {}: is {}, not a regular file", what, *path,
+                                     file_type_name(st.st_mode)),
+                         EINVAL);
+        }
+        const auto size = static_cast<std::uint64_t>(st.st_size);
+        if (size > limit) {
+            return Error(fmt::format("{} {}: {} is more than the {} of guest RAM below 4 GiB it "
+                                     "must fit in",
+                                     what, *path, format_size(size), format_size(limit)),
+                         EFBIG);
+        }
     }
     return ok();
 }

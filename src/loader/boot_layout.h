@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "base/result.h"
@@ -39,6 +40,18 @@ std::optional<std::uint64_t> find_initrd_slot(const GuestMemory& mem,
                                               std::span<const E820Entry> e820, std::uint64_t size,
                                               std::uint64_t min_start, std::uint64_t max_end,
                                               std::span<const LayoutRange> avoid);
+
+// The most bytes a kernel or an initrd file may have for a guest with this E820 map: both loaders
+// place the kernel and the initrd in RAM below 4 GiB (boot.rst: the 32-bit protocol's addresses
+// and initrd_addr_max; PVH: the 32-bit entry), so a file larger than that RAM can never load.
+// Checked before the file is read, so a huge (or sparse) file costs no allocation.
+std::uint64_t max_boot_file_size(std::span<const E820Entry> e820);
+
+// The kernel (and the initrd, when `initrd_path` is not empty) must be regular files of at most
+// max_boot_file_size(e820) bytes: "kernel /x: 200 GiB is more than the 3 GiB of guest RAM below
+// 4 GiB it must fit in". Only stat(): a FIFO or device is refused without being opened.
+Result<void> check_boot_files(const std::string& kernel_path, const std::string& initrd_path,
+                              std::span<const E820Entry> e820);
 
 // The command line must not hold a NUL and must be at most `limit` bytes (without its NUL).
 // `limit_source` explains the limit in the error.

@@ -306,7 +306,7 @@ Result<void> Machine::pause(std::chrono::milliseconds timeout) {
         }
     }
     for (auto& d : m_virtio) {
-        d->device().pause();
+        d->pause();
     }
     // The guest clock and each vCPU's TSC at the same moment: a snapshot saves both, so a
     // restored guest finds them in agreement (the TSC keeps counting while paused, kvmclock
@@ -337,7 +337,7 @@ Result<void> Machine::resume() {
         }
     }
     for (auto& d : m_virtio) {
-        d->device().resume();
+        d->resume();
     }
     std::lock_guard lock(m_mutex);
     m_paused = false;

@@ -169,8 +169,12 @@ Result<void> Machine::replace_disk(std::size_t index, const std::string& path) {
     if (!file) {
         return file.error();
     }
-    if (auto r = blk->replace_file(std::move(file.value())); !r) {
-        return r;
+    // Through the transport, which holds its lock: a guest reset of the disk cannot run in
+    // the middle of the swap (the device thread would be stopped twice).
+    auto replaced = m_virtio[index]->with_device(
+        [&](virtio::VirtioDevice&) { return blk->replace_file(std::move(file.value())); });
+    if (!replaced) {
+        return replaced;
     }
     m_disks[index].path = path;
     m_virtio[index]->config_changed();

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "base/crc64.h"
+#include "base/file_open.h"
 #include "base/unique_fd.h"
 
 namespace vireo {
@@ -115,12 +116,12 @@ public:
         PendingFile f;
         f.m_path = path;
         f.m_tmp = path + ".tmp";
-        f.m_fd = UniqueFd(::open(f.m_tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-        if (!f.m_fd.valid()) {
-            auto e = Error::from_errno("cannot create " + f.m_tmp);
+        auto fd = create_temporary(f.m_tmp);
+        if (!fd) {
             f.m_tmp.clear();  // nothing of ours to remove
-            return e;
+            return fd.error();
         }
+        f.m_fd = std::move(fd).value();
         return f;
     }
     PendingFile(PendingFile&& other) noexcept
@@ -245,17 +246,12 @@ std::vector<std::uint8_t> encode_page_list(std::uint64_t memory_size,
 // The page list for a diff of `memory_size` bytes: its bitmap, after every check.
 Result<std::vector<std::uint64_t>> read_page_list(const std::string& path,
                                                   std::uint64_t memory_size) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd.valid()) {
-        return Error::from_errno("cannot open the diff's page list " + path);
-    }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return Error::from_errno("cannot stat " + path);
+    auto opened = open_regular_file(path, O_RDONLY, &st);
+    if (!opened) {
+        return opened.error().wrap("the diff's page list " + path);
     }
-    if (!S_ISREG(st.st_mode)) {
-        return Error(path + " is not a regular file");
-    }
+    const UniqueFd fd = std::move(opened).value();
     const std::size_t expected = page_list_size(memory_size);
     if (static_cast<std::uint64_t>(st.st_size) != expected) {
         return Error(fmt::format("{} is {} bytes; a page list for {} bytes of memory is {} bytes",
@@ -301,16 +297,10 @@ Result<std::vector<std::uint64_t>> read_page_list(const std::string& path,
 
 Result<UniqueFd> open_regular(const std::string& path, int flags, const char* what,
                               std::uint64_t& size) {
-    UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC));
-    if (!fd.valid()) {
-        return Error::from_errno(fmt::format("cannot open the {} {}", what, path));
-    }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return Error::from_errno("cannot stat " + path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return Error(fmt::format("the {} {} is not a regular file", what, path));
+    auto fd = open_regular_file(path, flags, &st);
+    if (!fd) {
+        return fd.error().wrap(fmt::format("the {} {}", what, path));
     }
     size = static_cast<std::uint64_t>(st.st_size);
     return fd;
@@ -483,6 +473,17 @@ Result<MergeStats> merge_memory_diff(const std::string& base_path, const std::st
         return Error::from_errno("cannot fsync " + base_path);
     }
     return stats;
+}
+
+std::string memory_file_copy_reason(const struct stat& st, uid_t self) {
+    if (st.st_uid != self) {
+        return fmt::format("it belongs to uid {}, not to vireo's uid {}", st.st_uid, self);
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        return fmt::format("it is writable by its {} (mode {:o})",
+                           (st.st_mode & S_IWOTH) != 0 ? "others" : "group", st.st_mode & 07777);
+    }
+    return "";
 }
 
 }  // namespace vireo

@@ -49,6 +49,9 @@
 // restored lazily from it would see pages change under it).
 #pragma once
 
+#include <sys/stat.h>
+#include <sys/types.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -91,5 +94,13 @@ Result<MemoryFileStats> write_memory_diff(const std::string& path, const GuestMe
 // same offsets, and fsyncs the base. The base is not touched when the two differ in size or the
 // page list is missing, damaged or for another size.
 Result<MergeStats> merge_memory_diff(const std::string& base_path, const std::string& diff_path);
+
+// Restoring maps the memory file MAP_PRIVATE: a page the guest has not touched yet is read from
+// the file on first access, so a file that shrinks after the load raises SIGBUS in whichever
+// thread touches such a page (a vCPU, a device thread). A file that someone other than vireo's
+// user could truncate (owned by another uid, or writable by its group or others) is therefore
+// copied into anonymous memory at load instead. Returns why, or "" when mapping it is safe.
+// (The file's size against the RAM layout is checked by GuestMemory::create_from_file.)
+std::string memory_file_copy_reason(const struct stat& st, uid_t self);
 
 }  // namespace vireo

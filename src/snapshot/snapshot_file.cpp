@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/crc64.h"
+#include "base/file_open.h"
 #include "base/read_file.h"
 #include "base/state_archive.h"
 #include "base/unique_fd.h"
@@ -122,10 +123,11 @@ Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> file) {
 Result<void> write_snapshot_file(const std::string& path, const SnapshotContents& contents) {
     const auto bytes = encode_snapshot(contents);
     const std::string tmp = path + ".tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) {
-        return Error::from_errno("cannot create " + tmp);
+    auto created = create_temporary(tmp);
+    if (!created) {
+        return created.error();
     }
+    const UniqueFd fd = std::move(created).value();
     std::size_t done = 0;
     while (done < bytes.size()) {
         const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);

@@ -25,6 +25,30 @@ api() {
     "http://localhost$3"
 }
 
+# probe_kernel [--MODE] OUT: a probe "kernel" (tests/lib/make-probe-kernel) at OUT; made in advance
+# where the test runs without python3 (the nested test host: tests/lib/with-kvm).
+probe_kernel() {
+  local mode=probe
+  [ $# -eq 2 ] && mode=${1#--} && shift
+  if [ -n "${VIREO_PROBE_KERNELS:-}" ]; then
+    cp "$VIREO_PROBE_KERNELS/$mode.elf" "$1"
+  elif [ "$mode" = probe ]; then
+    "$(dirname "${BASH_SOURCE[0]}")/../lib/make-probe-kernel" "$1"
+  else
+    "$(dirname "${BASH_SOURCE[0]}")/../lib/make-probe-kernel" "--$mode" "$1"
+  fi
+}
+
+# stale_socket PATH: a Unix socket file nobody listens on (bound, never unlinked).
+stale_socket() {
+  timeout 1 socat -u "UNIX-LISTEN:$1,unlink-close=0" /dev/null 2>/dev/null
+  [ -S "$1" ]
+}
+
+# sparse_copy SRC DST: a copy that keeps holes where cp can (busybox's cp, in the nested test host,
+# has no --sparse).
+sparse_copy() { cp --sparse=always "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
+
 # summary: the closing line and the script's status.
 summary() {
   echo "$passes passed, $failures failed"

@@ -31,15 +31,18 @@ wait_chars() {
 }
 # cyclic TEXT: every character is the one after its predecessor in a..z, cyclically.
 cyclic() {
-  python3 - "$1" <<'PY'
-import sys
-t = sys.argv[1]
-bad = [i for i in range(1, len(t)) if (ord(t[i]) - ord(t[i - 1])) % 26 != 1]
-if bad:
-    i = bad[0]
-    print(f"  breaks at {i} of {len(t)}: ...{t[max(0, i - 10):i]}|{t[i:i + 10]}...")
-sys.exit(1 if bad or len(t) < 2 else 0)
-PY
+  awk -v t="$1" 'BEGIN {
+    a = "abcdefghijklmnopqrstuvwxyz"
+    n = length(t)
+    for (i = 2; i <= n; i++) {
+      p = index(a, substr(t, i - 1, 1)); c = index(a, substr(t, i, 1))
+      if (p == 0 || c == 0 || c != p % 26 + 1) {
+        printf "  breaks at %d of %d: ...%s|%s...\n", i - 1, n, substr(t, i > 10 ? i - 10 : 1, i > 10 ? 10 : i - 1), substr(t, i, 10)
+        exit 1
+      }
+    }
+    exit n < 2 ? 1 : 0
+  }'
 }
 # start NAME [ARGS...]: a vireo with its API on $tmp/NAME.sock, console in $tmp/NAME.log.
 start() {
@@ -61,7 +64,7 @@ load_body() {  # load_body STATE MEM [EXTRA]
   echo "{\"snapshot_path\": \"$1\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$2\"}${3:-}}"
 }
 
-"$top/tests/lib/make-probe-kernel" --counter "$tmp/counter.elf"
+probe_kernel --counter "$tmp/counter.elf"
 
 # ---- Full snapshot, kill -9, restore in a new process ----
 check "the counting guest boots" boot a
@@ -148,7 +151,7 @@ diff_before=$(console "$tmp/e.log")
 check "the Diff memory file holds only the dirtied pages (under 1 MiB)" \
   test "$(du -k "$tmp/e-diff.mem" | cut -f1)" -lt 1024
 kill9 e
-cp --sparse=always "$tmp/e-full.mem" "$tmp/merged.mem"
+sparse_copy "$tmp/e-full.mem" "$tmp/merged.mem"
 check "vireo snapshot merge" "$vireo" snapshot merge "$tmp/merged.mem" "$tmp/e-diff.mem"
 check "restore process starts" start f
 check "snapshot/load of the Diff state + merged memory: 204" test "$(api "$tmp/f.sock" PUT /snapshot/load \
@@ -170,7 +173,7 @@ k_before=$before$(console "$tmp/k.log")
 check "... holds only what changed since the restore (under 1 MiB)" \
   test "$(du -k "$tmp/k-diff.mem" | cut -f1)" -lt 1024
 kill9 k
-cp --sparse=always "$tmp/a.mem" "$tmp/k-merged.mem"
+sparse_copy "$tmp/a.mem" "$tmp/k-merged.mem"
 check "merge it onto the memory it was restored from" \
   "$vireo" snapshot merge "$tmp/k-merged.mem" "$tmp/k-diff.mem"
 check "restore process starts" start l

@@ -3,44 +3,29 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include "backends/char/console_writer.h"
+#include "base/file_open.h"
 #include "base/unique_fd.h"
 #include "seccomp/seccomp.h"
 
 namespace vireo {
 
 namespace {
-
-// Writes all of `bytes` to `fd`, retrying on EINTR and short writes; drops output only if the fd
-// is broken (a closed pipe must not take the VM down).
-void write_all(int fd, std::span<const std::uint8_t> bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN) {
-                pollfd p{fd, POLLOUT, 0};
-                static_cast<void>(::poll(&p, 1, 100));
-                continue;
-            }
-            return;
-        }
-        done += static_cast<std::size_t>(n);
-    }
-}
 
 class StdioConsole final : public Console {
 public:
@@ -55,12 +40,23 @@ public:
     }
     ~StdioConsole() override {
         stop_input();
+        m_output.stop();  // flushes for a moment at most, never waits on a stalled stdout
         if (m_raw) {
             ::tcsetattr(STDIN_FILENO, TCSANOW, &m_saved);
         }
+        if (const std::uint64_t dropped = dropped_output_bytes(); dropped > 0) {
+            fmt::print(stderr,
+                       "vireo: console: {} bytes of guest output dropped: stdout was not read "
+                       "fast enough\n",
+                       dropped);
+        }
     }
 
-    void write(std::span<const std::uint8_t> bytes) override { write_all(STDOUT_FILENO, bytes); }
+    // Never blocks a vCPU: a stdout nobody reads (a stalled terminal, an undrained pipe) fills
+    // the writer's buffer and the rest is dropped and counted.
+    void write(std::span<const std::uint8_t> bytes) override { m_output.write(bytes); }
+
+    std::uint64_t dropped_output_bytes() const override { return m_output.dropped_bytes(); }
 
     void start_input(InputSink sink, std::function<void()> on_quit) override {
         m_stop_fd = UniqueFd(::eventfd(0, EFD_CLOEXEC));
@@ -145,35 +141,105 @@ private:
     }
 
     static constexpr std::uint8_t kCtrlA = 0x01;
+    ConsoleWriter m_output{STDOUT_FILENO};
     termios m_saved{};
     bool m_raw = false;
     UniqueFd m_stop_fd;
     std::thread m_thread;
 };
 
+// Output into a file, at most m_limit bytes of it. The descriptor is O_NONBLOCK (a character
+// device that stalls loses output instead of parking a vCPU).
 class FileConsole final : public Console {
 public:
-    explicit FileConsole(UniqueFd fd) : m_fd(std::move(fd)) {}
-    void write(std::span<const std::uint8_t> bytes) override { write_all(m_fd.get(), bytes); }
+    FileConsole(UniqueFd fd, std::string path, std::uint64_t limit)
+        : m_fd(std::move(fd)), m_path(std::move(path)), m_limit(limit) {}
+    ~FileConsole() override {
+        if (m_dropped > 0) {
+            spdlog::warn("console file {}: {} bytes of guest output dropped ({} kept)", m_path,
+                         m_dropped, m_written);
+        }
+    }
+
+    void write(std::span<const std::uint8_t> bytes) override {
+        const std::lock_guard lock(m_mutex);
+        const std::uint64_t room = m_limit - m_written;
+        const std::size_t take =
+            static_cast<std::size_t>(std::min<std::uint64_t>(room, bytes.size()));
+        const std::size_t done = take == 0 ? 0 : write_nonblocking(m_fd.get(), bytes.data(), take);
+        m_written += done;
+        if (done < bytes.size()) {
+            if (m_dropped == 0) {
+                spdlog::warn(
+                    "console file {}: {}; further guest output is dropped and counted", m_path,
+                    m_written >= m_limit ? fmt::format("reached its cap of {} bytes", m_limit)
+                                         : std::string("does not take output"));
+            }
+            m_dropped += bytes.size() - done;
+        }
+    }
 
 private:
+    std::mutex m_mutex;  // vCPUs and device threads write concurrently
     UniqueFd m_fd;
+    std::string m_path;
+    std::uint64_t m_limit;
+    std::uint64_t m_written = 0;
+    std::uint64_t m_dropped = 0;
 };
+
+Result<UniqueFd> open_console_file(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+        if (S_ISLNK(st.st_mode)) {
+            return Error(fmt::format("console file {}: is a symbolic link; refusing to write "
+                                     "through it (name its target instead)",
+                                     path),
+                         ELOOP);
+        }
+        return Error(fmt::format("console file {}: is {}, not a regular file", path,
+                                 file_type_name(st.st_mode)),
+                     EINVAL);
+    }
+    // O_NOFOLLOW: a link planted after the lstat() is refused too (ELOOP). O_NONBLOCK: opening a
+    // FIFO put there in between cannot block; fstat() then refuses it.
+    UniqueFd fd(::open(path.c_str(),
+                       O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644));
+    if (!fd.valid()) {
+        if (errno == ELOOP) {
+            return Error(fmt::format("console file {}: is a symbolic link; refusing to write "
+                                     "through it (name its target instead)",
+                                     path),
+                         ELOOP);
+        }
+        return Error::from_errno(fmt::format("console file {}", path));
+    }
+    if (::fstat(fd.get(), &st) != 0) {
+        return Error::from_errno(fmt::format("console file {}", path));
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+        return Error(fmt::format("console file {}: is {}, not a regular file", path,
+                                 file_type_name(st.st_mode)),
+                     EINVAL);
+    }
+    return fd;
+}
 
 }  // namespace
 
-Result<std::unique_ptr<Console>> open_console(std::string_view spec) {
+Result<std::unique_ptr<Console>> open_console(std::string_view spec, std::uint64_t file_limit) {
     if (spec == "stdio") {
         return std::unique_ptr<Console>(std::make_unique<StdioConsole>());
     }
     constexpr std::string_view kFile = "file:";
     if (spec.substr(0, kFile.size()) == kFile && spec.size() > kFile.size()) {
         const std::string path(spec.substr(kFile.size()));
-        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (!fd.valid()) {
-            return Error::from_errno(fmt::format("console file {}", path));
+        auto fd = open_console_file(path);
+        if (!fd) {
+            return fd.error();
         }
-        return std::unique_ptr<Console>(std::make_unique<FileConsole>(std::move(fd)));
+        return std::unique_ptr<Console>(
+            std::make_unique<FileConsole>(std::move(fd).value(), path, file_limit));
     }
     return Error(fmt::format("invalid console '{}': use stdio or file:PATH", spec));
 }

@@ -37,13 +37,30 @@ VirtQueue::VirtQueue(std::uint16_t max_size) : m_max_size(max_size) {
 
 void VirtQueue::reset() {
     m_state = QueueState{};
-    m_state.config.size = m_max_size;  // §4.1.4.3: queue_size reads the maximum after reset
-    m_state.config.msix_vector = kNoVector;
+    m_driver = QueueConfig{};
+    m_driver.size = m_max_size;  // §4.1.4.3: queue_size reads the maximum after reset
+    m_driver.msix_vector = kNoVector;
+    m_state.config = m_driver;
+    m_active = false;
+}
+
+QueueState VirtQueue::state() const {
+    QueueState s = m_state;
+    if (!m_active) {
+        s.config = m_driver;
+    }
+    return s;
+}
+
+void VirtQueue::restore(const QueueState& state) {
+    m_state = state;
+    m_driver = state.config;
     m_active = false;
 }
 
 Result<void> VirtQueue::activate(const GuestMemory& mem, bool event_idx, bool indirect) {
-    const auto& c = m_state.config;
+    // Validated on a copy: the transport may be handed a new value at any moment.
+    const QueueConfig c = m_driver;
     if (!is_power_of_two(c.size) || c.size > m_max_size) {
         return Error(fmt::format("queue size {} is not a power of two <= {}", c.size, m_max_size));
     }
@@ -56,6 +73,7 @@ Result<void> VirtQueue::activate(const GuestMemory& mem, bool event_idx, bool in
         !mem.contains_range(GuestAddress{c.used_ring}, kUsedRing + kUsedElemSize * n + 2)) {
         return Error("queue rings are outside guest RAM");
     }
+    m_state.config = c;
     m_event_idx = event_idx;
     m_indirect = indirect;
     m_active = true;
@@ -63,6 +81,9 @@ Result<void> VirtQueue::activate(const GuestMemory& mem, bool event_idx, bool in
 }
 
 Result<std::uint16_t> VirtQueue::pending(const GuestMemory& mem) const {
+    if (!m_active) {
+        return Error("queue is not active");
+    }
     auto idx = mem.read_obj<std::uint16_t>(GuestAddress{m_state.config.avail_ring + kAvailIdx});
     if (!idx) {
         return idx.error();
@@ -193,10 +214,16 @@ Result<bool> VirtQueue::pop(const GuestMemory& mem, DescriptorChain& out) {
 }
 
 void VirtQueue::undo_pop() {
+    if (!m_active) {
+        return;
+    }
     --m_state.next_avail;
 }
 
 Result<void> VirtQueue::add_used(GuestMemory& mem, std::uint16_t head, std::uint32_t written) {
+    if (!m_active) {
+        return Error("queue is not active");
+    }
     const auto& c = m_state.config;
     if (head >= c.size) {
         return Error(fmt::format("used id {} out of range", head));
@@ -217,6 +244,9 @@ bool VirtQueue::needs_notification(const GuestMemory& mem) {
     // The used index write must be visible before the driver's suppression fields are read
     // (§2.7.7: otherwise both sides can miss each other's update).
     std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!m_active) {
+        return false;
+    }
     const auto& c = m_state.config;
     if (!m_event_idx) {
         auto flags = mem.read_obj<std::uint16_t>(GuestAddress{c.avail_ring});
@@ -235,6 +265,9 @@ bool VirtQueue::needs_notification(const GuestMemory& mem) {
 }
 
 bool VirtQueue::enable_notification(GuestMemory& mem) {
+    if (!m_active) {
+        return false;
+    }
     const auto& c = m_state.config;
     if (m_event_idx) {
         static_cast<void>(mem.write_obj(

@@ -5,8 +5,11 @@
 // also catches loops. A malformed queue is an error from pop()/add_used(); the caller then marks
 // the device DEVICE_NEEDS_RESET and stops using the queue.
 //
-// Threading: the transport writes QueueConfig on vCPU threads while the device is not running;
-// after activate() only the device thread touches the queue.
+// Threading and trust: the transport writes the driver's QueueConfig (config()) on vCPU threads.
+// activate() validates it and takes the device's own copy; every ring access afterwards uses that
+// copy, never config(), so a driver that rewrites queue_size or a ring address later (the
+// transport freezes them, but a bound must not depend on that) cannot move a bound under the
+// device thread. After activate() only the device thread touches the rings and positions.
 #pragma once
 
 #include <cstdint>
@@ -67,17 +70,26 @@ public:
     explicit VirtQueue(std::uint16_t max_size);
 
     std::uint16_t max_size() const { return m_max_size; }
-    QueueConfig& config() { return m_state.config; }
-    const QueueConfig& config() const { return m_state.config; }
-    const QueueState& state() const { return m_state; }
-    void restore(const QueueState& state) { m_state = state; }
+    // What the driver programmed through the transport (not trusted until activate()).
+    QueueConfig& config() { return m_driver; }
+    const QueueConfig& config() const { return m_driver; }
+    // The validated size the device works with: 0 unless active.
+    std::uint16_t size() const { return m_active ? m_state.config.size : 0; }
+    // Positions and, once active, the validated configuration; for an inactive queue, the
+    // driver's programming.
+    QueueState state() const;
+    // The driver's programming and the ring positions, e.g. from a snapshot; activate() validates
+    // them as it does a driver's.
+    void restore(const QueueState& state);
 
     // Back to the reset values (§2.1.2: the device forgets queue configuration on reset).
     void reset();
 
-    // Checks the configuration against guest memory and the negotiated features before the
-    // device starts using the queue: size a power of two <= max, rings aligned (§2.7: desc 16,
-    // avail 2, used 4) and inside guest RAM. Must be called (and succeed) before pop().
+    // Checks the driver's configuration against guest memory and the negotiated features before
+    // the device starts using the queue: size a power of two <= max, rings aligned (§2.7: desc
+    // 16, avail 2, used 4) and inside guest RAM; on success the device's copy is taken. Must be
+    // called (and succeed) before pop(); the ring operations below fail or do nothing on an
+    // inactive queue.
     Result<void> activate(const GuestMemory& mem, bool event_idx, bool indirect);
     bool active() const { return m_active; }
 
@@ -103,7 +115,8 @@ private:
     Result<void> append(const GuestMemory& mem, const Descriptor& d, DescriptorChain& out) const;
 
     std::uint16_t m_max_size;
-    QueueState m_state;
+    QueueConfig m_driver;  // written by the transport
+    QueueState m_state;    // the device's: config is the copy validated by activate()
     bool m_active = false;
     bool m_event_idx = false;
     bool m_indirect = false;

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/log_limiter.h"
 #include "devices/virtio/virtio_spec.h"
 #include "seccomp/seccomp.h"
 
@@ -187,7 +188,11 @@ void VirtioDevice::fail(const std::string& what) {
         return;
     }
     m_failed = true;
-    spdlog::warn("{}: {}; the device needs a reset", name(), what);
+    // A driver can break a queue again after every reset: rate limited.
+    static LogLimiter limit;
+    if (auto note = limit.admit()) {
+        spdlog::warn("{}: {}; the device needs a reset{}", name(), what, *note);
+    }
     m_interrupt->set_needs_reset();
 }
 

@@ -6,6 +6,8 @@
 // at DRIVER_OK it calls activate(), which validates the queues and starts the device thread; a
 // driver reset (status 0) calls reset(), which stops the thread before returning, so the
 // transport owns the queues again. Between the two, only the device thread touches the queues.
+// Behind a transport, the transport is the only caller of activate/reset/pause/resume and
+// serializes them (VirtioPciDevice); standalone (unit tests) one thread calls them.
 #pragma once
 
 #include <atomic>
@@ -83,6 +85,8 @@ public:
     // Stops the device thread and returns the device to its pre-activation state.
     void reset();
     bool active() const { return m_thread.joinable(); }
+    // Between activate() and reset(), running or paused.
+    bool activated() const { return m_loop != nullptr; }
     // Stops queue processing (the device thread) without forgetting anything, after in-flight
     // requests finished; resume() starts it again. Both from the VMM's control thread; no-ops on
     // a device that is not active.
@@ -115,8 +119,6 @@ protected:
     std::size_t queue_count() const { return m_queues.size(); }
     bool has_feature(unsigned bit) const { return (m_acked_features >> bit) & 1U; }
     EventLoop& loop() { return *m_loop; }
-    // Between activate() and reset(), running or paused.
-    bool activated() const { return m_loop != nullptr; }
     VirtioCounters& counters() { return m_counters; }
     // The next available chain of queue `index` into `out`: true when there is one; false when
     // the queue is empty (notifications re-enabled and re-checked, so a buffer that arrives

@@ -99,7 +99,7 @@ void VirtioNet::read_config(std::uint64_t offset, std::span<std::uint8_t> data) 
     // §5.1.4: u8 mac[6]; le16 status; le16 max_virtqueue_pairs; le16 mtu.
     std::array<std::uint8_t, 12> c{};
     std::copy(m_mac.bytes().begin(), m_mac.bytes().end(), c.begin());
-    c[6] = kLinkUp;
+    c[6] = m_link_up.load() ? kLinkUp : 0;
     c[8] = 1;
     copy_config(c, offset, data);
 }
@@ -120,8 +120,16 @@ Result<void> VirtioNet::on_activate(EventLoop& loop) {
     m_tx_blocked = false;
     m_watch_in = true;
     m_watch_out = false;
+    if (!m_link_up) {
+        return ok();  // the tap went away in an earlier activation: nothing to read
+    }
     return loop.add(m_tap.fd(), EPOLLIN, [this](std::uint32_t events) {
         if (failed()) {
+            return;
+        }
+        // A detached tap polls EPOLLERR forever, whatever events are asked for.
+        if ((events & (EPOLLERR | EPOLLHUP)) != 0) {
+            tap_gone(-EBADFD);
             return;
         }
         if ((events & EPOLLOUT) != 0 && m_tx_blocked) {
@@ -140,7 +148,23 @@ void VirtioNet::on_reset() {
     static_cast<void>(m_tap.set_offload(0));
 }
 
+void VirtioNet::tap_gone(std::int64_t error) {
+    if (!m_link_up) {
+        return;
+    }
+    m_link_up = false;
+    static_cast<void>(loop().remove(m_tap.fd()));
+    counters().errors.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("{}: the tap cannot be read ({}): receive stopped, link down", name(),
+                 std::strerror(static_cast<int>(-error)));
+    // §5.1.4: VIRTIO_NET_S_LINK_UP cleared, announced as a configuration change.
+    signal_config();
+}
+
 void VirtioNet::watch_tap(bool readable, bool writable) {
+    if (!m_link_up) {
+        return;
+    }
     if (readable == m_watch_in && writable == m_watch_out) {
         return;
     }
@@ -209,7 +233,7 @@ void VirtioNet::transmit() {
 }
 
 void VirtioNet::receive() {
-    if (!queue(kRxQueue).active()) {
+    if (!queue(kRxQueue).active() || !m_link_up) {
         return;
     }
     bool delivered = false;
@@ -219,6 +243,12 @@ void VirtioNet::receive() {
             const std::int64_t n = m_tap.readv(std::span(&v, 1));
             if (n == -EAGAIN) {
                 watch_tap(true, m_watch_out);
+                break;
+            }
+            if (n < 0 && n != -EINTR) {
+                // -EBADFD (the tap was deleted) and other lasting errors: reading again would
+                // only spin on the same error.
+                tap_gone(n);
                 break;
             }
             if (n < 0 || static_cast<std::size_t>(n) <= Tap::kVnetHeaderSize) {
@@ -288,6 +318,8 @@ bool VirtioNet::deliver_frame() {
             copied += n;
             written += n;
         }
+        // chains < q.size() <= the queue's maximum <= used.size(): the validated size, which
+        // the driver cannot change while the queue is active.
         used[chains++] = {m_chain.head, written};
         if (!mergeable && copied < m_frame_len) {
             // §5.1.6.3.1: without mergeable buffers each buffer must hold a whole frame; this one
@@ -299,7 +331,7 @@ bool VirtioNet::deliver_frame() {
             }
             return true;
         }
-        if (chains == q.config().size && copied < m_frame_len) {
+        if (chains >= q.size() && copied < m_frame_len) {
             counters().errors.fetch_add(1, std::memory_order_relaxed);
             break;  // a frame larger than the whole ring: deliver what fits
         }

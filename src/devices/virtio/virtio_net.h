@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -45,6 +46,9 @@ private:
     // Copies the pending frame into receive chains; false when the queue ran out of buffers.
     bool deliver_frame();
     void watch_tap(bool readable, bool writable);
+    // The tap cannot be read any more (deleted under vireo: -EBADFD, EPOLLERR): stop reading it
+    // for good and report the link down. Device thread.
+    void tap_gone(std::int64_t error);
 
     Tap m_tap;
     MacAddress m_mac;
@@ -57,6 +61,7 @@ private:
     bool m_watch_in = false;
     bool m_watch_out = false;
     bool m_tx_blocked = false;
+    std::atomic<bool> m_link_up{true};  // false once the tap is gone; read by vCPUs (config)
 };
 
 }  // namespace vireo::virtio

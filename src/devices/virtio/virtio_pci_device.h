@@ -19,15 +19,30 @@
 // device thread never takes it: the status NEEDS_RESET bit, the ISR and the configuration
 // vector are atomics, INTx has its own small mutex. reset() of the device (which joins the
 // device thread) is called with m_mutex held; that is safe because of this rule.
+//
+// One owner of the device thread: this transport. Every start and stop of the device thread -
+// the driver's DRIVER_OK and reset (vCPU threads), the VMM's pause/resume, a snapshot, a disk
+// replaced through the API (control thread) - goes through a method here that holds m_mutex, so
+// none of them can interleave (a guest reset during PATCH /drives would otherwise join the
+// device thread twice). Nothing else calls VirtioDevice::activate/reset/pause/resume.
+//
+// Hostile drivers (virtio 1.2 §2.1.2, §4.1.4.3.2): status bits are only cleared by reset - a
+// write that clears one halts the device (DEVICE_NEEDS_RESET, thread stopped until reset);
+// queue fields are frozen once the queue is enabled; features once FEATURES_OK is set.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include "base/event_fd.h"
+#include "base/log_limiter.h"
 #include "bus/io_event.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci_device.h"
@@ -83,6 +98,14 @@ public:
 
     VirtioDevice& device() { return *m_device; }
     std::uint8_t status() const { return m_status.load(); }
+
+    // The VMM's pause and resume of the device thread (Machine::pause/resume). resume() leaves
+    // a device the driver broke halted until the driver resets it.
+    void pause();
+    void resume();
+    // Runs `fn` on the device with the transport lock held: no driver reset or activation can
+    // run meanwhile (e.g. VirtioBlk::replace_file, which pauses and resumes the thread itself).
+    Result<void> with_device(const std::function<Result<void>(VirtioDevice&)>& fn);
     // The device's configuration changed (e.g. a new disk capacity): bump config_generation
     // and raise the configuration interrupt. Any thread.
     void config_changed();
@@ -111,6 +134,12 @@ private:
     void write_status(std::uint8_t value);
     void reset_locked();
     void activate_locked(bool start_paused = false);
+    void halt_locked();
+    // A warning a driver can trigger at will: rate limited (base/log_limiter.h).
+    // One budget for every transport warning of the process.
+    template <typename... Args>
+    static void warn_guest(fmt::format_string<Args...> format, Args&&... args);
+    static LogLimiter& guest_warnings();
     void register_ioevents_locked(std::uint64_t bar_address);
     void unregister_ioevents_locked();
     std::uint8_t read_isr();
@@ -131,6 +160,7 @@ private:
     std::uint32_t m_device_feature_select = 0;
     std::uint32_t m_driver_feature_select = 0;
     std::uint16_t m_queue_select = 0;
+    bool m_halted = false;  // the driver broke the status protocol; cleared by reset
     bool m_ioevents_registered = false;
     std::uint64_t m_ioevent_base = 0;
     std::atomic<std::uint8_t> m_status{0};
@@ -141,5 +171,12 @@ private:
     std::mutex m_intx_mutex;
     std::uint8_t m_isr = 0;  // guarded by m_intx_mutex
 };
+
+template <typename... Args>
+void VirtioPciDevice::warn_guest(fmt::format_string<Args...> format, Args&&... args) {
+    if (auto note = guest_warnings().admit()) {
+        spdlog::warn("{}{}", fmt::format(format, std::forward<Args>(args)...), *note);
+    }
+}
 
 }  // namespace vireo::virtio

@@ -572,8 +572,9 @@ TEST(SnapshotLoadParams, FirecrackerBodiesParse) {
         "track_dirty_pages": true, "resume_vm": true,
         "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap7"}],
         "drive_overrides": [{"drive_id": "rootfs", "path_on_host": "/c/root.ext4"}],
-        "eager_memory": true})");
+        "eager_memory": true, "allow_block_devices": true})");
     ASSERT_TRUE(full) << full.error().message();
+    EXPECT_TRUE(full->allow_block_devices);
     EXPECT_EQ(full->mem_file_path, "/s/mem");
     EXPECT_TRUE(full->track_dirty_pages && full->resume_vm && full->eager_memory);
     ASSERT_EQ(full->network_overrides.size(), 1U);
@@ -587,6 +588,7 @@ TEST(SnapshotLoadParams, FirecrackerBodiesParse) {
     EXPECT_EQ(old->mem_file_path, "/m");
     EXPECT_TRUE(old->track_dirty_pages);
     EXPECT_FALSE(old->resume_vm);
+    EXPECT_FALSE(old->allow_block_devices);
 }
 
 TEST(SnapshotLoadParams, BadBodiesNameTheProblem) {

@@ -333,5 +333,40 @@ TEST_F(VirtQueueTest, StateRoundTrips) {
     EXPECT_EQ(copy.config().desc_table, kDesc);
 }
 
+// The device works from the configuration it validated at activate(): a driver value written
+// afterwards (size 0, a 1024-entry ring, rings elsewhere) moves no bound. Before the fix the
+// rings were read through the live driver fields: size 0 divided by zero.
+TEST_F(VirtQueueTest, RingAccessUsesTheValidatedCopyNotTheDriversFields) {
+    activate();
+    EXPECT_EQ(q.size(), kSize);
+    q.config().size = 0;
+    q.config().desc_table = kMemSize - 16;
+    q.config().used_ring = kMemSize - 4;
+    desc(kDesc, 0, kData, 8, 0);
+    publish(0);
+    ASSERT_TRUE(pop()) << "the chain is read from the validated table";
+    EXPECT_EQ(chain.head, 0);
+    ASSERT_TRUE(q.add_used(*mem, 0, 0));
+    EXPECT_EQ(used_idx(), 1) << "the used entry goes to the validated ring";
+    q.config().size = 1024;
+    // More than the validated size made available is an error, not a longer walk.
+    avail_idx = static_cast<std::uint16_t>(avail_idx + kSize + 1);
+    ASSERT_TRUE(mem->write_obj(GuestAddress{kAvail + 2}, avail_idx));
+    EXPECT_FALSE(pop());
+    EXPECT_EQ(q.size(), kSize);
+    EXPECT_EQ(q.state().config.size, kSize) << "a snapshot saves what the device used";
+}
+
+TEST_F(VirtQueueTest, InactiveQueueRefusesRingOperations) {
+    q.config().size = 0;
+    EXPECT_FALSE(pop());
+    EXPECT_FALSE(q.add_used(*mem, 0, 0));
+    EXPECT_FALSE(q.needs_notification(*mem));
+    EXPECT_FALSE(q.enable_notification(*mem));
+    q.undo_pop();
+    EXPECT_EQ(q.state().next_avail, 0);
+    EXPECT_EQ(q.size(), 0);
+}
+
 }  // namespace
 }  // namespace vireo::virtio

@@ -11,45 +11,10 @@
 
 #include "devices/virtio/virtio_rng.h"
 #include "devices/virtio/virtio_spec.h"
+#include "virtio_test_doubles.h"
 
 namespace vireo::virtio {
 namespace {
-
-struct FakeRoute final : MsiRoute {
-    Result<void> set_message(const MsiMessage& m) override {
-        message = m;
-        return ok();
-    }
-    void trigger() override { ++triggers; }
-    MsiMessage message;
-    std::atomic<int> triggers{0};
-};
-
-struct FakeMsi final : MsiController {
-    Result<std::unique_ptr<MsiRoute>> create_msi_route() override {
-        auto r = std::make_unique<FakeRoute>();
-        routes.push_back(r.get());
-        return std::unique_ptr<MsiRoute>(std::move(r));
-    }
-    std::vector<FakeRoute*> routes;
-};
-
-struct FakeIoEvents final : IoEventRegistry {
-    Result<void> add_ioevent(const IoEventAddress& where, int fd) override {
-        added.push_back({where, fd});
-        return ok();
-    }
-    Result<void> remove_ioevent(const IoEventAddress& where, int fd) override {
-        removed.push_back({where, fd});
-        return ok();
-    }
-    std::vector<std::pair<IoEventAddress, int>> added, removed;
-};
-
-struct FakeLine final : IrqLine {
-    void set_level(bool high) override { level = high; }
-    std::atomic<bool> level{false};
-};
 
 constexpr std::uint64_t kBar = 0xc0000000;
 // BAR 0 offsets of the structures (virtio_pci_device.h).
@@ -184,13 +149,14 @@ TEST_F(VirtioPciTest, QueueRegistersAndVectors) {
     ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
     write_bar<std::uint16_t>(kCommon + 0x16, 0);
     EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x18), kMaxQueueSize);
-    setup_queue();
-    EXPECT_EQ(read_bar<std::uint64_t>(kCommon + 0x28), 0x2000U);
-    EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x1c), 1);
+    // The vector is programmed before the queue is enabled, as Linux's setup_vq() does.
     write_bar<std::uint16_t>(kCommon + 0x1a, 1);
     EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x1a), 1);
     write_bar<std::uint16_t>(kCommon + 0x1a, 9);  // beyond the table: NO_VECTOR
     EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x1a), kNoVector);
+    setup_queue();
+    EXPECT_EQ(read_bar<std::uint64_t>(kCommon + 0x28), 0x2000U);
+    EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x1c), 1);
     write_bar<std::uint16_t>(kCommon + 0x10, 0);
     EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x10), 0);
     write_bar<std::uint16_t>(kCommon + 0x16, 5);  // a queue that does not exist
@@ -263,8 +229,12 @@ TEST_F(VirtioPciTest, MalformedQueueSetsNeedsReset) {
 
 TEST_F(VirtioPciTest, BadQueueConfigurationFailsActivationNotTheVmm) {
     ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
-    setup_queue();
+    write_bar<std::uint16_t>(kCommon + 0x16, 0);
+    write_bar<std::uint16_t>(kCommon + 0x18, 16);
+    write_bar<std::uint64_t>(kCommon + 0x20, 0x1000);
+    write_bar<std::uint64_t>(kCommon + 0x28, 0x2000);
     write_bar<std::uint32_t>(kCommon + 0x30, 0xfff000);  // used ring beyond RAM
+    write_bar<std::uint16_t>(kCommon + 0x1c, 1);
     driver_ok();
     EXPECT_FALSE(dev->device().active());
     EXPECT_NE(dev->status() & kStatusDeviceNeedsReset, 0);
@@ -295,7 +265,7 @@ TEST_F(VirtioPciTest, SnapshotRestoresARunningDeviceAtItsRingPositions) {
     write_bar<std::uint16_t>(kNotify, 0);
     wait_used(1);
     ASSERT_EQ(used_idx(), 1);
-    dev->device().pause();
+    dev->pause();
     const auto bytes = save_to_bytes(dev->save_state());
     dev.reset();  // the old process's device is gone
 
@@ -316,7 +286,7 @@ TEST_F(VirtioPciTest, SnapshotRestoresARunningDeviceAtItsRingPositions) {
     EXPECT_TRUE(dev->device().paused()) << "activated, held paused until the VM resumes";
     EXPECT_EQ(dev->config_space().bar_address(0), kBar);
     EXPECT_EQ(ioevents2.added.size(), 1U) << "the notify ioeventfd is registered again";
-    dev->device().resume();
+    dev->resume();
     EXPECT_TRUE(dev->device().active());
 
     // The second request goes in ring slot 1 and comes back as used entry 2.
@@ -351,6 +321,129 @@ TEST_F(VirtioPciTest, SnapshotRestoreRefusesAStateThatDoesNotFit) {
     for (std::size_t n = 0; n < bytes.size(); n += 7) {
         EXPECT_FALSE(load_from_bytes<VirtioPciState>(std::span(bytes).first(n))) << n;
     }
+}
+
+// --- A hostile driver (issue 11): the rules of virtio 1.2 §2.1.2 and §4.1.4.3.2 enforced. ---
+
+// A request on queue 0 (set up by setup_queue()): one 32-byte writable buffer, made available
+// as ring entry `n`.
+void publish_rng_request(GuestMemory& mem, std::uint16_t n) {
+    Descriptor d{0x8000, 32, kDescWrite, 0};
+    ASSERT_TRUE(mem.write_obj(GuestAddress{0x1000}, d));
+    ASSERT_TRUE(mem.write_obj(GuestAddress{0x2004 + 2ULL * (n % 16)}, std::uint16_t{0}));
+    ASSERT_TRUE(mem.write_obj(GuestAddress{0x2002}, static_cast<std::uint16_t>(n + 1)));
+}
+
+// Before the fix the status write was stored, the queue fields became writable again while the
+// device thread ran on them, and a kick with queue_size 0 divided by zero on the device thread.
+TEST_F(VirtioPciTest, ClearingDriverOkWithoutResetHaltsTheDeviceUntilReset) {
+    ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
+    setup_queue();
+    driver_ok();
+    ASSERT_TRUE(dev->device().active());
+    const std::uint8_t running =
+        kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk;
+
+    write_bar<std::uint8_t>(kCommon + 0x14, running & ~kStatusDriverOk);
+    const std::uint8_t status = read_bar<std::uint8_t>(kCommon + 0x14);
+    EXPECT_EQ(status, running | kStatusDeviceNeedsReset) << "the write is refused, not stored";
+    EXPECT_FALSE(dev->device().active()) << "the device thread stopped";
+
+    // The queue fields stay frozen: size 0 (a division by zero), a 1024-entry ring.
+    write_bar<std::uint16_t>(kCommon + 0x16, 0);
+    write_bar<std::uint16_t>(kCommon + 0x18, 0);
+    EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x18), 16);
+    write_bar<std::uint16_t>(kCommon + 0x18, 1024);
+    EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x18), 16);
+    write_bar<std::uint32_t>(kCommon + 0x20, 0x7000);
+    EXPECT_EQ(read_bar<std::uint64_t>(kCommon + 0x20), 0x1000U);
+
+    // Neither DRIVER_OK again, nor a kick, nor the VMM's resume brings the device back.
+    driver_ok();
+    publish_rng_request(*mem, 0);
+    write_bar<std::uint16_t>(kNotify, 0);
+    dev->resume();
+    EXPECT_FALSE(dev->device().active());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(used_idx(), 0) << "a halted device serves nothing";
+    EXPECT_EQ(ioevents.added.size(), 1U) << "no second ioeventfd registration";
+
+    // Reset brings it back, and it serves the request the driver makes next.
+    ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
+    EXPECT_EQ(read_bar<std::uint8_t>(kCommon + 0x14) & kStatusDeviceNeedsReset, 0);
+    setup_queue();
+    driver_ok();
+    ASSERT_TRUE(dev->device().active());
+    ASSERT_TRUE(mem->write_obj(GuestAddress{0x3002}, std::uint16_t{0}));
+    publish_rng_request(*mem, 0);
+    write_bar<std::uint16_t>(kNotify, 0);
+    wait_used(1);
+    EXPECT_EQ(used_idx(), 1);
+}
+
+TEST_F(VirtioPciTest, ClearingFeaturesOkWithoutResetIsRefused) {
+    ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
+    write_bar<std::uint8_t>(kCommon + 0x14, kStatusAcknowledge | kStatusDriver);
+    EXPECT_NE(read_bar<std::uint8_t>(kCommon + 0x14) & kStatusFeaturesOk, 0);
+    EXPECT_NE(read_bar<std::uint8_t>(kCommon + 0x14) & kStatusDeviceNeedsReset, 0);
+    // Features stay as negotiated.
+    write_bar<std::uint32_t>(kCommon + 0x08, 1);
+    write_bar<std::uint32_t>(kCommon + 0x0c, 0);
+    EXPECT_EQ(read_bar<std::uint32_t>(kCommon + 0x0c), 1U);
+    // Writing back the device's NEEDS_RESET bit, or leaving it out, is not a clear.
+    write_bar<std::uint8_t>(kCommon + 0x14, 0);
+    ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
+    EXPECT_EQ(read_bar<std::uint8_t>(kCommon + 0x14) & kStatusDeviceNeedsReset, 0);
+}
+
+TEST_F(VirtioPciTest, QueueFieldsAreFrozenOnceTheQueueIsEnabled) {
+    ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
+    write_bar<std::uint16_t>(kCommon + 0x1a, 1);
+    setup_queue();  // enables queue 0
+    write_bar<std::uint16_t>(kCommon + 0x18, 8);
+    write_bar<std::uint16_t>(kCommon + 0x1a, 0);
+    write_bar<std::uint64_t>(kCommon + 0x20, 0x9000);
+    write_bar<std::uint64_t>(kCommon + 0x28, 0x9000);
+    write_bar<std::uint64_t>(kCommon + 0x30, 0x9000);
+    EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x18), 16);
+    EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x1a), 1);
+    EXPECT_EQ(read_bar<std::uint64_t>(kCommon + 0x20), 0x1000U);
+    EXPECT_EQ(read_bar<std::uint64_t>(kCommon + 0x28), 0x2000U);
+    EXPECT_EQ(read_bar<std::uint64_t>(kCommon + 0x30), 0x3000U);
+    // The same DRIVER_OK written twice activates once.
+    driver_ok();
+    driver_ok();
+    EXPECT_EQ(ioevents.added.size(), 1U);
+    EXPECT_TRUE(dev->device().active());
+}
+
+// The VMM's pause, a driver reset on a vCPU, and the control thread's device work all go
+// through the transport's lock: run them against each other.
+TEST_F(VirtioPciTest, PauseResumeAndExclusiveWorkInterleaveWithDriverResets) {
+    std::atomic<bool> stop{false};
+    std::thread vcpu([&] {
+        while (!stop) {
+            if ((negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk) != 0) {
+                setup_queue();
+                driver_ok();
+            }
+        }
+    });
+    for (int i = 0; i < 300; ++i) {
+        dev->pause();
+        ASSERT_TRUE(dev->with_device([](VirtioDevice& d) -> Result<void> {
+            // Nothing can start or stop the device thread while this runs.
+            const bool before = d.active();
+            std::this_thread::yield();
+            if (d.active() != before) {
+                return Error("the device thread changed state under the transport lock");
+            }
+            return ok();
+        }));
+        dev->resume();
+    }
+    stop = true;
+    vcpu.join();
 }
 
 }  // namespace

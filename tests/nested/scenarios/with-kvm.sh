@@ -1,0 +1,26 @@
+# The nested half of tests/lib/with-kvm: runs a test from /payload on the host's real KVM.
+#   with-kvm.sh script SCRIPT [ARGS...]   bash /payload/tests/cli/SCRIPT /payload/build ARGS
+#   with-kvm.sh gtest BINARY [ARGS...]    /payload/build/BINARY ARGS
+. "${VIREO_NESTED_LIB:-/usr/local/lib/vireo-nested.sh}"
+[ -c /dev/kvm ] || fail "/dev/kvm missing in the nested host"
+[ -f /payload/env ] && . /payload/env
+export VIREO_PROBE_KERNELS=/payload/probe-kernels
+# bash's process substitution needs /dev/fd, which the host's minimal /dev lacks.
+[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
+mode=$1
+shift
+case $mode in
+  script)
+    name=$1
+    shift
+    step "tests/cli/$name on the nested host's KVM"
+    cd /tmp && bash "/payload/tests/cli/$name" /payload/build "$@"
+    ;;
+  gtest)
+    name=$1
+    shift
+    step "$name on the nested host's KVM"
+    cd /tmp && "/payload/build/$name" "$@"
+    ;;
+  *) fail "with-kvm.sh: unknown mode '$mode'" ;;
+esac
