@@ -71,6 +71,8 @@ const char* thread_name(ThreadKind kind) {
             return "vireo-signal";
         case ThreadKind::ConsoleInput:
             return "vireo-stdin";
+        case ThreadKind::ConsoleOutput:
+            return "vireo-stdout";
         case ThreadKind::VirtioBlk:
             return "vireo-blk";
         case ThreadKind::VirtioNet:

@@ -19,6 +19,7 @@ enum class ThreadKind : std::uint8_t {
     Machine,        // runs a machine: starts its vCPUs, waits for its end
     Signal,         // takes SIGTERM/SIGINT/SIGHUP/SIGQUIT with sigtimedwait
     ConsoleInput,   // reads stdin into the guest's console
+    ConsoleOutput,  // writes the guest's console output (buffered by the vCPUs) to stdout or a file
     VirtioBlk,      // a virtio-blk device thread (io_uring or thread-pool engine)
     VirtioNet,      // a virtio-net device thread (tap)
     VirtioConsole,  // a virtio-console device thread
@@ -30,8 +31,19 @@ enum class ThreadKind : std::uint8_t {
 inline constexpr std::size_t kThreadKindCount = static_cast<std::size_t>(ThreadKind::Launcher) + 1;
 
 inline constexpr std::array<std::string_view, kThreadKindCount> kThreadKindNames = {
-    "vmm",        "api",        "vcpu",           "machine",    "signal",   "console_input",
-    "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "block_io", "launcher",
+    "vmm",
+    "api",
+    "vcpu",
+    "machine",
+    "signal",
+    "console_input",
+    "console_output",
+    "virtio_blk",
+    "virtio_net",
+    "virtio_console",
+    "virtio_rng",
+    "block_io",
+    "launcher",
 };
 
 constexpr std::string_view name(ThreadKind kind) {

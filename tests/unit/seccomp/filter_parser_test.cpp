@@ -142,7 +142,7 @@ TEST(FilterParser, NamesTheProblem) {
     EXPECT_EQ(error_of(R"({"vcpu": {}, "vcpu": {}})"), "duplicate key 'vcpu'");
     EXPECT_EQ(error_of("[]"),
               "expected an object of thread categories (vmm, api, vcpu, machine, "
-              "signal, console_input, virtio_blk, virtio_net, virtio_console, "
+              "signal, console_input, console_output, virtio_blk, virtio_net, virtio_console, "
               "virtio_rng, block_io), got array");
     EXPECT_EQ(error_of("{}").rfind("no thread categories", 0), 0U);
     EXPECT_EQ(error_of(R"({"vcpu": )").rfind("not valid JSON: ", 0), 0U);
