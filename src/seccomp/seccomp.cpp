@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -597,6 +598,10 @@ Result<void> start() {
     // /sys/devices/system/cpu/online in whichever thread first needs a ninth arena; set here to
     // the value glibc would compute (8 per CPU).
     ::tzset();
+    // stdout: glibc fstat()s the descriptor and allocates the buffer at the first output, which
+    // happens on whichever thread prints first, under its filter. A static line buffer now.
+    static char stdout_buffer[BUFSIZ];
+    static_cast<void>(std::setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer));
     static_cast<void>(::mallopt(M_ARENA_MAX, 8 * std::max(1, ::get_nprocs())));
     struct sigaction sa {};
     sa.sa_sigaction = sigsys_handler;
