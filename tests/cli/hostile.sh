@@ -31,13 +31,30 @@ wait_dots() {
 # NAME.log.
 start() {
   sock=$tmp/$1.sock
-  "$vireo" --api-sock "$sock" --log-path "$tmp/$1.log" --level Warning > "$tmp/$1.out" 2> "$tmp/$1.err" &
+  "$vireo" --api-sock "$sock" --log-path "$tmp/$1.log" --metrics-path "$tmp/$1.metrics" \
+    --level Warning > "$tmp/$1.out" 2> "$tmp/$1.err" &
   pid=$!
   wait_socket "$sock" &&
     [ "$(api "$sock" PUT /boot-source "{\"kernel_image_path\": \"$2\"}")" = 204 ] &&
     [ "$(api "$sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}')" = 204 ] &&
     [ "$(api "$sock" PUT /drives/disk "{\"drive_id\": \"disk\", \"path_on_host\": \"$tmp/a.img\", \"is_root_device\": false, \"is_read_only\": false}")" = 204 ] &&
     [ "$(api "$sock" PUT /actions '{"action_type": "InstanceStart"}')" = 204 ]
+}
+# stuck NAME: what a guest that stopped making rounds was doing, twice a second apart: rounds,
+# log lines, vireo's exit counters (FlushMetrics), and each vireo thread's name, user/system/guest
+# ticks, state and kernel wait channel.
+stuck() {
+  for n in 1 2; do
+    echo "  -- $n: $(dots "$tmp/$1.out") rounds, $(wc -l < "$tmp/$1.log") log lines"
+    curl -s --max-time 5 --unix-socket "$sock" -X PUT -d '{"action_type": "FlushMetrics"}' \
+      http://localhost/actions > /dev/null
+    echo "  metrics: $(tail -1 "$tmp/$1.metrics" | grep -o '"vcpu":{[^}]*}')"
+    for t in /proc/"$pid"/task/*; do
+      echo "  thread $(cat "$t/comm") $(cut -d' ' -f3,14,15,43 "$t/stat") $(cat "$t/wchan" 2>/dev/null)"
+    done
+    sleep 1
+  done
+  echo "  log: $(head -c 2000 "$tmp/$1.log")"
 }
 # stop: SIGTERM, and the exit status.
 stop() { kill -TERM "$pid"; wait "$pid"; }
@@ -64,7 +81,7 @@ check "no abort or exception in vireo's output" \
 # b) the guest breaks the status and queue rules every round.
 started=$(date +%s)
 check "hostile guest starts" start b "$tmp/hostile.elf"
-check "the hostile guest gets through 200 rounds" wait_dots "$tmp/b.out" 200
+check "the hostile guest gets through 200 rounds" wait_dots "$tmp/b.out" 200 || stuck b
 while [ $(($(date +%s) - started)) -lt 7 ]; do sleep 0.5; done  # past one log refill interval
 rounds=$(dots "$tmp/b.out")
 check "vireo answers the API: Running" test "$(api "$sock" GET /)" = 200
@@ -76,7 +93,7 @@ paused_at=$(dots "$tmp/b.out")
 sleep 0.5
 check "paused: no more rounds" test "$(dots "$tmp/b.out")" -eq "$paused_at"
 check "resume: 204" test "$(api "$sock" PATCH /vm '{"state": "Resumed"}')" = 204
-check "resumed: the guest goes on" wait_dots "$tmp/b.out" $((paused_at + 50))
+check "resumed: the guest goes on" wait_dots "$tmp/b.out" $((paused_at + 50)) || stuck b
 check "the refusal is logged" grep -q "cleared status bits" "$tmp/b.log"
 warnings=$(grep -c "virtio" "$tmp/b.log")
 echo "  $rounds hostile rounds, $warnings virtio log lines"

@@ -3,7 +3,7 @@
 passes=0
 failures=0
 
-# check DESCRIPTION CONDITION...: runs CONDITION, counts and prints the outcome.
+# check DESCRIPTION CONDITION...: runs CONDITION, counts and prints the outcome; fails when it does.
 check() {
   local what=$1
   shift
@@ -13,6 +13,7 @@ check() {
   else
     echo "FAIL: $what"
     failures=$((failures + 1))
+    return 1
   fi
 }
 
