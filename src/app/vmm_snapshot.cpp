@@ -9,8 +9,8 @@
 // overrides applied, builds the same hardware (drive paths from the state file must be regular
 // files unless allow_block_devices: api/snapshot_paths.h); RAM maps the memory file
 // copy-on-write, or reads it up front with eager_memory or when someone other than vireo's user
-// could truncate it (memory_file_copy_reason); every component's state goes back and the VM is Paused, or
-// Running with resume_vm. Any failure leaves the controller exactly as it was: still
+// could truncate it (memory_file_copy_reason); every component's state goes back and the VM is
+// Paused, or Running with resume_vm. Any failure leaves the controller exactly as it was: still
 // "Not started", nothing half-built.
 #include <fcntl.h>
 #include <sys/stat.h>
