@@ -17,6 +17,7 @@
 
 #include "api/api_json.h"
 #include "api/http_request_head.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo {
 
@@ -226,7 +227,7 @@ class ApiHttpServer::Pool final : public httplib::TaskQueue {
 public:
     Pool(std::size_t workers, std::size_t max_waiting) : m_max_waiting(max_waiting) {
         for (std::size_t i = 0; i < workers; ++i) {
-            m_threads.emplace_back([this] { work(); });
+            m_threads.push_back(seccomp::spawn(seccomp::ThreadKind::Api, [this] { work(); }));
         }
     }
     ~Pool() override { shutdown(); }

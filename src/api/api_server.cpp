@@ -14,6 +14,7 @@
 #include "api/api_json.h"
 #include "api/api_router.h"
 #include "base/unique_fd.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo {
 
@@ -218,7 +219,8 @@ Result<void> ApiServer::start(const std::string& socket_path, ApiHandler& handle
         return error;
     }
 
-    impl->thread = std::thread([self] { self->http.listen_after_bind(); });
+    impl->thread =
+        seccomp::spawn(seccomp::ThreadKind::Api, [self] { self->http.listen_after_bind(); });
     // stop() is a no-op until the listen loop runs, so wait for it before handing out the server.
     for (int i = 0; i < 5000 && !http.is_running(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));

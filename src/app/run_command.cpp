@@ -17,6 +17,7 @@
 #include "loader/boot_layout.h"
 #include "machine/machine.h"
 #include "machine/memory_layout.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo::app {
 
@@ -54,7 +55,7 @@ public:
     }
     void watch(Machine& machine) {
         m_done = false;
-        m_thread = std::thread([this, &machine] {
+        m_thread = seccomp::spawn(seccomp::ThreadKind::Signal, [this, &machine] {
             const timespec tick{0, 100'000'000};
             while (!m_done.load()) {
                 const int s = sigtimedwait(&m_set, nullptr, &tick);
@@ -170,6 +171,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                                     CLI::ignore_case))
         ->default_str("exit");
     run->add_flag("--verbose", o.verbose, "Print exit counters and unclaimed I/O when the VM ends");
+    add_seccomp_options(*run, o.seccomp);
     return run;
 }
 
@@ -212,6 +214,9 @@ int run_command(RunOptions& o) {
     }
 
     SignalWatcher signals;  // before any thread exists, so all inherit the blocked mask
+    if (const int status = start_seccomp(o.seccomp); status != 0) {
+        return status;
+    }
     // Before anything is built: a kernel or initrd that cannot fit costs no allocation.
     if (auto fits = loader::check_boot_files(o.machine.kernel_path, o.machine.initrd_path,
                                              layout::e820_map(o.machine.memory));
@@ -227,6 +232,10 @@ int run_command(RunOptions& o) {
     auto kvm = KvmAccelerator::open();
     if (!kvm) {
         fmt::print(stderr, "vireo: {}\n", kvm.error().message());
+        return kExitError;
+    }
+    if (auto r = seccomp::confine_thread(seccomp::ThreadKind::Vmm); !r) {
+        fmt::print(stderr, "vireo: {}\n", r.error().message());
         return kExitError;
     }
     for (unsigned boot = 1;; ++boot) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "app/seccomp_options.h"
 #include "machine/machine_config.h"
 
 namespace CLI {
@@ -25,6 +26,7 @@ struct RunOptions {
     OnReboot on_reboot = OnReboot::Exit;
     bool cmdline_given = false;
     bool verbose = false;
+    SeccompCliOptions seccomp;
 };
 
 // Exit statuses of `vireo run`, also listed in its --help.

@@ -147,6 +147,7 @@ SnapshotCommands add_snapshot_command(CLI::App& app, SnapshotCommandOptions& o) 
     c.load->add_option("--id", o.vmm.id, "Instance id")->capture_default_str();
     c.load->add_option("--log-path", o.vmm.log_path, "Write the log to this file");
     c.load->add_option("--metrics-path", o.vmm.metrics_path, "Write metrics to this file");
+    add_seccomp_options(*c.load, o.vmm.seccomp);
 
     c.merge = c.top->add_subcommand("merge", "Apply a Diff memory file onto its base, in place");
     c.merge->add_option("base", o.base_mem, "The base memory file (modified)")->required();

@@ -16,14 +16,15 @@
 #include "app/vmm_controller.h"
 #include "backends/char/console.h"
 #include "base/fd_log_sink.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo::app {
 
 namespace {
 
-constexpr const char* kVmmFlags[] = {"--api-sock",     "--config-file", "--no-api",
-                                     "--id",           "--log-path",    "--level",
-                                     "--metrics-path", "--boot-timer",  "--enable-pci"};
+constexpr const char* kVmmFlags[] = {
+    "--api-sock",     "--config-file", "--no-api",     "--id",         "--log-path",      "--level",
+    "--metrics-path", "--boot-timer",  "--enable-pci", "--no-seccomp", "--seccomp-filter"};
 
 }  // namespace
 
@@ -42,6 +43,7 @@ void add_vmm_options(CLI::App& app, VmmCommandOptions& o) {
     app.add_flag("--boot-timer", o.boot_timer,
                  "Log the time from start to the guest's write to the boot-timer device");
     app.add_flag("--enable-pci", o.enable_pci, "Accepted for Firecracker compatibility");
+    add_seccomp_options(app, o.seccomp);
 }
 
 bool vmm_options_given(const CLI::App& app) {
@@ -82,6 +84,7 @@ int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams
         spdlog::set_default_logger(
             std::make_shared<spdlog::logger>("vireo", std::move(sink).value()));
         spdlog::flush_on(spdlog::level::info);
+        seccomp::report_to_log_file(o.log_path);
     }
     if (!o.level.empty()) {
         spdlog::set_level(spdlog::level::from_str(
@@ -95,6 +98,9 @@ int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams
         sigaddset(&signals, s);
     }
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    if (const int status = start_seccomp(o.seccomp); status != 0) {
+        return status;
+    }
 
     auto console = open_console("stdio");
     if (!console) {
@@ -122,8 +128,15 @@ int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams
                           std::chrono::steady_clock::now() - start)
                           .count());
     }
+    // Once the API socket is bound (the API's requests are applied only inside run()), as
+    // Firecracker's VMM thread after its set-up. Threads it starts from now on come from the
+    // launcher.
+    if (auto r = seccomp::confine_thread(seccomp::ThreadKind::Vmm); !r) {
+        fmt::print(stderr, "vireo: {}\n", r.error().message());
+        return kExitError;
+    }
     std::atomic<bool> done{false};
-    std::thread watcher([&] {
+    std::thread watcher = seccomp::spawn(seccomp::ThreadKind::Signal, [&] {
         const timespec tick{0, 100'000'000};
         while (!done.load()) {
             const int s = sigtimedwait(&signals, nullptr, &tick);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "api/api_types.h"
+#include "app/seccomp_options.h"
 
 namespace CLI {
 class App;
@@ -24,6 +25,7 @@ struct VmmCommandOptions {
     std::string metrics_path;
     bool boot_timer = false;
     bool enable_pci = false;  // accepted: vireo's devices are always PCI
+    SeccompCliOptions seccomp;
 };
 
 // Adds the flags to the top-level app.

@@ -19,6 +19,7 @@
 #include "base/file_open.h"
 #include "loader/boot_layout.h"
 #include "machine/memory_layout.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo::app {
 
@@ -470,6 +471,7 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                     logger->set_level(spdlog::default_logger()->level());
                     spdlog::set_default_logger(logger);
                     spdlog::flush_on(spdlog::level::info);
+                    seccomp::report_to_log_file(*r.log_path);
                 }
                 if (r.level) {
                     static constexpr spdlog::level::level_enum kLevels[] = {
@@ -526,7 +528,7 @@ ApiResponse VmmController::start_instance() {
     spdlog::info("instance {}: started: {} vCPUs, {} MiB, {} disks, {} NICs, kernel {}",
                  m_options.id, config->cpus, config->memory >> 20, config->disks.size(),
                  config->nets.size(), config->kernel_path);
-    m_machine_thread = std::thread([this] {
+    m_machine_thread = seccomp::spawn(seccomp::ThreadKind::Machine, [this] {
         MachineExit exit = m_machine->run();
         m_exit = exit;
         m_wake.signal();
@@ -561,6 +563,7 @@ Result<void> VmmController::open_metrics(const std::string& path) {
     }
     m_metrics_fd = std::move(fd).value();
     m_options.metrics_path = path;
+    seccomp::report_to_metrics_file(path);  // a violation's last metrics line goes there too
     return ok();
 }
 
@@ -571,11 +574,12 @@ void VmmController::write_metrics(const char* reason) {
     // logger: Firecracker's names; a line the destination did not take (a full pipe) is counted
     // in the next one.
     std::string line = fmt::format(
-        R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}},"logger":{{"missed_metrics_count":{},"missed_log_count":{}}})",
+        R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}},"logger":{{"missed_metrics_count":{},"missed_log_count":{}}},"seccomp":{{"num_faults":{}}})",
         std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::system_clock::now().time_since_epoch())
             .count(),
-        reason, m_options.id, m_api_requests, m_api_failures, m_missed_metrics, missed_log_lines());
+        reason, m_options.id, m_api_requests, m_api_failures, m_missed_metrics, missed_log_lines(),
+        seccomp::num_faults());
     // Guest console bytes the host side did not take (a stdout nobody reads).
     line += fmt::format(R"(,"console":{{"dropped_bytes":{}}})", m_console.dropped_output_bytes());
     if (m_machine) {

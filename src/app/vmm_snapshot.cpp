@@ -9,8 +9,8 @@
 // overrides applied, builds the same hardware (drive paths from the state file must be regular
 // files unless allow_block_devices: api/snapshot_paths.h); RAM maps the memory file
 // copy-on-write, or reads it up front with eager_memory or when someone other than vireo's user
-// could truncate it (memory_file_copy_reason); every component's state goes back and the VM is Paused, or
-// Running with resume_vm. Any failure leaves the controller exactly as it was: still
+// could truncate it (memory_file_copy_reason); every component's state goes back and the VM is
+// Paused, or Running with resume_vm. Any failure leaves the controller exactly as it was: still
 // "Not started", nothing half-built.
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -28,6 +28,7 @@
 #include "base/file_open.h"
 #include "base/unique_fd.h"
 #include "machine/memory_layout.h"
+#include "seccomp/seccomp.h"
 #include "snapshot/memory_file.h"
 #include "snapshot/snapshot_file.h"
 
@@ -179,7 +180,7 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     m_state = InstanceState::Paused;
     spdlog::info("instance {}: restored from {} ({}) in {:.1f} ms{}", m_options.id, p.snapshot_path,
                  contents->vireo_version, ms_since(start), eager ? ", memory read eagerly" : "");
-    m_machine_thread = std::thread([this] {
+    m_machine_thread = seccomp::spawn(seccomp::ThreadKind::Machine, [this] {
         MachineExit exit = m_machine->run();
         m_exit = exit;
         m_wake.signal();

@@ -19,6 +19,7 @@
 #include "devices/legacy/i8042.h"
 #include "loader/kernel_loader.h"
 #include "machine/memory_layout.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo {
 
@@ -439,12 +440,12 @@ MachineExit Machine::run() {
         m_running_vcpus = static_cast<std::uint32_t>(m_vcpus.size());
     }
     for (auto& v : m_vcpus) {
-        threads.emplace_back([this, &v] {
+        threads.push_back(seccomp::spawn(seccomp::ThreadKind::Vcpu, [this, &v] {
             vcpu_loop(*v);
             std::lock_guard lock(m_mutex);
             --m_running_vcpus;
             m_cv.notify_all();
-        });
+        }));
     }
     // A panicking guest either resets (panic=N) or spins forever: end the VM once the panic
     // report is complete, or a little after it started if it never completes.

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "seccomp/seccomp.h"
+
 namespace vireo {
 
 void ThreadPoolEngine::IndexRing::push(std::uint32_t v) {
@@ -44,7 +46,8 @@ Result<std::unique_ptr<ThreadPoolEngine>> ThreadPoolEngine::create(int fd, const
     engine->m_threads.reserve(threads);
     try {
         for (std::uint32_t i = 0; i < threads; ++i) {
-            engine->m_threads.emplace_back([e = engine.get()] { e->work(); });
+            engine->m_threads.push_back(
+                seccomp::spawn(seccomp::ThreadKind::BlockIo, [e = engine.get()] { e->work(); }));
             pthread_setname_np(engine->m_threads.back().native_handle(), "vireo-blk-io");
         }
     } catch (const std::system_error& e) {

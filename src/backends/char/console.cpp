@@ -21,6 +21,7 @@
 #include "backends/char/console_writer.h"
 #include "base/file_open.h"
 #include "base/unique_fd.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo {
 
@@ -62,9 +63,10 @@ public:
         if (!m_stop_fd.valid()) {
             return;  // no input then; output still works
         }
-        m_thread = std::thread([this, sink = std::move(sink), on_quit = std::move(on_quit)] {
-            input_loop(sink, on_quit);
-        });
+        m_thread = seccomp::spawn(seccomp::ThreadKind::ConsoleInput,
+                                  [this, sink = std::move(sink), on_quit = std::move(on_quit)] {
+                                      input_loop(sink, on_quit);
+                                  });
     }
 
     void stop_input() override {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo {
 
@@ -173,7 +174,9 @@ struct ConsoleWriter::State {
 
 ConsoleWriter::ConsoleWriter(int fd, std::size_t capacity)
     : m_state(std::make_shared<State>(fd, capacity)) {
-    std::thread([state = m_state] { state->run(); }).detach();
+    seccomp::spawn(seccomp::ThreadKind::ConsoleOutput, [state = m_state] {
+        state->run();
+    }).detach();
 }
 
 ConsoleWriter::~ConsoleWriter() {

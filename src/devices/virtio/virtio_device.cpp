@@ -8,6 +8,7 @@
 
 #include "base/log_limiter.h"
 #include "devices/virtio/virtio_spec.h"
+#include "seccomp/seccomp.h"
 
 namespace vireo::virtio {
 
@@ -45,7 +46,8 @@ void VirtioDevice::resume() {
         return;
     }
     m_paused = false;
-    m_thread = std::thread([this] { m_loop->run(); });
+    m_thread =
+        seccomp::spawn(seccomp::virtio_thread_kind(device_type()), [this] { m_loop->run(); });
 }
 
 Result<void> VirtioDevice::activate(GuestMemory& mem, std::uint64_t acked_features,
@@ -103,7 +105,8 @@ Result<void> VirtioDevice::activate(GuestMemory& mem, std::uint64_t acked_featur
     if (start_paused) {
         m_paused = true;  // resume() starts the thread; the kicks above wait for it
     } else {
-        m_thread = std::thread([this] { m_loop->run(); });
+        m_thread =
+            seccomp::spawn(seccomp::virtio_thread_kind(device_type()), [this] { m_loop->run(); });
     }
     return ok();
 }
