@@ -37,13 +37,16 @@ OJson machine_json(const MachineConfiguration& m) {
 }
 
 OJson drive_json(const Drive& d) {
-    return OJson{{"drive_id", d.drive_id},
-                 {"partuuid", or_null(d.partuuid)},
-                 {"is_root_device", d.is_root_device},
-                 {"cache_type", name_of(kCacheTypeNames, d.cache_type)},
-                 {"is_read_only", d.is_read_only},
-                 {"path_on_host", d.path_on_host},
-                 {"io_engine", name_of(kIoEngineNames, d.io_engine)}};
+    OJson j{{"drive_id", d.drive_id},
+            {"partuuid", or_null(d.partuuid)},
+            {"is_root_device", d.is_root_device},
+            {"cache_type", name_of(kCacheTypeNames, d.cache_type)},
+            {"is_read_only", d.is_read_only},
+            {"path_on_host", d.path_on_host}};
+    if (d.io_engine) {
+        j["io_engine"] = name_of(kIoEngineNames, *d.io_engine);
+    }
+    return j;
 }
 
 OJson net_json(const NetworkInterface& n) {

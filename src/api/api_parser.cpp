@@ -4,6 +4,7 @@
 
 #include "api/json_reader.h"
 #include "api/section_readers.h"
+#include "base/mac_address.h"
 
 namespace vireo {
 
@@ -62,19 +63,6 @@ Result<T> parse_with_id(std::string_view body, std::string_view path_id, const s
         return matched.error();
     }
     return value;
-}
-
-int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 }  // namespace
@@ -185,28 +173,12 @@ Result<void> validate_api_id(std::string_view id) {
 }
 
 Result<GuestMac> parse_guest_mac(std::string_view text) {
-    auto bad = [&] {
-        return Error("`guest_mac` " + api_detail::quote_text(text) +
-                     " is not a MAC address (six hex pairs: aa:bb:cc:dd:ee:ff)");
-    };
-    if (text.size() != 17) {
-        return bad();
+    // One parser for MAC addresses (base/mac_address.h): its message says what is wrong.
+    auto mac = MacAddress::parse(text);
+    if (!mac) {
+        return Error("`guest_mac`: " + mac.error().message());
     }
-    GuestMac mac{};
-    for (std::size_t i = 0; i < mac.size(); ++i) {
-        int hi = hex_digit(text[i * 3]);
-        int lo = hex_digit(text[i * 3 + 1]);
-        if (hi < 0 || lo < 0 || (i < 5 && text[i * 3 + 2] != ':')) {
-            return bad();
-        }
-        mac[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-    }
-    // Bit 0 of the first octet is the I/G bit (IEEE 802-2014 §8.2).
-    if ((mac[0] & 0x01) != 0) {
-        return Error("`guest_mac` " + api_detail::quote_text(text) +
-                     " is a multicast address; a NIC needs a unicast one");
-    }
-    return mac;
+    return mac->bytes();
 }
 
 }  // namespace vireo

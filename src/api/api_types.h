@@ -71,13 +71,14 @@ struct MachineConfigurationPatch {
 };
 
 enum class CacheType : std::uint8_t {
-    Unsafe,     // "Unsafe": guest flushes are not passed to the host (Firecracker's default)
-    Writeback,  // "Writeback": VIRTIO_BLK_F_FLUSH, flushes reach the host file
+    Unsafe,     // "Unsafe": no VIRTIO_BLK_F_FLUSH; the guest sees a write-through disk and its
+                // writes reach the host file only as the host's page cache writes them back
+    Writeback,  // "Writeback": VIRTIO_BLK_F_FLUSH, flushes reach the host file (fdatasync)
 };
 
 enum class IoEngine : std::uint8_t {
-    Sync,   // "Sync" (default)
-    Async,  // "Async": io_uring
+    Sync,   // "Sync": plain preadv/pwritev/fdatasync, on the disk's worker threads
+    Async,  // "Async": io_uring; an error where the kernel refuses it
 };
 
 // PUT /drives/{drive_id} and the "drives" entries (virtio-blk; vhost-user "socket" is refused).
@@ -88,8 +89,12 @@ struct Drive {
     bool is_root_device = false;
     bool is_read_only = false;
     std::optional<std::string> partuuid{};  // meaningful only with is_root_device
-    CacheType cache_type = CacheType::Unsafe;
-    IoEngine io_engine = IoEngine::Sync;
+    // Firecracker's default is Unsafe; vireo's is Writeback: a guest's flush is not dropped
+    // unless the drive asks for it (the user's data comes first). GET /vm/config shows the value.
+    CacheType cache_type = CacheType::Writeback;
+    // Absent: io_uring where the kernel allows it, else the worker threads (GET /vm/config
+    // leaves it out). Firecracker's default is Sync.
+    std::optional<IoEngine> io_engine{};
 
     friend bool operator==(const Drive&, const Drive&) = default;
 };

@@ -106,12 +106,10 @@ Result<Drive> read_drive(const Json& json, const std::string& context) {
     r.optional("partuuid", d.partuuid, StringKind::Text);
     std::optional<CacheType> cache_type;
     r.optional_enum("cache_type", cache_type, kCacheTypeNames);
-    std::optional<IoEngine> io_engine;
-    r.optional_enum("io_engine", io_engine, kIoEngineNames);
+    r.optional_enum("io_engine", d.io_engine, kIoEngineNames);
     r.refuse("rate_limiter");
     r.refuse("socket", "vhost-user block devices");
-    d.cache_type = cache_type.value_or(CacheType::Unsafe);
-    d.io_engine = io_engine.value_or(IoEngine::Sync);
+    d.cache_type = cache_type.value_or(CacheType::Writeback);
     return finish(r, std::move(d));
 }
 

@@ -23,6 +23,16 @@ namespace vireo::app {
 
 namespace {
 
+// --memory and --console-max-size: a size parse_size() takes (512M, 2G; bare number: MiB).
+CLI::Validator size_validator() {
+    return CLI::Validator(
+        [](std::string& s) -> std::string {
+            auto r = parse_size(s);
+            return r ? std::string() : r.error().message();
+        },
+        "SIZE");
+}
+
 namespace fs = std::filesystem;
 
 // The default guest: build/guest/cloud next to build/vireo, or /guest/cloud in the nested host.
@@ -111,12 +121,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
         ->check(CLI::Range(1U, kMaxVcpus));
     run->add_option("--memory", o.memory_text, "Guest RAM, e.g. 512M or 2G (bare number: MiB)")
         ->capture_default_str()
-        ->check(CLI::Validator(
-            [](std::string& s) -> std::string {
-                auto r = parse_size(s);
-                return r ? std::string() : r.error().message();
-            },
-            "SIZE"));
+        ->check(size_validator());
     run->add_option("--console", o.console,
                     "Guest console: stdio or file:PATH (the serial port, ttyS0), or virtio (a "
                     "virtio-console, hvc0, on stdio)")
@@ -132,12 +137,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                     "With --console file:PATH, the most bytes written to the file; guest output "
                     "beyond is dropped and counted")
         ->capture_default_str()
-        ->check(CLI::Validator(
-            [](std::string& s) -> std::string {
-                auto r = parse_size(s);
-                return r ? std::string() : r.error().message();
-            },
-            "SIZE"));
+        ->check(size_validator());
     run->add_option(
            "--disk", o.disk_specs,
            "A virtio-blk disk on a raw image: path=FILE[,readonly=on][,direct=on][,serial=ID] "
@@ -173,6 +173,22 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
     run->add_flag("--verbose", o.verbose, "Print exit counters and unclaimed I/O when the VM ends");
     add_seccomp_options(*run, o.seccomp);
     return run;
+}
+
+int exit_status(const MachineExit& exit) {
+    switch (exit.kind) {
+        case MachineExitKind::PowerOff:
+        case MachineExitKind::Reset:
+        case MachineExitKind::Stopped:
+            return kExitOk;
+        case MachineExitKind::Crash:
+            fmt::print(stderr, "vireo: the guest crashed: {}\n", exit.message);
+            return kExitGuestCrash;
+        case MachineExitKind::Error:
+            fmt::print(stderr, "vireo: {}\n", exit.message);
+            return kExitError;
+    }
+    return kExitError;
 }
 
 int run_command(RunOptions& o) {
@@ -258,22 +274,12 @@ int run_command(RunOptions& o) {
         }
         machine->reset();
         (*console).reset();  // leave raw mode before the last words
-        switch (exit.kind) {
-            case MachineExitKind::PowerOff:
-                return kExitOk;
-            case MachineExitKind::Reset:
-                fmt::print(stderr, "vireo: the guest rebooted; exiting (--on-reboot exit)\n");
-                return kExitOk;
-            case MachineExitKind::Stopped:
-                fmt::print(stderr, "vireo: {}\n", exit.message);
-                return kExitOk;
-            case MachineExitKind::Crash:
-                fmt::print(stderr, "vireo: the guest crashed: {}\n", exit.message);
-                return kExitGuestCrash;
-            case MachineExitKind::Error:
-                fmt::print(stderr, "vireo: {}\n", exit.message);
-                return kExitError;
+        if (exit.kind == MachineExitKind::Reset) {
+            fmt::print(stderr, "vireo: the guest rebooted; exiting (--on-reboot exit)\n");
+        } else if (exit.kind == MachineExitKind::Stopped) {
+            fmt::print(stderr, "vireo: {}\n", exit.message);
         }
+        return exit_status(exit);
     }
 }
 

@@ -20,16 +20,11 @@
 #include "loader/boot_layout.h"
 #include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
+#include "vmm/machine_config_from.h"
 
 namespace vireo::app {
 
 namespace {
-
-// The command line a guest gets when PUT /boot-source has no boot_args: the serial console,
-// reboot through the keyboard controller (what SendCtrlAltDel ends in), panic=1 like
-// Firecracker; Firecracker's own default also switches off PCI and modules, which vireo's
-// virtio-pci devices and Debian's modular kernels need.
-constexpr const char* kApiDefaultCmdline = "console=ttyS0 reboot=k panic=1";
 
 const char* state_name(InstanceState s) {
     switch (s) {
@@ -66,71 +61,6 @@ std::optional<std::string> not_a_file(const std::string& path, bool block_ok) {
 }
 
 }  // namespace
-
-std::vector<const Drive*> drives_in_disk_order(const VmConfig& config) {
-    // Firecracker attaches the root device first, so it is /dev/vda.
-    std::vector<const Drive*> out;
-    for (const Drive& d : config.drives) {
-        if (d.is_root_device) {
-            out.push_back(&d);
-        }
-    }
-    for (const Drive& d : config.drives) {
-        if (!d.is_root_device) {
-            out.push_back(&d);
-        }
-    }
-    return out;
-}
-
-Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_timer) {
-    if (!config.boot_source) {
-        return Error("no boot source: PUT /boot-source first");
-    }
-    MachineConfig m;
-    m.kernel_path = config.boot_source->kernel_image_path;
-    m.initrd_path = config.boot_source->initrd_path.value_or("");
-    m.cmdline = config.boot_source->boot_args.value_or(kApiDefaultCmdline);
-    // Firecracker's usual boot args carry i8042.nopnp; with vireo's ACPI-described keyboard that
-    // makes Linux's i8042 probe fail, and SendCtrlAltDel could never reach the guest.
-    if (const auto at = m.cmdline.find("i8042.nopnp"); at != std::string::npos) {
-        spdlog::warn(
-            "boot_args: dropping i8042.nopnp (vireo describes its keyboard in ACPI; "
-            "without that the guest cannot receive SendCtrlAltDel)");
-        m.cmdline.erase(at, std::string_view("i8042.nopnp").size());
-    }
-    m.cpus = config.machine_config.vcpu_count;
-    m.memory = config.machine_config.mem_size_mib << 20;
-    m.track_dirty_pages = config.machine_config.track_dirty_pages;
-    for (const Drive* d : drives_in_disk_order(config)) {
-        DiskConfig disk;
-        disk.path = d->path_on_host;
-        disk.read_only = d->is_read_only;
-        disk.serial = d->drive_id.substr(0, 20);
-        m.disks.push_back(disk);
-        if (d->is_root_device) {
-            m.cmdline += d->partuuid ? fmt::format(" root=PARTUUID={}", *d->partuuid)
-                                     : std::string(" root=/dev/vda");
-            m.cmdline += d->is_read_only ? " ro" : " rw";
-        }
-    }
-    for (const NetworkInterface& n : config.network_interfaces) {
-        NetConfig net;
-        net.tap = n.host_dev_name;
-        if (n.guest_mac) {
-            net.mac = MacAddress(*n.guest_mac);
-        }
-        m.nets.push_back(net);
-    }
-    if (boot_timer) {
-        m.cmdline += " vireo.boot_timer";
-    }
-    if (m.disks.size() > kMaxDisks || m.nets.size() > kMaxNets) {
-        return Error(
-            fmt::format("at most {} drives and {} network interfaces", kMaxDisks, kMaxNets));
-    }
-    return m;
-}
 
 Result<std::unique_ptr<VmmController>> VmmController::create(Accelerator& accel, Console& console,
                                                              VmmOptions options) {
@@ -268,19 +198,7 @@ int VmmController::run() {
     if (!m_exit) {
         return kExitOk;  // stopped before InstanceStart
     }
-    switch (m_exit->kind) {
-        case MachineExitKind::PowerOff:
-        case MachineExitKind::Reset:
-        case MachineExitKind::Stopped:
-            return kExitOk;
-        case MachineExitKind::Crash:
-            fmt::print(stderr, "vireo: the guest crashed: {}\n", m_exit->message);
-            return kExitGuestCrash;
-        case MachineExitKind::Error:
-            fmt::print(stderr, "vireo: {}\n", m_exit->message);
-            return kExitError;
-    }
-    return kExitError;
+    return exit_status(*m_exit);
 }
 
 InstanceInfo VmmController::instance_info() const {
@@ -528,12 +446,16 @@ ApiResponse VmmController::start_instance() {
     spdlog::info("instance {}: started: {} vCPUs, {} MiB, {} disks, {} NICs, kernel {}",
                  m_options.id, config->cpus, config->memory >> 20, config->disks.size(),
                  config->nets.size(), config->kernel_path);
+    start_machine_thread();
+    return ApiResponse::no_content();
+}
+
+void VmmController::start_machine_thread() {
     m_machine_thread = seccomp::spawn(seccomp::ThreadKind::Machine, [this] {
         MachineExit exit = m_machine->run();
         m_exit = exit;
         m_wake.signal();
     });
-    return ApiResponse::no_content();
 }
 
 ApiResponse VmmController::set_state(VmStateRequest state) {

@@ -38,13 +38,6 @@ struct VmmOptions {
     std::chrono::steady_clock::time_point process_start = std::chrono::steady_clock::now();
 };
 
-// MachineConfig from the API's model: the root drive first (vda), the others in the order they
-// were added; the kernel command line gets root=... for the root drive as Firecracker does.
-Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_timer);
-// The drives in the machine's disk order: the root drive first (vda), then the others in the
-// order they were added. Index i is the machine's disk i.
-std::vector<const Drive*> drives_in_disk_order(const VmConfig& config);
-
 class VmmController final : public ApiHandler {
 public:
     static Result<std::unique_ptr<VmmController>> create(Accelerator& accel, Console& console,
@@ -65,6 +58,8 @@ private:
                   std::unique_ptr<CommandQueue<ApiRequest, ApiResponse>> queue, EventFd wake);
     ApiResponse apply(ApiRequest& request);
     ApiResponse start_instance();
+    // The thread that runs the machine until it ends (InstanceStart and snapshot load).
+    void start_machine_thread();
     ApiResponse set_state(VmStateRequest state);
     // vmm_snapshot.cpp
     ApiResponse create_snapshot(const SnapshotCreateParams& params);

@@ -28,9 +28,9 @@
 #include "base/file_open.h"
 #include "base/unique_fd.h"
 #include "machine/memory_layout.h"
-#include "seccomp/seccomp.h"
 #include "snapshot/memory_file.h"
 #include "snapshot/snapshot_file.h"
+#include "vmm/machine_config_from.h"
 
 namespace vireo::app {
 
@@ -118,6 +118,14 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
                                         saved.error().message());
     }
     VmConfig config = std::move(saved).value();
+    if (contents->format_version < 2) {
+        // Written before cache_type and io_engine were acted on: that vireo offered every disk
+        // a flush and picked the engine itself, whatever the drive said (snapshot_file.h).
+        for (Drive& d : config.drives) {
+            d.cache_type = CacheType::Writeback;
+            d.io_engine.reset();
+        }
+    }
     for (const NetworkOverride& o : p.network_overrides) {
         auto it = std::find_if(config.network_interfaces.begin(), config.network_interfaces.end(),
                                [&](const NetworkInterface& n) { return n.iface_id == o.iface_id; });
@@ -164,8 +172,12 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
             eager = true;
         }
     }
+    // Huge pages cannot map a file copy-on-write: their RAM is read in.
+    eager = eager || machine_config->hugetlb;
     const auto regions = layout::ram_regions(machine_config->memory);
-    auto memory = GuestMemory::create_from_file(regions, fd->get(), eager);
+    auto memory = GuestMemory::create_from_file(
+        regions, fd->get(), eager,
+        MemoryOptions{.memfd = false, .hugepages = false, .hugetlb = machine_config->hugetlb});
     if (!memory) {
         return ApiResponse::bad_request(fmt::format("snapshot/load: memory file {}: {}",
                                                     p.mem_file_path, memory.error().message()));
@@ -180,11 +192,7 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     m_state = InstanceState::Paused;
     spdlog::info("instance {}: restored from {} ({}) in {:.1f} ms{}", m_options.id, p.snapshot_path,
                  contents->vireo_version, ms_since(start), eager ? ", memory read eagerly" : "");
-    m_machine_thread = seccomp::spawn(seccomp::ThreadKind::Machine, [this] {
-        MachineExit exit = m_machine->run();
-        m_exit = exit;
-        m_wake.signal();
-    });
+    start_machine_thread();
     if (p.resume_vm) {
         return set_state(VmStateRequest::Resumed);
     }

@@ -57,7 +57,8 @@ Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const Machi
         return r.error();
     }
     const auto regions = layout::ram_regions(config.memory);
-    auto mem = GuestMemory::create(regions, MemoryOptions{.memfd = false, .hugepages = true});
+    auto mem = GuestMemory::create(
+        regions, MemoryOptions{.memfd = false, .hugepages = true, .hugetlb = config.hugetlb});
     if (!mem) {
         return mem.error();
     }
@@ -151,7 +152,7 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     if (!loaded) {
         return loaded.error().wrap(config.kernel_path);
     }
-    return setup_vcpus(accel, config.cpus, loaded->entry.value, loaded->boot_info.value,
+    return setup_vcpus(accel, config.cpus, config.smt, loaded->entry.value, loaded->boot_info.value,
                        loaded->format == loader::KernelFormat::BzImage);
 }
 
@@ -198,8 +199,8 @@ Result<void> Machine::setup_devices() {
     return ok();
 }
 
-Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::uint64_t entry,
-                                  std::uint64_t boot_info, bool long_mode) {
+Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool smt,
+                                  std::uint64_t entry, std::uint64_t boot_info, bool long_mode) {
     auto supported = accel.supported_cpuid();
     if (!supported) {
         return supported.error();
@@ -215,7 +216,7 @@ Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::u
             auto khz = v.tsc_khz();
             tsc_khz = khz ? *khz : 0;  // without it the guest measures the TSC itself
         }
-        const auto cpuid = x86::shape_cpuid(*supported, {id, cpus, tsc_khz});
+        const auto cpuid = x86::shape_cpuid(*supported, {id, cpus, tsc_khz, smt ? 2U : 1U});
         Result<void> r = v.set_cpuid(cpuid);
         if (r) {
             r = v.set_msrs(x86::boot_msrs());

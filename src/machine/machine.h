@@ -114,7 +114,7 @@ private:
     // machine_vm_gen_id.cpp.
     Result<void> setup_vm_gen_id();
     acpi::VmGenIdDesc vm_gen_id_description() const;
-    Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, std::uint64_t entry,
+    Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool smt, std::uint64_t entry,
                              std::uint64_t boot_info, bool long_mode);
     void vcpu_loop(Vcpu& vcpu);
     // First event wins; later ones are ignored. Stops every vCPU.

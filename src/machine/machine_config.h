@@ -8,7 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "backends/net/mac_address.h"
+#include "backends/block/block_file.h"
+#include "base/mac_address.h"
 #include "base/result.h"
 
 namespace vireo {
@@ -21,6 +22,12 @@ struct DiskConfig {
     // Firecracker's default "Unsafe"-free writeback mode: guest flushes still reach the disk.
     bool direct = false;
     std::string serial;  // GET_ID; at most 20 bytes
+    // Offer the guest a cache flush (VIRTIO_BLK_F_FLUSH) and honour it with fdatasync; off:
+    // Firecracker's cache_type "Unsafe", a write-through disk to the guest.
+    bool flush = true;
+    // Firecracker's io_engine: Sync -> the thread pool, Async -> io_uring (an error when the
+    // kernel refuses it); Auto (not given) -> io_uring, else the thread pool.
+    BlockEngineKind engine = BlockEngineKind::Auto;
 };
 
 // A virtio-net NIC on a tap (opened by name, created when absent).
@@ -49,6 +56,12 @@ struct MachineConfig {
     // Log the pages the guest and the devices write, for Diff snapshots (KVM dirty log plus
     // the VMM's own marks for device writes).
     bool track_dirty_pages = false;
+    // Two hardware threads per core in CPUID (vCPUs 2k and 2k+1 share a core); Firecracker's
+    // "smt". The API allows it with 1 or an even number of vCPUs.
+    bool smt = false;
+    // Guest RAM on explicit 2 MiB hugetlb pages (Firecracker's huge_pages "2M"); otherwise
+    // regular pages with a transparent-huge-page hint.
+    bool hugetlb = false;
 };
 
 inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for the IOAPIC

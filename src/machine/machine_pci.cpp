@@ -55,18 +55,21 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
     m_disks = config.disks;
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
         const DiskConfig& d = config.disks[i];
-        auto file = BlockFile::open(d.path, {.read_only = d.read_only, .direct = d.direct});
+        auto file = BlockFile::open(
+            d.path, {.read_only = d.read_only, .direct = d.direct, .engine = d.engine});
         if (!file) {
             return file.error();  // names the image and the problem
         }
         if ((*file)->engine() != BlockEngineKind::IoUring) {
-            spdlog::info("disk {}: using the thread pool ({})", d.path, (*file)->fallback_reason());
+            spdlog::info("disk {}: using the thread pool ({})", d.path,
+                         d.engine == BlockEngineKind::ThreadPool ? "io_engine Sync"
+                                                                 : (*file)->fallback_reason());
         }
         // One request queue per vCPU (as QEMU does): completions interrupt the CPU that asked.
         const auto queues = static_cast<std::uint16_t>(
             std::min<std::uint32_t>(config.cpus, virtio::VirtioBlk::kMaxQueues));
-        auto blk =
-            virtio::VirtioBlk::create(std::move(file.value()), d.serial, disk_name(i), queues);
+        auto blk = virtio::VirtioBlk::create(std::move(file.value()), d.serial, disk_name(i),
+                                             queues, d.flush);
         if (!blk) {
             return blk.error().wrap(fmt::format("disk {}", d.path));
         }
@@ -164,8 +167,9 @@ Result<void> Machine::replace_disk(std::size_t index, const std::string& path) {
     if (blk == nullptr) {
         return Error(fmt::format("device {} is not a disk", index));
     }
-    auto file = BlockFile::open(
-        path, {.read_only = m_disks[index].read_only, .direct = m_disks[index].direct});
+    const DiskConfig& d = m_disks[index];
+    auto file =
+        BlockFile::open(path, {.read_only = d.read_only, .direct = d.direct, .engine = d.engine});
     if (!file) {
         return file.error();
     }

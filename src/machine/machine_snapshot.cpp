@@ -195,7 +195,8 @@ Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& con
             return Error(fmt::format("section vcpu.{} holds vCPU {}", id, s->id));
         }
         // The guest may use every feature it was shown: this host must have them all.
-        const auto here = x86::shape_cpuid(*supported, {id, config.cpus, s->tsc_khz});
+        const auto here =
+            x86::shape_cpuid(*supported, {id, config.cpus, s->tsc_khz, config.smt ? 2U : 1U});
         if (const auto missing = x86::missing_cpu_features(s->cpuid, here); !missing.empty()) {
             std::string list;
             for (std::size_t i = 0; i < missing.size() && i < 8; ++i) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -43,6 +45,9 @@ Result<void> validate(std::span<const MemoryRegionSpec> specs) {
 // large page in KVM's nested page tables (otherwise every 4 KiB page of guest RAM costs its own
 // nested page fault on first touch — about 30,000 of them for a minimal boot).
 constexpr std::uint64_t kHugePageSize = 2ULL << 20;
+
+// MAP_HUGE_2MB (linux/mman.h): log2 of the page size in the flags' top bits.
+constexpr int kMapHuge2M = 21 << MAP_HUGE_SHIFT;
 
 void* map_aligned(std::uint64_t size, int flags, int fd, off_t offset) {
     // Reserve size + 2 MiB of address space, then place the real mapping at the aligned start
@@ -139,6 +144,25 @@ Result<void> fill_from_file(int fd, std::uint8_t* dst, std::uint64_t len, std::u
 
 }  // namespace
 
+std::uint64_t free_huge_pages_2m() {
+    const auto read_count = [](const char* name) -> std::uint64_t {
+        const std::string path = std::string("/sys/kernel/mm/hugepages/hugepages-2048kB/") + name;
+        std::FILE* f = std::fopen(path.c_str(), "re");
+        if (f == nullptr) {
+            return 0;
+        }
+        unsigned long long n = 0;
+        if (std::fscanf(f, "%llu", &n) != 1) {
+            n = 0;
+        }
+        std::fclose(f);
+        return n;
+    };
+    const std::uint64_t free = read_count("free_hugepages");
+    const std::uint64_t reserved = read_count("resv_hugepages");
+    return free > reserved ? free - reserved : 0;
+}
+
 Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
                                         MemoryOptions options) {
     if (auto r = validate(specs); !r) {
@@ -146,6 +170,27 @@ Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
     }
     GuestMemory mem;
     const std::uint64_t total = total_size_of(specs);
+    if (options.hugetlb) {
+        if (options.memfd) {
+            return Error("guest memory: hugetlb pages with a memfd are not supported");
+        }
+        for (const auto& s : specs) {
+            if (s.size % kHugePageSize != 0) {
+                return Error(fmt::format(
+                    "guest memory: huge pages \"2M\" need a multiple of 2 MiB, a region has {} "
+                    "bytes",
+                    s.size));
+            }
+        }
+        const std::uint64_t need = total / kHugePageSize;
+        const std::uint64_t have = free_huge_pages_2m();
+        if (have < need) {
+            return Error(fmt::format(
+                "guest memory: huge pages \"2M\": the guest's {} MiB need {} huge pages of 2 MiB, "
+                "the host has {} free (reserve them with sysctl vm.nr_hugepages)",
+                total >> 20, need, have));
+        }
+    }
     if (options.memfd) {
         mem.m_fd = UniqueFd(::memfd_create("vireo-guest-ram", MFD_CLOEXEC));
         if (!mem.m_fd.valid()) {
@@ -157,13 +202,21 @@ Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
     }
     std::uint64_t offset = 0;
     for (const auto& s : specs) {
-        void* p = options.memfd
-                      ? map_aligned(s.size, MAP_SHARED, mem.m_fd.get(), static_cast<off_t>(offset))
-                      : map_aligned(s.size, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void* p = nullptr;
+        if (options.hugetlb) {
+            // Not map_aligned(): hugetlb mappings are 2 MiB-aligned by the kernel, and without
+            // MAP_NORESERVE the pages are reserved now (ENOMEM here, never SIGBUS on a fault).
+            p = ::mmap(nullptr, s.size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | kMapHuge2M, -1, 0);
+        } else {
+            p = options.memfd
+                    ? map_aligned(s.size, MAP_SHARED, mem.m_fd.get(), static_cast<off_t>(offset))
+                    : map_aligned(s.size, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        }
         if (p == MAP_FAILED) {
             return Error::from_errno(fmt::format("guest memory: mmap of {} bytes", s.size));
         }
-        if (options.hugepages) {
+        if (options.hugepages && !options.hugetlb) {
             static_cast<void>(::madvise(p, s.size, MADV_HUGEPAGE));  // a hint only
         }
         mem.m_regions.push_back(GuestRegion{s.start, s.size, static_cast<std::uint8_t*>(p),
@@ -205,8 +258,10 @@ Result<GuestMemory> GuestMemory::create_from_file(std::span<const MemoryRegionSp
         }
         return mem;
     }
-    if (options.memfd) {
-        return Error("guest memory: a memfd cannot map a memory file lazily (restore eagerly)");
+    if (options.memfd || options.hugetlb) {
+        return Error(
+            "guest memory: a memfd or hugetlb pages cannot map a memory file lazily (restore "
+            "eagerly)");
     }
     GuestMemory mem;
     std::uint64_t offset = 0;

@@ -35,7 +35,15 @@ struct MemoryOptions {
     // Ask for transparent huge pages on the mapping (madvise; a hint, never an error). Mappings
     // are 2 MiB-aligned either way, so hosts with THP "always" use huge pages regardless.
     bool hugepages = false;
+    // Back RAM with explicit 2 MiB hugetlb pages (Firecracker's huge_pages "2M"), reserved when
+    // mapped: an error names how many the host lacks instead of a SIGBUS later. Every region
+    // must be a multiple of 2 MiB. Anonymous memory only (not with memfd).
+    bool hugetlb = false;
 };
+
+// 2 MiB huge pages this host can still hand out (free, not reserved), from
+// /sys/kernel/mm/hugepages/hugepages-2048kB; 0 when the host has none configured.
+std::uint64_t free_huge_pages_2m();
 
 // One contiguous guest-physical range and its host mapping.
 struct GuestRegion {

@@ -86,9 +86,10 @@ Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> file) {
                      " bytes, shorter than its header");
     }
     const auto version = load_le<std::uint32_t>(file.data() + 8);
-    if (version != kSnapshotFormatVersion) {
+    if (version < kOldestSnapshotFormatVersion || version > kSnapshotFormatVersion) {
         return Error("the state file has format version " + std::to_string(version) +
-                     "; this vireo reads version " + std::to_string(kSnapshotFormatVersion));
+                     "; this vireo reads versions " + std::to_string(kOldestSnapshotFormatVersion) +
+                     " to " + std::to_string(kSnapshotFormatVersion));
     }
     const auto total = load_le<std::uint64_t>(file.data() + 12);
     if (total > file.size()) {
@@ -111,6 +112,7 @@ Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> file) {
     }
     StateReader r(file.subspan(kHeaderSize, file.size() - kHeaderSize - kCrcSize));
     SnapshotContents c;
+    c.format_version = version;
     r.str(c.vireo_version, kSnapshotMaxNameSize);
     r.str(c.config, kSnapshotMaxConfigSize);
     r.vec(c.sections, kSnapshotMaxSections);

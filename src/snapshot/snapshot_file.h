@@ -1,7 +1,8 @@
 // The snapshot state file: everything about a VM except its RAM (that is the memory file).
 //
 //   offset 0   "VIREOSNP"                magic
-//          8   u32 format version        kSnapshotFormatVersion; any other is refused
+//          8   u32 format version        kSnapshotFormatVersion, or an older one this vireo still
+//                                        reads (kOldestSnapshotFormatVersion); others are refused
 //         12   u64 total length          of the whole file, checksum included
 //         20   body (state_archive encoding):
 //                string vireo version    informational ("vireo 0.6.0")
@@ -23,7 +24,13 @@
 
 namespace vireo {
 
-inline constexpr std::uint32_t kSnapshotFormatVersion = 1;
+// Format versions. The layout is the same; what changed is the meaning of what it holds:
+//   1  every disk offered VIRTIO_BLK_F_FLUSH and chose its block engine itself, whatever the
+//      drive's cache_type and io_engine said (they were written as "Unsafe" and "Sync").
+//   2  cache_type and io_engine are acted on (Firecracker's meaning).
+// A version-1 file is read as what that vireo did: Writeback, engine not given.
+inline constexpr std::uint32_t kSnapshotFormatVersion = 2;
+inline constexpr std::uint32_t kOldestSnapshotFormatVersion = 1;
 // Caps applied when reading: a state file is input.
 inline constexpr std::size_t kSnapshotMaxFileSize = 64ULL << 20;
 inline constexpr std::size_t kSnapshotMaxSections = 4096;
@@ -37,6 +44,7 @@ struct SnapshotSection {
 };
 
 struct SnapshotContents {
+    std::uint32_t format_version = kSnapshotFormatVersion;  // read from the file; written: current
     std::string vireo_version;
     std::string config;
     std::vector<SnapshotSection> sections;

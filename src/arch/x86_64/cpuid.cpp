@@ -32,6 +32,9 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
                                     const CpuidConfig& config) {
     const std::uint32_t apic_id = config.vcpu_id;
     const std::uint32_t n = config.num_vcpus == 0 ? 1 : config.num_vcpus;
+    // Threads per core: 2 only when there are pairs to make (smt with one vCPU is one thread).
+    const std::uint32_t threads = config.threads_per_core >= 2 && n >= 2 ? 2 : 1;
+    const std::uint32_t cores = (n + threads - 1) / threads;
     std::vector<CpuidEntry> out;
     out.reserve(supported.size() + 2);
     bool have_timing_leaf = false;
@@ -53,11 +56,13 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
                 break;
             case kLeafCacheParams:
                 // EAX[31:26] cores per package - 1; EAX[25:14] logical CPUs sharing this cache
-                // - 1: each vCPU has its own L1/L2, all share the last level.
+                // - 1: each core has its own L1/L2 (shared by its threads), all share the last
+                // level.
                 if ((e.eax & 0x1f) != 0) {
                     const std::uint32_t level = (e.eax >> 5) & 0x7;
-                    const std::uint32_t sharing = level >= 3 ? n - 1 : 0;
-                    e.eax = (e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | (((n - 1) & 0x3f) << 26);
+                    const std::uint32_t sharing = level >= 3 ? n - 1 : threads - 1;
+                    e.eax =
+                        (e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | (((cores - 1) & 0x3f) << 26);
                 }
                 break;
             case kLeafThermal:
@@ -68,11 +73,13 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
                 break;
             case kLeafTopology:
             case kLeafTopologyV2:
-                // One thread per core, n cores per package (SDM Vol. 3A §9.9 "Topology").
+                // `threads` threads per core, n logical CPUs per package (SDM Vol. 3A §9.9
+                // "Topology"): EAX is the APIC ID shift to the next level, EBX the logical CPUs
+                // at this level.
                 e.edx = apic_id;
                 if (e.index == 0) {
-                    e.eax = 0;  // SMT level: shift 0
-                    e.ebx = 1;
+                    e.eax = id_bits(threads);
+                    e.ebx = threads;
                     e.ecx = (1U << 8) | 0;  // level type 1 = SMT
                 } else if (e.index == 1) {
                     e.eax = id_bits(n);
@@ -102,9 +109,10 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
                 e.ecx = (e.ecx & ~0xf0ffU) | ((n - 1) & 0xff) | (id_bits(n) << 12);
                 break;
             case kLeafAmdTopology:
-                // EAX extended APIC ID, EBX[7:0] core ID (one thread per core), ECX node 0.
+                // EAX extended APIC ID, EBX[15:8] threads per core - 1, EBX[7:0] core ID, ECX
+                // node 0.
                 e.eax = apic_id;
-                e.ebx = apic_id & 0xff;
+                e.ebx = ((threads - 1) << 8) | ((apic_id >> id_bits(threads)) & 0xff);
                 e.ecx = 0;
                 break;
             default:

@@ -17,6 +17,9 @@ struct CpuidConfig {
     std::uint32_t vcpu_id = 0;  // also the initial APIC ID
     std::uint32_t num_vcpus = 1;
     std::uint32_t tsc_khz = 0;  // when non-zero, published in leaf 0x40000010
+    // 2: vCPUs pair up as the two hardware threads of a core (Firecracker's "smt"): vCPUs 2k and
+    // 2k+1 share core k, whose APIC IDs differ in bit 0. 1: one thread per core.
+    std::uint32_t threads_per_core = 1;
 };
 
 // Leaf numbers and bits used (SDM Vol. 2A "CPUID", AMD APM Vol. 3 Appendix E, Linux

@@ -66,7 +66,7 @@ constexpr std::uint32_t kMaxDiscardSectors = (1U << 30) / kSectorSize;
 
 Result<std::unique_ptr<VirtioBlk>> VirtioBlk::create(std::unique_ptr<BlockFile> file,
                                                      std::string serial, std::string label,
-                                                     std::uint16_t queues) {
+                                                     std::uint16_t queues, bool flush) {
     if (queues == 0 || queues > kMaxQueues) {
         return Error(fmt::format("virtio-blk {}: {} queues (1..{})", label, queues, kMaxQueues));
     }
@@ -78,14 +78,15 @@ Result<std::unique_ptr<VirtioBlk>> VirtioBlk::create(std::unique_ptr<BlockFile> 
             fmt::format("block backend queue depth {} is below {}", file->queue_depth(), kSlots));
     }
     return std::unique_ptr<VirtioBlk>(
-        new VirtioBlk(std::move(file), std::move(serial), std::move(label), queues));
+        new VirtioBlk(std::move(file), std::move(serial), std::move(label), queues, flush));
 }
 
 VirtioBlk::VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label,
-                     std::uint16_t queues)
+                     std::uint16_t queues, bool flush)
     : m_file(std::move(file)),
       m_capacity(m_file->size()),
       m_read_only(m_file->read_only()),
+      m_flush(flush),
       m_serial(std::move(serial)),
       m_label(std::move(label)),
       m_queue_sizes(queues, kQueueSize),
@@ -109,7 +110,10 @@ std::uint16_t VirtioBlk::device_type() const {
 }
 
 std::uint64_t VirtioBlk::device_features() const {
-    std::uint64_t f = feature(kFeatureSegMax) | feature(kFeatureBlkSize) | feature(kFeatureFlush);
+    std::uint64_t f = feature(kFeatureSegMax) | feature(kFeatureBlkSize);
+    if (m_flush) {
+        f |= feature(kFeatureFlush);
+    }
     if (m_file->read_only()) {
         f |= feature(kFeatureRo);
     } else {

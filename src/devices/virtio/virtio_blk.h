@@ -22,10 +22,13 @@ public:
 
     // `serial` is what GET_ID returns (at most 20 bytes; longer is an error), `label` names the
     // disk in logs. `queues` request queues (VIRTIO_BLK_F_MQ when more than one; one per vCPU
-    // lets the guest complete I/O on the CPU that issued it, without an IPI).
+    // lets the guest complete I/O on the CPU that issued it, without an IPI). `flush`: offer
+    // VIRTIO_BLK_F_FLUSH, so the guest's cache flushes reach the host file (Firecracker's
+    // cache_type "Writeback"); without it the guest sees a write-through disk and never asks
+    // ("Unsafe": a host crash can lose what the guest thought written).
     static Result<std::unique_ptr<VirtioBlk>> create(std::unique_ptr<BlockFile> file,
                                                      std::string serial, std::string label,
-                                                     std::uint16_t queues = 1);
+                                                     std::uint16_t queues = 1, bool flush = true);
     ~VirtioBlk() override;
 
     std::uint16_t device_type() const override;
@@ -35,6 +38,7 @@ public:
     std::uint32_t config_size() const override;
     std::string name() const override { return "virtio-blk " + m_label; }
 
+    bool offers_flush() const { return m_flush; }
     std::uint64_t capacity_sectors() const { return m_capacity.load() / kSectorSize; }
     // The capacity the driver knows; a restore onto an image of another size is refused.
     std::vector<std::uint8_t> save_device_state() const override;
@@ -60,7 +64,7 @@ private:
     };
 
     VirtioBlk(std::unique_ptr<BlockFile> file, std::string serial, std::string label,
-              std::uint16_t queues);
+              std::uint16_t queues, bool flush);
     // Pops and starts requests of `index` until it is empty or no slot is free.
     void serve(std::size_t index);
     // Starts the I/O for the request in slot `index`; returns the status to answer with now when
@@ -72,6 +76,7 @@ private:
     std::unique_ptr<BlockFile> m_file;
     std::atomic<std::uint64_t> m_capacity;  // bytes; read by vCPU threads (configuration space)
     bool m_read_only;
+    bool m_flush;
     std::string m_serial;
     std::string m_label;
     std::vector<std::uint16_t> m_queue_sizes;

@@ -96,81 +96,50 @@ void VirtioConsole::process_queue(std::size_t index) {
 }
 
 void VirtioConsole::receive() {
-    auto& q = queue(kReceiveQueue);
-    bool used = false;
-    for (;;) {
-        {
-            std::lock_guard lock(m_input_mutex);
-            if (m_input.empty()) {
-                break;
-            }
-        }
-        if (!next_chain(kReceiveQueue, m_chain)) {
-            if (failed()) {
-                return;
-            }
-            break;
-        }
-        std::uint32_t written = 0;
-        {
-            std::lock_guard lock(m_input_mutex);
-            for (const auto& b : m_chain.buffers) {
-                if (!b.writable || m_input.empty()) {
-                    continue;
-                }
-                const auto n =
-                    static_cast<std::uint32_t>(std::min<std::size_t>(b.len, m_input.size()));
-                auto dst = memory().slice(b.addr, n);
-                if (!dst) {
-                    continue;
-                }
-                std::copy_n(m_input.begin(), n, dst->begin());
-                m_input.erase(m_input.begin(), m_input.begin() + n);
-                written += n;
-            }
-        }
-        counters().bytes_read.fetch_add(written, std::memory_order_relaxed);
-        if (auto r = q.add_used(memory(), m_chain.head, written); !r) {
-            fail(r.error().message());
-            return;
-        }
-        used = true;
-    }
-    if (used) {
-        notify_used(kReceiveQueue);
-    }
+    serve_queue(kReceiveQueue, m_chain,
+                [this](const DescriptorChain& chain) -> std::optional<std::uint32_t> {
+                    std::lock_guard lock(m_input_mutex);
+                    if (m_input.empty()) {
+                        queue(kReceiveQueue).undo_pop();  // nothing to give: keep the buffer
+                        return std::nullopt;
+                    }
+                    std::uint32_t written = 0;
+                    for (const auto& b : chain.buffers) {
+                        if (!b.writable || m_input.empty()) {
+                            continue;
+                        }
+                        const auto n = static_cast<std::uint32_t>(
+                            std::min<std::size_t>(b.len, m_input.size()));
+                        auto dst = memory().slice(b.addr, n);
+                        if (!dst) {
+                            continue;
+                        }
+                        std::copy_n(m_input.begin(), n, dst->begin());
+                        m_input.erase(m_input.begin(), m_input.begin() + n);
+                        written += n;
+                    }
+                    counters().bytes_read.fetch_add(written, std::memory_order_relaxed);
+                    return written;
+                });
 }
 
 void VirtioConsole::transmit() {
-    auto& q = queue(kTransmitQueue);
-    bool used = false;
-    for (;;) {
-        if (!next_chain(kTransmitQueue, m_chain)) {
-            if (failed()) {
-                return;
-            }
-            break;
-        }
-        for (const auto& b : m_chain.buffers) {
-            if (b.writable) {
-                continue;
-            }
-            auto src = memory().slice(b.addr, b.len);
-            if (src) {
-                m_output(*src);
-            }
-        }
-        counters().requests.fetch_add(1, std::memory_order_relaxed);
-        counters().bytes_written.fetch_add(m_chain.readable_bytes, std::memory_order_relaxed);
-        if (auto r = q.add_used(memory(), m_chain.head, 0); !r) {
-            fail(r.error().message());
-            return;
-        }
-        used = true;
-    }
-    if (used) {
-        notify_used(kTransmitQueue);
-    }
+    serve_queue(kTransmitQueue, m_chain,
+                [this](const DescriptorChain& chain) -> std::optional<std::uint32_t> {
+                    for (const auto& b : chain.buffers) {
+                        if (b.writable) {
+                            continue;
+                        }
+                        auto src = memory().slice(b.addr, b.len);
+                        if (src) {
+                            m_output(*src);
+                        }
+                    }
+                    counters().requests.fetch_add(1, std::memory_order_relaxed);
+                    counters().bytes_written.fetch_add(chain.readable_bytes,
+                                                       std::memory_order_relaxed);
+                    return 0;
+                });
 }
 
 }  // namespace vireo::virtio

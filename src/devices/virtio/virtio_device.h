@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -127,6 +128,13 @@ protected:
     // For devices that pop chains themselves: marks the chain's writable buffers dirty (when
     // the memory tracks dirty pages), as next_chain() does.
     void mark_writable_dirty(const DescriptorChain& chain);
+    // The request loop every device but virtio-blk runs: each available chain of queue `index`
+    // is taken into `chain` and handed to `answer`, which serves it and returns the bytes it
+    // wrote into the chain's writable buffers; the chain then goes on the used ring, and the
+    // driver is notified once at the end. `answer` returns nullopt to stop early with the chain
+    // handed back (it called undo_pop(): a full backend). A broken queue stops the loop (fail()).
+    template <class Answer>
+    void serve_queue(std::size_t index, DescriptorChain& chain, Answer&& answer);
     // Interrupts the driver for `queue` when its suppression settings ask for it.
     void notify_used(std::size_t index);
     void signal_config();
@@ -148,5 +156,25 @@ private:
     bool m_paused = false;
     VirtioCounters m_counters;
 };
+
+template <class Answer>
+void VirtioDevice::serve_queue(std::size_t index, DescriptorChain& chain, Answer&& answer) {
+    VirtQueue& q = queue(index);
+    bool used = false;
+    while (next_chain(index, chain)) {
+        const std::optional<std::uint32_t> written = answer(chain);
+        if (!written) {
+            break;
+        }
+        if (auto r = q.add_used(memory(), chain.head, *written); !r) {
+            fail(r.error().message());
+            return;
+        }
+        used = true;
+    }
+    if (used && !failed()) {
+        notify_used(index);
+    }
+}
 
 }  // namespace vireo::virtio

@@ -186,50 +186,36 @@ void VirtioNet::transmit() {
     if (m_tx_blocked || !queue(kTxQueue).active()) {
         return;
     }
-    auto& q = queue(kTxQueue);
-    bool used = false;
-    for (;;) {
-        if (!next_chain(kTxQueue, m_chain)) {
-            if (failed()) {
-                return;
+    serve_queue(
+        kTxQueue, m_chain, [this](const DescriptorChain& chain) -> std::optional<std::uint32_t> {
+            m_iov.clear();
+            for (const auto& b : chain.buffers) {
+                if (b.writable || b.len == 0) {
+                    continue;
+                }
+                auto s = memory().slice(b.addr, b.len);
+                if (s) {
+                    m_iov.push_back(iovec{s->data(), s->size()});
+                }
             }
-            break;
-        }
-        m_iov.clear();
-        for (const auto& b : m_chain.buffers) {
-            if (b.writable || b.len == 0) {
-                continue;
+            const std::int64_t n =
+                chain.readable_bytes > Tap::kVnetHeaderSize ? m_tap.writev(m_iov) : -EINVAL;
+            if (n == -EAGAIN) {
+                // The tap's queue is full: retry this frame when it drains.
+                queue(kTxQueue).undo_pop();
+                m_tx_blocked = true;
+                watch_tap(m_watch_in, true);
+                return std::nullopt;
             }
-            auto s = memory().slice(b.addr, b.len);
-            if (s) {
-                m_iov.push_back(iovec{s->data(), s->size()});
+            if (n < 0) {
+                counters().errors.fetch_add(1, std::memory_order_relaxed);  // dropped, like a wire
+            } else {
+                counters().requests.fetch_add(1, std::memory_order_relaxed);
+                counters().bytes_written.fetch_add(static_cast<std::uint64_t>(n),
+                                                   std::memory_order_relaxed);
             }
-        }
-        const std::int64_t n =
-            m_chain.readable_bytes > Tap::kVnetHeaderSize ? m_tap.writev(m_iov) : -EINVAL;
-        if (n == -EAGAIN) {
-            // The tap's queue is full: retry this frame when it drains.
-            q.undo_pop();
-            m_tx_blocked = true;
-            watch_tap(m_watch_in, true);
-            break;
-        }
-        if (n < 0) {
-            counters().errors.fetch_add(1, std::memory_order_relaxed);  // dropped, like a wire
-        } else {
-            counters().requests.fetch_add(1, std::memory_order_relaxed);
-            counters().bytes_written.fetch_add(static_cast<std::uint64_t>(n),
-                                               std::memory_order_relaxed);
-        }
-        if (auto r = q.add_used(memory(), m_chain.head, 0); !r) {
-            fail(r.error().message());
-            return;
-        }
-        used = true;
-    }
-    if (used) {
-        notify_used(kTxQueue);
-    }
+            return 0;
+        });
 }
 
 void VirtioNet::receive() {

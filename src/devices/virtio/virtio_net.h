@@ -11,8 +11,8 @@
 #include <memory>
 #include <vector>
 
-#include "backends/net/mac_address.h"
 #include "backends/net/tap.h"
+#include "base/mac_address.h"
 #include "devices/virtio/virtio_device.h"
 
 namespace vireo::virtio {

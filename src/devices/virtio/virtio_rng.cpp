@@ -35,49 +35,35 @@ void VirtioRng::read_config(std::uint64_t, std::span<std::uint8_t> data) {
 }
 
 void VirtioRng::process_queue(std::size_t index) {
-    auto& q = queue(index);
-    bool used = false;
-    for (;;) {
-        if (!next_chain(index, m_chain)) {
-            if (failed()) {
-                return;
-            }
-            break;
-        }
-        std::uint32_t written = 0;
-        for (const auto& b : m_chain.buffers) {
-            if (!b.writable || written >= kMaxBytesPerRequest) {
-                continue;
-            }
-            const std::uint32_t want = std::min(b.len, kMaxBytesPerRequest - written);
-            auto dst = memory().slice(b.addr, want);
-            if (!dst) {
-                continue;  // pop() checked the range; unreachable
-            }
-            std::size_t done = 0;
-            while (done < want) {
-                ssize_t n = ::getrandom(dst->data() + done, want - done, 0);
-                if (n < 0) {
-                    if (errno == EINTR) {
-                        continue;
+    serve_queue(index, m_chain,
+                [this](const DescriptorChain& chain) -> std::optional<std::uint32_t> {
+                    std::uint32_t written = 0;
+                    for (const auto& b : chain.buffers) {
+                        if (!b.writable || written >= kMaxBytesPerRequest) {
+                            continue;
+                        }
+                        const std::uint32_t want = std::min(b.len, kMaxBytesPerRequest - written);
+                        auto dst = memory().slice(b.addr, want);
+                        if (!dst) {
+                            continue;  // pop() checked the range; unreachable
+                        }
+                        std::size_t done = 0;
+                        while (done < want) {
+                            ssize_t n = ::getrandom(dst->data() + done, want - done, 0);
+                            if (n < 0) {
+                                if (errno == EINTR) {
+                                    continue;
+                                }
+                                break;
+                            }
+                            done += static_cast<std::size_t>(n);
+                        }
+                        written += static_cast<std::uint32_t>(done);
                     }
-                    break;
-                }
-                done += static_cast<std::size_t>(n);
-            }
-            written += static_cast<std::uint32_t>(done);
-        }
-        counters().requests.fetch_add(1, std::memory_order_relaxed);
-        counters().bytes_read.fetch_add(written, std::memory_order_relaxed);
-        if (auto r = q.add_used(memory(), m_chain.head, written); !r) {
-            fail(r.error().message());
-            return;
-        }
-        used = true;
-    }
-    if (used) {
-        notify_used(index);
-    }
+                    counters().requests.fetch_add(1, std::memory_order_relaxed);
+                    counters().bytes_read.fetch_add(written, std::memory_order_relaxed);
+                    return written;
+                });
 }
 
 }  // namespace vireo::virtio

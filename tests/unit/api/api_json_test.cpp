@@ -43,6 +43,11 @@ TEST(ApiJson, VmConfigUsesFirecrackerSectionNames) {
     Json j = Json::parse(to_json(c));
     EXPECT_TRUE(j["boot-source"].is_null());
     EXPECT_EQ(j["drives"][0]["drive_id"], "rootfs");
+    EXPECT_EQ(j["drives"][0]["cache_type"], "Writeback");  // vireo's default (api_types.h)
+    EXPECT_FALSE(j["drives"][0].contains("io_engine"));    // not given: vireo picks
+    c.drives[0].io_engine = IoEngine::Sync;
+    c.drives[0].cache_type = CacheType::Unsafe;
+    j = Json::parse(to_json(c));
     EXPECT_EQ(j["drives"][0]["cache_type"], "Unsafe");
     EXPECT_EQ(j["drives"][0]["io_engine"], "Sync");
     EXPECT_EQ(j["machine-config"]["mem_size_mib"], 128);

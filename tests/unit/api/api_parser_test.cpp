@@ -382,8 +382,8 @@ TEST(DriveBody, ValuesAndIds) {
         R"({"drive_id":"rootfs","path_on_host":"/r.ext4","is_root_device":true,"is_read_only":true})",
         "rootfs");
     ASSERT_TRUE(d) << d.error().message();
-    EXPECT_EQ(d->cache_type, CacheType::Unsafe);
-    EXPECT_EQ(d->io_engine, IoEngine::Sync);
+    EXPECT_EQ(d->cache_type, CacheType::Writeback);
+    EXPECT_FALSE(d->io_engine);
     EXPECT_TRUE(d->is_read_only);
     EXPECT_FALSE(d->partuuid);
 

@@ -52,6 +52,8 @@ TEST(ConfigFile, FullFile) {
     EXPECT_EQ(c->boot_source->initrd_path, "/guest/initrd.cpio");
     ASSERT_EQ(c->drives.size(), 2u);
     EXPECT_TRUE(c->drives[0].is_root_device);
+    EXPECT_EQ(c->drives[0].cache_type, CacheType::Unsafe);
+    EXPECT_EQ(c->drives[0].io_engine, IoEngine::Sync);
     EXPECT_EQ(c->drives[1].cache_type, CacheType::Writeback);
     EXPECT_EQ(c->drives[1].io_engine, IoEngine::Async);
     EXPECT_EQ(c->machine_config.vcpu_count, 2u);

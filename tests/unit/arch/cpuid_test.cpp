@@ -59,6 +59,44 @@ TEST(Cpuid, TopologyLeafDescribesOneThreadPerCore) {
     }
 }
 
+TEST(Cpuid, SmtPairsVcpusIntoCores) {
+    // 4 vCPUs with smt: 2 cores of 2 threads; vCPU 3 is thread 1 of core 1.
+    const auto t = shape_cpuid(supported(),
+                               {.vcpu_id = 3, .num_vcpus = 4, .tsc_khz = 0, .threads_per_core = 2});
+    const CpuidEntry* smt = find_leaf(t, 0xb, 0);
+    const CpuidEntry* core = find_leaf(t, 0xb, 1);
+    ASSERT_TRUE(smt && core);
+    EXPECT_EQ(smt->eax, 1U);  // one APIC ID bit for the thread
+    EXPECT_EQ(smt->ebx, 2U);
+    EXPECT_EQ(core->eax, 2U);
+    EXPECT_EQ(core->ebx, 4U);
+    const CpuidEntry* l1d = find_leaf(t, 4, 0);
+    const CpuidEntry* l3 = find_leaf(t, 4, 3);
+    EXPECT_EQ((l1d->eax >> 14) & 0xfff, 1U);  // L1 shared by the core's two threads
+    EXPECT_EQ((l3->eax >> 14) & 0xfff, 3U);
+    EXPECT_EQ(l1d->eax >> 26, 1U);  // 2 cores
+}
+
+TEST(Cpuid, SmtWithOneVcpuIsOneThread) {
+    const auto t = shape_cpuid(supported(),
+                               {.vcpu_id = 0, .num_vcpus = 1, .tsc_khz = 0, .threads_per_core = 2});
+    EXPECT_EQ(find_leaf(t, 0xb, 0)->ebx, 1U);
+}
+
+TEST(Cpuid, AmdTopologyLeafNamesTheCoreAndItsThreads) {
+    auto table = supported();
+    table.push_back({0x8000001e, 0, 0, 0, 0, 0, 0});
+    const auto t =
+        shape_cpuid(table, {.vcpu_id = 3, .num_vcpus = 4, .tsc_khz = 0, .threads_per_core = 2});
+    const CpuidEntry* amd = find_leaf(t, 0x8000001e);
+    ASSERT_NE(amd, nullptr);
+    EXPECT_EQ(amd->eax, 3U);
+    EXPECT_EQ((amd->ebx >> 8) & 0xff, 1U);  // two threads per core
+    EXPECT_EQ(amd->ebx & 0xff, 1U);         // core 1
+    const auto single = shape_cpuid(table, {.vcpu_id = 3, .num_vcpus = 4, .tsc_khz = 0});
+    EXPECT_EQ(find_leaf(single, 0x8000001e)->ebx, 3U);
+}
+
 TEST(Cpuid, CacheLeafSharesOnlyTheLastLevel) {
     const auto t = shape_cpuid(supported(), {.vcpu_id = 0, .num_vcpus = 4, .tsc_khz = 0});
     const CpuidEntry* l1d = find_leaf(t, 4, 0);

@@ -1,4 +1,4 @@
-#include "backends/net/mac_address.h"
+#include "base/mac_address.h"
 
 #include <set>
 #include <string>

@@ -15,11 +15,13 @@
 
 namespace vireo::test {
 
-// A private directory under the system temp dir, removed with everything in it.
+// A private directory (under the system temp dir, or `parent`), removed with everything in it.
+// One fixture for every test that needs real files.
 class TempDir {
 public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "vireo-files-XXXXXX").string();
+    TempDir() : TempDir(std::filesystem::temp_directory_path()) {}
+    explicit TempDir(const std::filesystem::path& parent) {
+        std::string tmpl = (parent / "vireo-test-XXXXXX").string();
         if (::mkdtemp(tmpl.data()) != nullptr) {
             m_path = tmpl;
         }
@@ -30,6 +32,8 @@ public:
     }
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
+    bool valid() const { return !m_path.empty(); }
+    const std::filesystem::path& path() const { return m_path; }
     std::string file(const std::string& name) const { return (m_path / name).string(); }
 
 private:

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -58,6 +59,30 @@ TEST(GuestMemory, RejectsBadLayouts) {
     const MemoryRegionSpec wraps[] = {{GuestAddress(~0ULL & ~0xfffULL), 8192}};
     EXPECT_FALSE(GuestMemory::create(wraps).ok());
     EXPECT_FALSE(GuestMemory::create(std::span<const MemoryRegionSpec>()).ok());
+}
+
+TEST(GuestMemory, HugetlbWithoutEnoughFreePagesSaysHowManyAreMissing) {
+    // One page more than this host has free: refused before anything is mapped, whatever the
+    // host has reserved (the nested scenario config-fields boots a guest on real huge pages).
+    const std::uint64_t have = free_huge_pages_2m();
+    const std::uint64_t size = (have + 1) * (2ULL << 20);
+    const MemoryRegionSpec spec{GuestAddress(0), size};
+    auto m = GuestMemory::create(std::span(&spec, 1), MemoryOptions{.hugetlb = true});
+    ASSERT_FALSE(m);
+    const std::string msg = m.error().message();
+    EXPECT_NE(msg.find("huge pages \"2M\""), std::string::npos) << msg;
+    EXPECT_NE(msg.find("need " + std::to_string(have + 1) + " huge pages of 2 MiB"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(msg.find("has " + std::to_string(have) + " free"), std::string::npos) << msg;
+}
+
+TEST(GuestMemory, HugetlbNeedsWholeHugePages) {
+    const MemoryRegionSpec spec{GuestAddress(0), 3ULL << 20};
+    auto m = GuestMemory::create(std::span(&spec, 1), MemoryOptions{.hugetlb = true});
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().message().find("multiple of 2 MiB"), std::string::npos)
+        << m.error().message();
 }
 
 TEST(GuestMemory, MemfdBackingIsSharedWithTheFd) {

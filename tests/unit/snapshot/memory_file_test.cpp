@@ -15,30 +15,14 @@
 
 #include <gtest/gtest.h>
 
+#include "base/test_files.h"
+
 namespace vireo {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A private directory under `parent`, removed with everything in it.
-class TempDir {
-public:
-    explicit TempDir(const fs::path& parent) {
-        std::string tmpl = (parent / "vireo-memfile-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) != nullptr) {
-            m_path = tmpl;
-        }
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(m_path, ec);
-    }
-    bool valid() const { return !m_path.empty(); }
-    std::string file(const std::string& name) const { return (m_path / name).string(); }
-
-private:
-    fs::path m_path;
-};
+using test::TempDir;
 
 // Two regions, 96 and 40 pages, at 0 and 4 GiB.
 const MemoryRegionSpec kSpecs[] = {{GuestAddress(0), 96 * kPageSize},

@@ -14,29 +14,14 @@
 
 #include "base/crc64.h"
 
+#include "base/test_files.h"
+
 namespace vireo {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A private directory under the system temp dir, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "vireo-snapfile-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) != nullptr) {
-            m_path = tmpl;
-        }
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(m_path, ec);
-    }
-    std::string file(const std::string& name) const { return (m_path / name).string(); }
-
-private:
-    fs::path m_path;
-};
+using test::TempDir;
 
 SnapshotContents sample() {
     SnapshotContents c;
@@ -69,7 +54,7 @@ std::string error_of(std::span<const std::uint8_t> file) {
     return r.ok() ? std::string("(accepted)") : r.error().message();
 }
 
-bool has(const std::string& message, const char* what) {
+bool has(const std::string& message, const std::string& what) {
     return message.find(what) != std::string::npos;
 }
 
@@ -106,12 +91,28 @@ TEST(SnapshotFile, RejectsBadMagic) {
 }
 
 TEST(SnapshotFile, RejectsAnotherFormatVersion) {
+    for (const std::uint32_t other : {kSnapshotFormatVersion + 1, 0U, 0xffffffffU}) {
+        auto bytes = encode_snapshot(sample());
+        std::memcpy(bytes.data() + 8, &other, sizeof(other));
+        fix_crc(bytes);
+        const auto msg = error_of(bytes);
+        EXPECT_TRUE(has(msg, "format version " + std::to_string(other))) << msg;
+        EXPECT_TRUE(has(msg, "reads versions 1 to")) << msg;
+    }
+}
+
+TEST(SnapshotFile, ReadsTheOlderFormatVersionAndSaysWhichItWas) {
     auto bytes = encode_snapshot(sample());
-    const std::uint32_t other = kSnapshotFormatVersion + 1;
-    std::memcpy(bytes.data() + 8, &other, sizeof(other));
+    const std::uint32_t old = kOldestSnapshotFormatVersion;
+    std::memcpy(bytes.data() + 8, &old, sizeof(old));
     fix_crc(bytes);
-    const auto msg = error_of(bytes);
-    EXPECT_TRUE(has(msg, "format version 2")) << msg;
+    auto c = decode_snapshot(bytes);
+    ASSERT_TRUE(c) << c.error().message();
+    EXPECT_EQ(c->format_version, kOldestSnapshotFormatVersion);
+    EXPECT_EQ(c->config, sample().config);
+    auto current = decode_snapshot(encode_snapshot(sample()));
+    ASSERT_TRUE(current);
+    EXPECT_EQ(current->format_version, kSnapshotFormatVersion);
 }
 
 TEST(SnapshotFile, RejectsTruncationAtEveryLength) {

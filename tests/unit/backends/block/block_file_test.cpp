@@ -30,29 +30,14 @@
 
 #include "base/event_loop.h"
 
+#include "base/test_files.h"
+
 namespace vireo {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A private directory under the system temp dir, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (fs::temp_directory_path() / "vireo-block-XXXXXX").string();
-        if (::mkdtemp(tmpl.data()) != nullptr) {
-            m_path = tmpl;
-        }
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(m_path, ec);
-    }
-    const fs::path& path() const { return m_path; }
-
-private:
-    fs::path m_path;
-};
+using test::TempDir;
 
 std::uint8_t pattern(std::uint64_t offset, std::uint8_t seed) {
     return static_cast<std::uint8_t>((offset * 7 + seed) | 1);  // never 0: zeros stand out

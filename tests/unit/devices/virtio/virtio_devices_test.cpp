@@ -304,6 +304,19 @@ TEST_F(VirtioBlkTest, ReadOnlyDiskRefusesWritesAndKeepsTheFile) {
     EXPECT_EQ(sector[0], 1);
 }
 
+TEST_F(VirtioBlkTest, FlushIsOfferedOnlyWhenAsked) {
+    // cache_type: Writeback offers VIRTIO_BLK_F_FLUSH (bit 9), Unsafe does not.
+    auto writeback = VirtioBlk::create(BlockFile::open(path, {.lock = false}).value(), "", "x");
+    ASSERT_TRUE(writeback);
+    EXPECT_NE((*writeback)->device_features() & feature(9), 0U);
+    EXPECT_TRUE((*writeback)->offers_flush());
+    auto unsafe =
+        VirtioBlk::create(BlockFile::open(path, {.lock = false}).value(), "", "x", 1, false);
+    ASSERT_TRUE(unsafe);
+    EXPECT_EQ((*unsafe)->device_features() & feature(9), 0U);
+    EXPECT_FALSE((*unsafe)->offers_flush());
+}
+
 TEST_F(VirtioBlkTest, TwoQueuesAnswerOnTheirOwnQueue) {
     auto blk = open(false, 2);
     EXPECT_NE(blk->device_features() & feature(12), 0U);  // VIRTIO_BLK_F_MQ
