@@ -46,7 +46,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: vireo-iotool seqread|seqwrite|randread DEV [-b BS] [-q QD] [-s BYTES] [-t SECONDS]\n"
             "       vireo-iotool tcp-send HOST PORT BYTES | tcp-fetch HOST PORT\n"
-            "       vireo-iotool tcp-sink PORT | tcp-serve PORT BYTES\n");
+            "       vireo-iotool tcp-sink PORT | tcp-serve PORT BYTES\n"
+            "       vireo-iotool cpuid LEAF [SUBLEAF]   (prints eax ebx ecx edx in hex)\n");
     exit(2);
 }
 
@@ -381,10 +382,22 @@ static int stamp_mode(int argc, char** argv) {
     return 0;
 }
 
+// cpuid LEAF [SUBLEAF]: what the VMM shows this vCPU (the topology checks of nested scenarios).
+static int cpuid_mode(int argc, char** argv) {
+    if (argc != 3 && argc != 4) usage();
+    uint32_t leaf = (uint32_t)strtoul(argv[2], NULL, 0);
+    uint32_t sub = argc == 4 ? (uint32_t)strtoul(argv[3], NULL, 0) : 0;
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(leaf), "c"(sub));
+    printf("%#x %#x %#x %#x\n", a, b, c, d);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) usage();
     g_mode = argv[1];
     if (argc > 1 && strcmp(argv[1], "stamp") == 0) return stamp_mode(argc, argv);
+    if (strcmp(argv[1], "cpuid") == 0) return cpuid_mode(argc, argv);
     if (strcmp(argv[1], "seqread") == 0 || strcmp(argv[1], "seqwrite") == 0 ||
         strcmp(argv[1], "randread") == 0 || strcmp(argv[1], "randverify") == 0)
         return block_mode(argc, argv);

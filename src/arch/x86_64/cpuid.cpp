@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include <algorithm>
 #include <bit>
 
 namespace vireo::x86 {
@@ -38,6 +39,7 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
     std::vector<CpuidEntry> out;
     out.reserve(supported.size() + 2);
     bool have_timing_leaf = false;
+    std::vector<std::uint32_t> topology_leaves;  // 0xB and 0x1F, when the host has them
 
     for (CpuidEntry e : supported) {
         switch (e.function) {
@@ -73,24 +75,13 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
                 break;
             case kLeafTopology:
             case kLeafTopologyV2:
-                // `threads` threads per core, n logical CPUs per package (SDM Vol. 3A §9.9
-                // "Topology"): EAX is the APIC ID shift to the next level, EBX the logical CPUs
-                // at this level.
-                e.edx = apic_id;
-                if (e.index == 0) {
-                    e.eax = id_bits(threads);
-                    e.ebx = threads;
-                    e.ecx = (1U << 8) | 0;  // level type 1 = SMT
-                } else if (e.index == 1) {
-                    e.eax = id_bits(n);
-                    e.ebx = n;
-                    e.ecx = (2U << 8) | 1;  // level type 2 = core
-                } else {
-                    e.eax = e.ebx = 0;
-                    e.ecx = e.index & 0xff;  // level type 0 = invalid
+                // Rebuilt whole below: KVM may list only some subleaves (seen: 0xB.0 alone on
+                // an AMD host), and every level the guest walks must be there.
+                if (std::find(topology_leaves.begin(), topology_leaves.end(), e.function) ==
+                    topology_leaves.end()) {
+                    topology_leaves.push_back(e.function);
                 }
-                e.flags |= kSignificantIndex;
-                break;
+                continue;
             case kLeafHypervisor:
                 // EAX: highest hypervisor leaf. Keep KVM's signature in EBX..EDX.
                 if (config.tsc_khz != 0 && e.eax < kLeafHypervisorTiming) {
@@ -119,6 +110,15 @@ std::vector<CpuidEntry> shape_cpuid(std::span<const CpuidEntry> supported,
                 break;
         }
         out.push_back(e);
+    }
+    for (const std::uint32_t leaf : topology_leaves) {
+        // `threads` threads per core, n logical CPUs per package (SDM Vol. 3A §9.9 "Topology"):
+        // per level, EAX the APIC ID shift to the next level, EBX the logical CPUs at this level,
+        // ECX the level number and type (1 SMT, 2 core, 0 the end), EDX the x2APIC ID.
+        out.push_back(
+            {leaf, 0, kSignificantIndex, id_bits(threads), threads, (1U << 8) | 0, apic_id});
+        out.push_back({leaf, 1, kSignificantIndex, id_bits(n), n, (2U << 8) | 1, apic_id});
+        out.push_back({leaf, 2, kSignificantIndex, 0, 0, 2, apic_id});
     }
     if (config.tsc_khz != 0 && !have_timing_leaf && find_leaf(out, kLeafHypervisor) != nullptr) {
         out.push_back({kLeafHypervisorTiming, 0, 0, config.tsc_khz, 1000000, 0, 0});

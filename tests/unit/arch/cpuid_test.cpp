@@ -1,5 +1,7 @@
 #include "arch/x86_64/cpuid.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 namespace vireo::x86 {
@@ -75,6 +77,28 @@ TEST(Cpuid, SmtPairsVcpusIntoCores) {
     EXPECT_EQ((l1d->eax >> 14) & 0xfff, 1U);  // L1 shared by the core's two threads
     EXPECT_EQ((l3->eax >> 14) & 0xfff, 3U);
     EXPECT_EQ(l1d->eax >> 26, 1U);  // 2 cores
+}
+
+TEST(Cpuid, EveryTopologyLevelIsThereWhenKvmListsOnlyTheFirst) {
+    // Seen on an AMD host: KVM lists 0xB.0 alone; a guest walking the levels must find 0xB.1.
+    std::vector<CpuidEntry> table;
+    for (const auto& e : supported()) {
+        if (e.function != 0xb || e.index == 0) {
+            table.push_back(e);
+        }
+    }
+    const auto t =
+        shape_cpuid(table, {.vcpu_id = 1, .num_vcpus = 2, .tsc_khz = 0, .threads_per_core = 2});
+    const CpuidEntry* core = find_leaf(t, 0xb, 1);
+    const CpuidEntry* end = find_leaf(t, 0xb, 2);
+    ASSERT_TRUE(core && end);
+    EXPECT_EQ(core->ebx, 2U);
+    EXPECT_EQ((core->ecx >> 8) & 0xff, 2U);
+    EXPECT_EQ(core->edx, 1U);
+    EXPECT_EQ((end->ecx >> 8) & 0xff, 0U);
+    EXPECT_EQ(
+        std::count_if(t.begin(), t.end(), [](const CpuidEntry& e) { return e.function == 0xb; }),
+        3);
 }
 
 TEST(Cpuid, SmtWithOneVcpuIsOneThread) {
