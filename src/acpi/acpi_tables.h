@@ -8,17 +8,14 @@
 #include <span>
 #include <vector>
 
+#include "acpi/aml.h"
 #include "base/result.h"
 #include "memory/guest_address.h"
 #include "memory/guest_memory.h"
 
 namespace vireo::acpi {
 
-struct SerialPortDesc {
-    std::uint16_t base;  // 8 I/O ports from here
-    std::uint8_t irq;    // ISA IRQ 0-15 (an IRQ descriptor mask is 16 bits)
-};
-
+// The ECAM region of one PCI segment: the MCFG table's one allocation (PCI Firmware 3.2 §4.1.2).
 struct EcamDesc {
     std::uint64_t base;  // ECAM base address for bus 0 of the segment
     std::uint16_t segment;
@@ -26,46 +23,12 @@ struct EcamDesc {
     std::uint8_t end_bus;
 };
 
-// One _PRT entry (ACPI 6.4 §6.2.13): INTx `pin` (0 = INTA#) of PCI device `slot` on the root bus
-// is wired to global system interrupt `gsi` (Source 0: a GSI, not a link device).
-struct PciRoutingEntry {
-    std::uint8_t slot;
-    std::uint8_t pin;
-    std::uint32_t gsi;
-};
-
-// A PCI Express host bridge (PNP0A08, compatible PNP0A03) for the DSDT: \_SB_.PCI0 with _SEG,
-// _BBN, _UID, _CRS (bus numbers; ports 0xCF8-0xCFF consumed; I/O windows 0x0000-0x0CF7 and
-// 0x0D00-0xFFFF; the MMIO windows) and _PRT; plus \_SB_.PRES (PNP0C02) reserving the ECAM range,
-// without which Linux refuses MMCONFIG ("not reserved in ACPI motherboard resources"). Its
-// `ecam` also yields the MCFG table.
-struct PciHostBridgeDesc {
-    EcamDesc ecam;
-    std::uint64_t mmio32_base = 0;  // window below 4 GiB
-    std::uint64_t mmio32_size = 0;
-    std::uint64_t mmio64_base = 0;  // size 0: no 64-bit window
-    std::uint64_t mmio64_size = 0;
-    std::vector<PciRoutingEntry> routing;  // at most 255 entries (a Package's limit)
-};
-
-// A Virtual Machine Generation ID (Microsoft, "Virtual Machine Generation ID", 2012; the device
-// Linux's drivers/virt/vmgenid.c and Windows drive) and the Generic Event Device (ACPI 6.4
-// §5.6.9) that tells the guest it changed: a hardware-reduced platform has no GPE block to raise
-// the SCI with, so the notification is an interrupt whose handler is AML. In \_SB_:
-//   Device(VGEN): _HID "VMGENCTR" (the id Linux matches), _CID and _DDN "VM_Gen_Counter" (the
-//     spec's; ACPICA upper-cases a _CID string, which Linux also matches), Method ADDR returning
-//     Package {low 32 bits, high 32 bits} of the guest-physical address of the 16-byte ID.
-//     "VMGENCTR" is not a well-formed ACPI ID (iASL wants 4 hex digits after the vendor part)
-//     but no OS checks that at run time; QEMU's "QEMUVGID" and Firecracker's "FCVMGID" are alike.
-//   Device(GED0): _HID "ACPI0013", _UID 0, _CRS Interrupt(ResourceConsumer, Edge, ActiveHigh,
-//     Exclusive) {ged_gsi}, Method _EVT(1) { If (Arg0 == ged_gsi) { Notify(\_SB_.VGEN, 0x80) } }.
-// Linux's GED driver (drivers/acpi/evged.c) requests the interrupt from _CRS and runs _EVT with
-// the GSI on each edge; Notify 0x80 makes the vmgenid driver re-read the ID. Edge-triggered
-// because the GED has no register to acknowledge a level with. No MADT Interrupt Source Override
-// is needed: a GSI below 16 is ISA IRQ n identity-mapped, whose default is edge, active-high.
-struct VmGenIdDesc {
-    std::uint64_t guid_address;  // 8-byte aligned; the 16 bytes stay inside one 4 KiB page
-    std::uint32_t ged_gsi;       // an I/O APIC input no other device of the description uses
+// A guest-physical range the tables must not overlap (e.g. the VM generation ID's 16 bytes,
+// which its device writes into the same reserved area).
+struct KeepClear {
+    std::uint64_t address;
+    std::uint64_t size;
+    const char* what;
 };
 
 struct PlatformDescription {
@@ -82,18 +45,15 @@ struct PlatformDescription {
     // Value of the \_S5_ package elements (SLP_TYP, 3 bits); the guest writes (type << 2) | 0x20
     // (SLP_EN) to the sleep control register (§4.8.3.7).
     std::uint8_t s5_sleep_type = 5;
-    // Each becomes Device(COMn) (n = 1..99) PNP0501 in \_SB_ with IO + IRQ in _CRS.
-    std::vector<SerialPortDesc> serial_ports;
-    // When set: Device(PS2K) PNP0303 in \_SB_, an i8042 keyboard controller at ports 0x60 and
-    // 0x64 with this IRQ (< 16) in _CRS; no mouse device (Linux then sets i8042.noaux itself).
-    // On a hardware-reduced platform Linux has no legacy PIC and maps an ISA IRQ only when a
-    // device's _CRS names it: without this device the i8042 driver cannot request IRQ 1.
-    std::optional<std::uint8_t> i8042_irq;
-    // When set, an MCFG table is added to the XSDT. With `pci` set too, both must agree; `pci`
-    // alone also adds the MCFG.
+    // The 8042 flag of the FADT's IA-PC boot architecture flags: a keyboard controller is there.
+    bool i8042 = false;
+    // When set, an MCFG table describes this ECAM region.
     std::optional<EcamDesc> ecam;
-    std::optional<PciHostBridgeDesc> pci;
-    std::optional<VmGenIdDesc> vm_gen_id;
+    // The devices' own descriptions, Device objects for \_SB_, in order (each device writes its
+    // AML beside its code; machine/component_registry collects them). An Aml carrying an error
+    // fails build_dsdt().
+    std::vector<Aml> devices;
+    std::vector<KeepClear> keep_clear;
 };
 
 // Where write_acpi_tables() put each table; `end` is one past the last table byte.
@@ -108,21 +68,14 @@ struct AcpiLayout {
 };
 
 // Error unless 1 <= num_cpus <= 255, ioapic_id >= num_cpus, both APIC addresses < 4 GiB,
-// s5_sleep_type <= 7, at most 99 serial ports each with irq < 16 and base <= 0xfff8, an i8042 irq
-// < 16, ecam
-// start_bus <= end_bus, and a PCI host bridge whose windows are non-empty and do not wrap (the
-// 32-bit one below 4 GiB), whose routing has at most 255 entries with slot < 32 and pin < 4,
-// and whose ECAM equals `ecam` when both are given; a VM generation ID whose address is 8-byte
-// aligned with its 16 bytes inside one page, and whose GED GSI is below 24 (the I/O APIC's
-// inputs), not 0 or 2 (the PIT's ISA IRQ and the I/O APIC pin it is routed to) and not used by a
-// serial port, the i8042 or a PCI route.
+// s5_sleep_type <= 7, and the ECAM's start_bus <= end_bus without wrapping. The devices' AML
+// checks itself (an Aml carries its first error).
 Result<void> validate(const PlatformDescription& desc);
 
 // Writes the RSDP at `rsdp_address` (16-byte aligned) and the other tables packed from
 // `tables_start` upward, each 8-byte aligned, in the order DSDT, FADT, MADT, [MCFG], XSDT.
 // Nothing is written when the description is invalid, the tables would pass `tables_end`, the
-// RSDP overlaps them, or any of them is not inside guest RAM; nor when the VM generation ID's
-// 16 bytes (which its device writes, not this function) overlap a table or are not in guest RAM.
+// RSDP overlaps them, or any of them is not inside guest RAM or overlaps a `keep_clear` range.
 Result<AcpiLayout> write_acpi_tables(GuestMemory& mem, const PlatformDescription& desc,
                                      GuestAddress rsdp_address, GuestAddress tables_start,
                                      GuestAddress tables_end);
@@ -131,11 +84,8 @@ Result<AcpiLayout> write_acpi_tables(GuestMemory& mem, const PlatformDescription
 std::uint8_t checksum(std::span<const std::uint8_t> bytes);
 
 // Table builders, exposed for tests. Each returns the complete table with length and checksum
-// filled in. The ones taking a description expect it to have passed validate(); build_dsdt
-// re-checks the serial ports because AML cannot express out-of-range ones.
+// filled in. The ones taking a description expect it to have passed validate().
 Result<std::vector<std::uint8_t>> build_dsdt(const PlatformDescription& desc);
-// The ECAM the MCFG describes: `ecam`, else the PCI host bridge's, else none.
-std::optional<EcamDesc> mcfg_ecam(const PlatformDescription& desc);
 std::vector<std::uint8_t> build_fadt(const PlatformDescription& desc, GuestAddress dsdt);
 std::vector<std::uint8_t> build_madt(const PlatformDescription& desc);
 std::vector<std::uint8_t> build_mcfg(const EcamDesc& ecam);

@@ -84,8 +84,10 @@ public:
     std::span<const std::uint8_t> bytes() const { return m_bytes; }
     Result<std::vector<std::uint8_t>> into_bytes() &&;
 
-private:
+    // A term that only carries `error` (a description its builder refused).
     static Aml failed(Error error);
+
+private:
     static Aml raw(std::vector<std::uint8_t> bytes);
     static Aml from(Result<std::vector<std::uint8_t>> bytes);
     // `opcode` PkgLength `payload`: the shape shared by Scope, Device, Method, Package, Buffer.

@@ -8,6 +8,17 @@ namespace vireo {
 
 Result<void> IoBus::insert(std::uint64_t base, std::uint64_t length,
                            std::shared_ptr<BusDevice> device, std::string name) {
+    if (auto r = check_free(base, length, name); !r) {
+        return r;
+    }
+    auto it = std::lower_bound(m_ranges.begin(), m_ranges.end(), base,
+                               [](const Range& r, std::uint64_t b) { return r.base < b; });
+    m_ranges.insert(it, Range{base, length, std::move(device), std::move(name)});
+    return ok();
+}
+
+Result<void> IoBus::check_free(std::uint64_t base, std::uint64_t length,
+                               const std::string& name) const {
     if (length == 0 || base + length < base) {
         return Error(
             fmt::format("bus: range {} at {:#x}+{:#x} is empty or wraps", name, base, length));
@@ -23,7 +34,6 @@ Result<void> IoBus::insert(std::uint64_t base, std::uint64_t length,
             return Error(fmt::format("bus: {} at {:#x} overlaps {}", name, base, prev.name));
         }
     }
-    m_ranges.insert(it, Range{base, length, std::move(device), std::move(name)});
     return ok();
 }
 

@@ -19,6 +19,9 @@ public:
     // Fails if [base, base + length) is empty, wraps or overlaps a registered range.
     Result<void> insert(std::uint64_t base, std::uint64_t length, std::shared_ptr<BusDevice> device,
                         std::string name);
+    // What insert() would refuse, without inserting.
+    Result<void> check_free(std::uint64_t base, std::uint64_t length,
+                            const std::string& name) const;
 
     // Dispatch an access; false when no device claims `address` (the caller counts and ignores it).
     // An access that starts inside a range but runs past its end is not claimed either.

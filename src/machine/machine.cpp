@@ -114,10 +114,10 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     platform.reset_port = kAcpiPmPort + AcpiPm::kReset;
     platform.reset_value = kAcpiResetValue;
     platform.s5_sleep_type = kS5SleepType;
-    platform.serial_ports = {{kCom1Port, kCom1Irq}};
-    platform.i8042_irq = kI8042Irq;
-    platform.pci = pci_description();
-    platform.vm_gen_id = vm_gen_id_description();
+    platform.i8042 = true;
+    platform.ecam = acpi::EcamDesc{layout::kPciEcamStart, 0, 0, layout::kPciEcamEndBus};
+    platform.devices = m_components.acpi_devices();
+    platform.keep_clear = {{layout::kVmGenIdAddress, VmGenId::kSize, "VM generation ID"}};
     auto tables = acpi::write_acpi_tables(m_memory, platform, GuestAddress(layout::kRsdpAddress),
                                           GuestAddress(layout::kAcpiTablesStart),
                                           GuestAddress(layout::kAcpiTablesEnd));
@@ -178,19 +178,24 @@ Result<void> Machine::setup_devices() {
     const std::uint64_t low = std::min(m_memory.total_size(), layout::kMmioHoleStart);
     const std::uint64_t high = m_memory.total_size() - low;
 
-    Result<void> r = m_pio.insert(kCom1Port, Serial8250::kPorts, m_serial, "COM1");
+    m_i8042 = std::make_shared<I8042>(kbd_line, reset);
+    m_cmos = std::make_shared<CmosRtc>(low, high);
+    auto pm = std::make_shared<AcpiPm>(kS5SleepType, kAcpiResetValue, power_off, reset);
+    // The section names ("serial", ...) are what snapshots have always called these devices.
+    Result<void> r = m_components.add(
+        "serial", m_serial,
+        {.ports = {{kCom1Port, Serial8250::kPorts, m_serial}}, .gsis = {kCom1Irq}});
     if (r) {
-        m_i8042 = std::make_shared<I8042>(kbd_line, reset);
-        r = m_pio.insert(kI8042Port, I8042::kPorts, m_i8042, "i8042");
+        r = m_components.add(
+            "i8042", m_i8042,
+            {.ports = {{kI8042Port, I8042::kPorts, m_i8042}}, .gsis = {kI8042Irq}});
     }
     if (r) {
-        m_cmos = std::make_shared<CmosRtc>(low, high);
-        r = m_pio.insert(kCmosPort, CmosRtc::kPorts, m_cmos, "CMOS");
+        // The RTC raises no interrupt (vireo's guests use the LAPIC timer and kvmclock).
+        r = m_components.add("cmos", m_cmos, {.ports = {{kCmosPort, CmosRtc::kPorts, m_cmos}}});
     }
     if (r) {
-        r = m_pio.insert(kAcpiPmPort, AcpiPm::kPorts,
-                         std::make_shared<AcpiPm>(kS5SleepType, kAcpiResetValue, power_off, reset),
-                         "ACPI PM");
+        r = m_components.add("acpi-pm", pm, {.ports = {{kAcpiPmPort, AcpiPm::kPorts, pm}}});
     }
     if (!r) {
         return r;
@@ -306,9 +311,7 @@ Result<void> Machine::pause(std::chrono::milliseconds timeout) {
                                            timeout.count()));
         }
     }
-    for (auto& d : m_virtio) {
-        d->pause();
-    }
+    m_components.pause_all();
     // The guest clock and each vCPU's TSC at the same moment: a snapshot saves both, so a
     // restored guest finds them in agreement (the TSC keeps counting while paused, kvmclock
     // does not; reading the TSC only at snapshot time would put it ahead by the wait).
@@ -337,9 +340,7 @@ Result<void> Machine::resume() {
             return r;
         }
     }
-    for (auto& d : m_virtio) {
-        d->resume();
-    }
+    m_components.resume_all();
     std::lock_guard lock(m_mutex);
     m_paused = false;
     m_pause_requested = false;
@@ -370,18 +371,7 @@ std::string Machine::metrics_json() const {
                            to_string(static_cast<ExitReason>(i)), exits[i]);
         first = false;
     }
-    out += "},\"devices\":[";
-    first = true;
-    for (const auto& d : m_virtio) {
-        const auto& c = std::as_const(d->device()).counters();
-        out += fmt::format(
-            "{}{{\"name\":\"{}\",\"requests\":{},\"bytes_read\":{},\"bytes_written\":{},"
-            "\"errors\":{},\"interrupts\":{}}}",
-            first ? "" : ",", d->device().name(), c.requests.load(), c.bytes_read.load(),
-            c.bytes_written.load(), c.errors.load(), c.interrupts.load());
-        first = false;
-    }
-    return out + "]";
+    return out + "},\"devices\":[" + m_components.metrics_json() + "]";
 }
 
 bool Machine::paused() const {

@@ -20,11 +20,12 @@
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/serial8250.h"
-#include "devices/legacy/vm_gen_id.h"
 #include "devices/pci/pci_root.h"
+#include "devices/platform/vm_gen_id.h"
 #include "devices/virtio/virtio_console.h"
 #include "devices/virtio/virtio_pci_device.h"
 #include "irq/shared_irq_line.h"
+#include "machine/component_registry.h"
 #include "machine/machine_config.h"
 #include "machine/machine_io.h"
 #include "machine/panic_detector.h"
@@ -109,11 +110,8 @@ private:
     // The PCI root and the virtio devices on it (machine_pci.cpp).
     Result<void> setup_pci(const MachineConfig& config);
     Result<void> add_virtio(std::unique_ptr<virtio::VirtioDevice> device);
-    acpi::PciHostBridgeDesc pci_description() const;
-    // The VM generation ID device (boot and restore) and its ACPI description (boot only), in
-    // machine_vm_gen_id.cpp.
+    // The VM generation ID device (boot and restore), in machine_vm_gen_id.cpp.
     Result<void> setup_vm_gen_id();
-    acpi::VmGenIdDesc vm_gen_id_description() const;
     Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool smt, std::uint64_t entry,
                              std::uint64_t boot_info, bool long_mode);
     void vcpu_loop(Vcpu& vcpu);
@@ -135,12 +133,15 @@ private:
     std::vector<DiskConfig> m_disks;  // m_virtio[i] is disk i for i < m_disks.size()
     IoBus m_pio;
     IoBus m_mmio;
+    // Every device with its placement: snapshot, ACPI, pause/resume and metrics walk it. The
+    // typed pointers around it are handles for the operations only one device has.
+    ComponentRegistry m_components{m_pio, m_mmio};
     std::unique_ptr<MachineIo> m_io;
     std::shared_ptr<Serial8250> m_serial;
     std::shared_ptr<I8042> m_i8042;
     std::shared_ptr<CmosRtc> m_cmos;
     bool m_track_dirty = false;
-    std::unique_ptr<VmGenId> m_vm_gen_id;
+    std::shared_ptr<VmGenId> m_vm_gen_id;
 
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;

@@ -37,20 +37,6 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
         return root.error().wrap("PCI");
     }
     m_pci = std::move(root.value());
-    Result<void> r =
-        m_pio.insert(PciRoot::kConfigPort, PciRoot::kConfigPorts, m_pci->config_io(), "PCI config");
-    if (r) {
-        r = m_mmio.insert(layout::kPciEcamStart, layout::kPciEcamSize, m_pci->ecam(), "PCI ECAM");
-    }
-    if (r) {
-        r = m_mmio.insert(rc.mmio32.base, rc.mmio32.size, m_pci->mmio32_window(), "PCI MMIO32");
-    }
-    if (r && rc.mmio64.size != 0) {
-        r = m_mmio.insert(rc.mmio64.base, rc.mmio64.size, m_pci->mmio64_window(), "PCI MMIO64");
-    }
-    if (!r) {
-        return r;
-    }
 
     m_disks = config.disks;
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
@@ -117,13 +103,33 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
                                 .count();
             spdlog::info("Guest-boot-time = {:>8} us {} ms", us, us / 1000);
         });
-        if (auto inserted =
-                m_mmio.insert(layout::kBootTimerAddress, BootTimer::kSize, timer, "boot timer");
-            !inserted) {
-            return inserted;
+        if (auto r =
+                m_components.add("boot-timer", timer,
+                                 {.mmio = {{layout::kBootTimerAddress, BootTimer::kSize, timer}}});
+            !r) {
+            return r;
         }
     }
-    return add_virtio(std::make_unique<virtio::VirtioRng>());
+    if (auto r = add_virtio(std::make_unique<virtio::VirtioRng>()); !r) {
+        return r;
+    }
+    // The root after the functions on it: restore walks the registry in order, and the root
+    // re-decodes the BARs the functions hold.
+    Placement root_place{
+        .ports = {{PciRoot::kConfigPort, PciRoot::kConfigPorts, m_pci->config_io()}},
+        .mmio = {{layout::kPciEcamStart, layout::kPciEcamSize, m_pci->ecam()},
+                 {rc.mmio32.base, rc.mmio32.size, m_pci->mmio32_window()}}};
+    if (rc.mmio64.size != 0) {
+        root_place.mmio.push_back({rc.mmio64.base, rc.mmio64.size, m_pci->mmio64_window()});
+    }
+    // The INTx lines, shared among the functions (SharedIrqLine), are the root's.
+    for (const auto& route : m_pci->intx_routes()) {
+        if (std::find(root_place.gsis.begin(), root_place.gsis.end(), route.gsi) ==
+            root_place.gsis.end()) {
+            root_place.gsis.push_back(route.gsi);
+        }
+    }
+    return m_components.add("pci-root", m_pci, std::move(root_place));
 }
 
 Result<void> Machine::add_virtio(std::unique_ptr<virtio::VirtioDevice> device) {
@@ -155,6 +161,12 @@ Result<void> Machine::add_virtio(std::unique_ptr<virtio::VirtioDevice> device) {
     if (auto added = m_pci->add_device(shared, *slot); !added) {
         return added.error();
     }
+    // "virtio.N" in slot order: the section names snapshots have always used.
+    if (auto r = m_components.add(fmt::format("virtio.{}", m_virtio.size()), shared,
+                                  {.pci_slot = static_cast<std::uint8_t>(*slot)});
+        !r) {
+        return r;
+    }
     m_virtio.push_back(std::move(shared));
     return ok();
 }
@@ -183,19 +195,6 @@ Result<void> Machine::replace_disk(std::size_t index, const std::string& path) {
     m_disks[index].path = path;
     m_virtio[index]->config_changed();
     return ok();
-}
-
-acpi::PciHostBridgeDesc Machine::pci_description() const {
-    acpi::PciHostBridgeDesc d;
-    d.ecam = {layout::kPciEcamStart, 0, 0, layout::kPciEcamEndBus};
-    d.mmio32_base = m_pci->config().mmio32.base;
-    d.mmio32_size = m_pci->config().mmio32.size;
-    d.mmio64_base = m_pci->config().mmio64.base;
-    d.mmio64_size = m_pci->config().mmio64.size;
-    for (const auto& route : m_pci->intx_routes()) {
-        d.routing.push_back({route.slot, route.pin, route.gsi});
-    }
-    return d;
 }
 
 }  // namespace vireo

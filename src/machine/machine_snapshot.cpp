@@ -4,8 +4,10 @@
 //   "memory"      the RAM layout (region starts and sizes): the memory file must match it
 //   "platform"    the accelerator's PIC, IOAPIC, PIT and the guest clock at pause
 //   "vcpu.N"      each vCPU, N = 0 .. cpus-1
-//   "serial", "i8042", "cmos", "pci-root"   the legacy devices and the PCI root
-//   "virtio.N"    each virtio-pci function in slot order (disks, NICs, console, entropy)
+//   and one section per component with state, named as registered (machine.cpp,
+//   machine_pci.cpp): "serial", "i8042", "cmos", "virtio.N" (each virtio-pci function in slot
+//   order: disks, NICs, console, entropy), "pci-root"; each with its own version
+//   (ComponentRegistry)
 //
 // Restore builds the same hardware from the configuration (the snapshot's, with paths and taps
 // possibly overridden), then puts every state back in dependency order: devices and the PCI root
@@ -47,6 +49,11 @@ Result<T> load_section(const SnapshotContents& snapshot, const std::string& name
     const SnapshotSection* section = snapshot.find(name);
     if (section == nullptr) {
         return Error(fmt::format("the snapshot has no '{}' section", name));
+    }
+    // The machine's own sections (RAM layout, platform, vCPUs) have one encoding so far.
+    if (section->version != 1) {
+        return Error(fmt::format("section '{}' has version {}; this vireo reads version 1", name,
+                                 section->version));
     }
     auto state = load_from_bytes<T>(section->data);
     if (!state) {
@@ -94,12 +101,8 @@ Result<SnapshotContents> Machine::save_state() {
         }
         out.add(fmt::format("vcpu.{}", v->id()), save_to_bytes(std::move(s).value()));
     }
-    out.add("serial", save_to_bytes(m_serial->save_state()));
-    out.add("i8042", save_to_bytes(m_i8042->save_state()));
-    out.add("cmos", save_to_bytes(m_cmos->save_state()));
-    out.add("pci-root", save_to_bytes(m_pci->save_state()));
-    for (std::size_t i = 0; i < m_virtio.size(); ++i) {
-        out.add(fmt::format("virtio.{}", i), save_to_bytes(m_virtio[i]->save_state()));
+    if (auto r = m_components.save(out); !r) {
+        return r.error();
     }
     return out;
 }
@@ -140,40 +143,14 @@ Result<std::unique_ptr<Machine>> Machine::restore(Accelerator& accel, const Mach
 
 Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& config,
                                     const SnapshotContents& snapshot) {
-    // Devices first: their state is independent of the CPUs.
-    auto serial = load_section<Serial8250State>(snapshot, "serial");
-    if (!serial) {
-        return serial.error();
+    // Devices first: their state is independent of the CPUs. In registration order, which puts
+    // the PCI root after its functions (it re-decodes every BAR they hold).
+    const auto machine_owned = [](std::string_view name) {
+        return name == "memory" || name == "platform" || name.starts_with("vcpu.");
+    };
+    if (auto r = m_components.restore(snapshot, machine_owned); !r) {
+        return r;
     }
-    m_serial->restore_state(*serial);
-    auto i8042 = load_section<I8042State>(snapshot, "i8042");
-    if (!i8042) {
-        return i8042.error();
-    }
-    m_i8042->restore_state(*i8042);
-    auto cmos = load_section<CmosRtcState>(snapshot, "cmos");
-    if (!cmos) {
-        return cmos.error();
-    }
-    m_cmos->restore_state(*cmos);
-    for (std::size_t i = 0; i < m_virtio.size(); ++i) {
-        auto s = load_section<virtio::VirtioPciState>(snapshot, fmt::format("virtio.{}", i));
-        if (!s) {
-            return s.error();
-        }
-        if (auto r = m_virtio[i]->restore_state(*s); !r) {
-            return r;
-        }
-    }
-    if (snapshot.find(fmt::format("virtio.{}", m_virtio.size())) != nullptr) {
-        return Error(fmt::format(
-            "the snapshot has more virtio devices than this configuration's {}", m_virtio.size()));
-    }
-    auto root = load_section<PciRootState>(snapshot, "pci-root");
-    if (!root) {
-        return root.error();
-    }
-    m_pci->restore_state(*root);  // re-decodes every BAR the devices now hold
 
     auto supported = accel.supported_cpuid();
     if (!supported) {

@@ -1,4 +1,4 @@
-// The VM generation ID (devices/legacy/vm_gen_id.h): its 16 bytes in the reserved ACPI range, its
+// The VM generation ID (devices/platform/vm_gen_id.h): its 16 bytes in the reserved ACPI range, its
 // change notification through the ACPI Generic Event Device on one I/O APIC input.
 #include "machine/machine.h"
 #include "machine/memory_layout.h"
@@ -32,11 +32,8 @@ Result<void> Machine::setup_vm_gen_id() {
         return dev.error();
     }
     m_vm_gen_id = std::move(dev).value();
-    return ok();
-}
-
-acpi::VmGenIdDesc Machine::vm_gen_id_description() const {
-    return {layout::kVmGenIdAddress, kVmGenIdGsi};
+    // No state section: a restored VM gets a new ID (restore_state regenerates it).
+    return m_components.add("vm-gen-id", m_vm_gen_id, {.gsis = {kVmGenIdGsi}});
 }
 
 Result<void> Machine::regenerate_vm_id() {

@@ -27,7 +27,7 @@ inline constexpr std::uint64_t kLegacyHoleStart = 0xa0000;
 inline constexpr std::uint64_t kAcpiStart = 0xe0000;
 inline constexpr std::uint64_t kRsdpAddress = kAcpiStart;
 inline constexpr std::uint64_t kAcpiTablesStart = kAcpiStart + 0x40;
-// The VM generation ID (devices/legacy/vm_gen_id.h) gets a page of its own in the reserved ACPI
+// The VM generation ID (devices/platform/vm_gen_id.h) gets a page of its own in the reserved ACPI
 // range, the OS leaves it alone there. Below 0xf0000, where Linux scans every 16 bytes for
 // SMBIOS/DMI anchors that random bytes could (however unlikely) imitate.
 inline constexpr std::uint64_t kVmGenIdAddress = 0xef000;

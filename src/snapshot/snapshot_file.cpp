@@ -31,11 +31,52 @@ T load_le(const std::uint8_t* p) {
 
 }  // namespace
 
+// A section as format `format` lays it out (the version field from format 3 on).
+struct VersionedSection {
+    SnapshotSection& s;
+    std::uint32_t format;
+};
+
 template <typename Ar>
-void persist(Ar& ar, SnapshotSection& s) {
-    ar.str(s.name, kSnapshotMaxNameSize);
-    ar.vec(s.data, kSnapshotMaxSectionSize);
+void persist(Ar& ar, VersionedSection& v) {
+    ar.str(v.s.name, kSnapshotMaxNameSize);
+    if (v.format >= kFirstVersionedSectionsFormat) {
+        ar(v.s.version);
+    } else {
+        v.s.version = 1;
+    }
+    ar.vec(v.s.data, kSnapshotMaxSectionSize);
 }
+
+namespace {
+
+// The section list: a u32 count (at most kSnapshotMaxSections when reading), then each section.
+template <typename Ar>
+void persist_sections(Ar& ar, std::vector<SnapshotSection>& sections, std::uint32_t format) {
+    auto count = static_cast<std::uint32_t>(sections.size());
+    ar(count);
+    if constexpr (Ar::kReading) {
+        if (count > kSnapshotMaxSections) {
+            ar.fail("the state file lists " + std::to_string(count) + " sections, more than " +
+                    std::to_string(kSnapshotMaxSections));
+            return;
+        }
+        sections.clear();
+        for (std::uint32_t i = 0; i < count && !ar.failed(); ++i) {
+            SnapshotSection s;
+            VersionedSection v{s, format};
+            ar(v);
+            sections.push_back(std::move(s));
+        }
+    } else {
+        for (auto& s : sections) {
+            VersionedSection v{s, format};
+            ar(v);
+        }
+    }
+}
+
+}  // namespace
 
 const SnapshotSection* SnapshotContents::find(std::string_view name) const {
     for (const auto& s : sections) {
@@ -51,7 +92,7 @@ std::vector<std::uint8_t> encode_snapshot(const SnapshotContents& contents) {
     auto copy = contents;
     body.str(copy.vireo_version, 0);
     body.str(copy.config, 0);
-    body.vec(copy.sections, 0);
+    persist_sections(body, copy.sections, kSnapshotFormatVersion);
     const auto& b = body.bytes();
 
     const std::uint32_t version = kSnapshotFormatVersion;
@@ -115,7 +156,7 @@ Result<SnapshotContents> decode_snapshot(std::span<const std::uint8_t> file) {
     c.format_version = version;
     r.str(c.vireo_version, kSnapshotMaxNameSize);
     r.str(c.config, kSnapshotMaxConfigSize);
-    r.vec(c.sections, kSnapshotMaxSections);
+    persist_sections(r, c.sections, version);
     if (auto done = r.finish(); !done) {
         return done.error().wrap("the state file's body");
     }

@@ -7,7 +7,10 @@
 //         20   body (state_archive encoding):
 //                string vireo version    informational ("vireo 0.6.0")
 //                string config           the VM configuration, Firecracker config-file JSON
-//                u32 n, n x { string name, bytes data }   one section per component
+//                u32 n, n x { string name, [u32 version,] bytes data }
+//                                        one section per component; the section's own version
+//                                        (format 3 on; 1 in older files) says how its component
+//                                        encoded `data`
 //   length-8   u64 CRC-64/XZ             over every byte before it
 //
 // Reading checks, in this order, so each broken file gets the message that names its problem:
@@ -28,8 +31,11 @@ namespace vireo {
 //   1  every disk offered VIRTIO_BLK_F_FLUSH and chose its block engine itself, whatever the
 //      drive's cache_type and io_engine said (they were written as "Unsafe" and "Sync").
 //   2  cache_type and io_engine are acted on (Firecracker's meaning).
+//   3  each section carries its own version (the component registry's: a component may change
+//      its encoding and still read the older one); files 1 and 2 hold version 1 of every section.
 // A version-1 file is read as what that vireo did: Writeback, engine not given.
-inline constexpr std::uint32_t kSnapshotFormatVersion = 2;
+inline constexpr std::uint32_t kSnapshotFormatVersion = 3;
+inline constexpr std::uint32_t kFirstVersionedSectionsFormat = 3;
 inline constexpr std::uint32_t kOldestSnapshotFormatVersion = 1;
 // Caps applied when reading: a state file is input.
 inline constexpr std::size_t kSnapshotMaxFileSize = 64ULL << 20;
@@ -41,6 +47,7 @@ inline constexpr std::size_t kSnapshotMaxNameSize = 128;
 struct SnapshotSection {
     std::string name;
     std::vector<std::uint8_t> data;
+    std::uint32_t version = 1;  // of the encoding of `data`, chosen by its component
 };
 
 struct SnapshotContents {
@@ -49,8 +56,8 @@ struct SnapshotContents {
     std::string config;
     std::vector<SnapshotSection> sections;
 
-    void add(std::string name, std::vector<std::uint8_t> data) {
-        sections.push_back({std::move(name), std::move(data)});
+    void add(std::string name, std::vector<std::uint8_t> data, std::uint32_t version = 1) {
+        sections.push_back({std::move(name), std::move(data), version});
     }
     // The section called `name`, or nullptr.
     const SnapshotSection* find(std::string_view name) const;

@@ -8,10 +8,11 @@
 #include <functional>
 
 #include "bus/bus_device.h"
+#include "devices/component.h"
 
 namespace vireo {
 
-class AcpiPm final : public BusDevice {
+class AcpiPm final : public BusDevice, public Component {
 public:
     static constexpr std::uint64_t kPorts = 3;
     static constexpr std::uint64_t kSleepControl = 0;

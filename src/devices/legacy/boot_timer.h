@@ -6,10 +6,11 @@
 #include <functional>
 
 #include "bus/bus_device.h"
+#include "devices/component.h"
 
 namespace vireo {
 
-class BootTimer final : public BusDevice {
+class BootTimer final : public BusDevice, public Component {
 public:
     static constexpr std::uint64_t kSize = 8;
     static constexpr std::uint8_t kMagic = 123;

@@ -11,6 +11,7 @@
 
 #include "base/state_archive.h"
 #include "bus/bus_device.h"
+#include "devices/component.h"
 
 namespace vireo {
 
@@ -19,7 +20,7 @@ struct CmosRtcState {
     std::uint8_t index = 0;
 };
 
-class CmosRtc final : public BusDevice {
+class CmosRtc final : public BusDevice, public StateComponent<CmosRtc, CmosRtcState> {
 public:
     static constexpr std::uint64_t kPorts = 2;  // 0x70, 0x71
     // `low_memory` is guest RAM below 4 GiB, `high_memory` above it (bytes).

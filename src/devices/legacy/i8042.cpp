@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include <fmt/format.h>
+
 namespace vireo {
 
 namespace {
@@ -377,6 +379,30 @@ void I8042::restore_state(const I8042State& s) {
     }
     m_irq_level = irq_level();
     m_irq.set_level(m_irq_level);
+}
+
+std::vector<acpi::Aml> I8042::acpi_devices(const Placement& placement) const {
+    using acpi::Aml;
+    if (placement.ports.empty() || placement.gsis.empty()) {
+        return {Aml::failed(Error("the i8042 needs a port range and an IRQ"))};
+    }
+    const std::uint64_t base = placement.ports.front().base;
+    const std::uint32_t irq = placement.gsis.front();
+    if (irq >= 16) {
+        return {Aml::failed(Error(fmt::format("i8042 IRQ {} is not an ISA IRQ (0-15)", irq)))};
+    }
+    if (base > 0xFFFF - (kPorts - 1)) {
+        return {Aml::failed(Error(fmt::format("i8042 at {:#x} runs past port 0xffff", base)))};
+    }
+    const auto data = static_cast<std::uint16_t>(base);
+    const auto command = static_cast<std::uint16_t>(base + 4);
+    const auto irq_mask = static_cast<std::uint16_t>(1U << irq);
+    return {Aml::device(
+        "PS2K", {Aml::name("_HID", Aml::eisa_id("PNP0303")),
+                 Aml::name("_CRS", Aml::resource_template(
+                                       {acpi::io_port_descriptor(true, data, data, 1, 1),
+                                        acpi::io_port_descriptor(true, command, command, 1, 1),
+                                        acpi::irq_no_flags_descriptor(irq_mask)}))})};
 }
 
 }  // namespace vireo

@@ -42,6 +42,7 @@
 
 #include "base/state_archive.h"
 #include "bus/bus_device.h"
+#include "devices/component.h"
 #include "irq/irq_line.h"
 
 namespace vireo {
@@ -67,7 +68,7 @@ struct I8042State {
 template <typename Ar>
 void persist(Ar& ar, I8042State& s);
 
-class I8042 final : public BusDevice {
+class I8042 final : public BusDevice, public StateComponent<I8042, I8042State> {
 public:
     static constexpr std::uint64_t kPorts = 5;  // 0x60..0x64
     // Bounds on the keyboard's queues; a whole key sequence that does not fit is refused.
@@ -91,6 +92,13 @@ public:
     I8042State save_state() const;
     // Takes a saved state; queue sizes and enumerated fields are clamped (snapshots are input).
     void restore_state(const I8042State& s);
+
+    // Device(PS2K): _HID PNP0303 (IBM Enhanced keyboard), _CRS with ports 0x60 and 0x64 (the
+    // placement's range start and start + 4) and the IRQ. No mouse device: Linux then sets
+    // i8042.noaux itself. On a hardware-reduced platform Linux has no legacy PIC and maps an ISA
+    // IRQ only when a device's _CRS names it: without this device the i8042 driver cannot
+    // request IRQ 1.
+    std::vector<acpi::Aml> acpi_devices(const Placement& placement) const override;
 
 private:
     void controller_command(std::uint8_t cmd);

@@ -1,5 +1,7 @@
 #include "devices/legacy/serial8250.h"
 
+#include <fmt/format.h>
+
 namespace vireo {
 
 namespace {
@@ -222,6 +224,43 @@ void Serial8250::restore_state(const Serial8250State& state) {
         m_rx.resize(kRxCapacity);
     }
     update_irq();
+}
+
+acpi::Aml serial8250_aml(std::size_t number, std::uint64_t base, std::uint32_t irq) {
+    using acpi::Aml;
+    if (number == 0 || number > 99) {
+        return Aml::failed(Error(fmt::format("serial port number {} is not 1-99", number)));
+    }
+    if (irq >= 16) {
+        return Aml::failed(
+            Error(fmt::format("serial port {:#x} irq {} is not an ISA IRQ (0-15)", base, irq)));
+    }
+    if (base > 0xFFFF - (Serial8250::kPorts - 1)) {
+        return Aml::failed(Error(fmt::format("serial port {:#x} runs past port 0xffff", base)));
+    }
+    const auto port = static_cast<std::uint16_t>(base);
+    const auto irq_mask = static_cast<std::uint16_t>(1U << irq);
+    return Aml::device(
+        number < 10 ? fmt::format("COM{}", number) : fmt::format("CO{}", number),
+        {Aml::name("_HID", Aml::eisa_id("PNP0501")), Aml::name("_UID", Aml::integer(number)),
+         Aml::name("_CRS", Aml::resource_template(
+                               {acpi::io_port_descriptor(true, port, port, 1, Serial8250::kPorts),
+                                acpi::irq_no_flags_descriptor(irq_mask)}))});
+}
+
+std::vector<acpi::Aml> Serial8250::acpi_devices(const Placement& placement) const {
+    if (placement.ports.empty() || placement.gsis.empty()) {
+        return {acpi::Aml::failed(Error("a serial port needs a port range and an IRQ"))};
+    }
+    const std::uint64_t base = placement.ports.front().base;
+    constexpr std::uint64_t kStandard[] = {0x3f8, 0x2f8, 0x3e8, 0x2e8};
+    for (std::size_t i = 0; i < std::size(kStandard); ++i) {
+        if (kStandard[i] == base) {
+            return {serial8250_aml(i + 1, base, placement.gsis.front())};
+        }
+    }
+    return {acpi::Aml::failed(
+        Error(fmt::format("serial port {:#x} is not at a standard COM base", base)))};
 }
 
 }  // namespace vireo

@@ -14,6 +14,7 @@
 
 #include "base/state_archive.h"
 #include "bus/bus_device.h"
+#include "devices/component.h"
 #include "irq/irq_line.h"
 
 namespace vireo {
@@ -45,7 +46,7 @@ struct Serial8250State {
     std::vector<std::uint8_t> rx_fifo;
 };
 
-class Serial8250 final : public BusDevice {
+class Serial8250 final : public BusDevice, public StateComponent<Serial8250, Serial8250State> {
 public:
     using Output = std::function<void(std::span<const std::uint8_t>)>;
     static constexpr std::uint64_t kPorts = 8;
@@ -64,6 +65,10 @@ public:
     Serial8250State save_state() const;
     void restore_state(const Serial8250State& state);
 
+    // Device(COMn) at the first port range and IRQ of `placement`; n from the PC's standard
+    // bases (0x3f8 COM1, 0x2f8 COM2, 0x3e8 COM3, 0x2e8 COM4).
+    std::vector<acpi::Aml> acpi_devices(const Placement& placement) const override;
+
 private:
     std::uint8_t read_reg(UartReg reg);
     void write_reg(UartReg reg, std::uint8_t value);
@@ -77,6 +82,11 @@ private:
     std::deque<std::uint8_t> m_rx;  // mirrors m_s.rx_fifo while running
     bool m_irq_level = false;
 };
+
+// The DSDT's Device(COMn) (n = 1..99: COM1..COM9, then CO10..CO99, a NameSeg being 4
+// characters): _HID PNP0501 (16550A-compatible), _UID n, _CRS with the 8 ports from `base` and
+// ISA IRQ `irq`. An error term when n, the IRQ (0-15) or the port range is out of bounds.
+acpi::Aml serial8250_aml(std::size_t number, std::uint64_t base, std::uint32_t irq);
 
 template <typename Ar>
 void persist(Ar& ar, Serial8250State& s) {

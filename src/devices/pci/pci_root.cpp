@@ -1,5 +1,7 @@
 #include "devices/pci/pci_root.h"
 
+#include "devices/pci/pci_host_bridge_acpi.h"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -450,6 +452,24 @@ void PciRoot::restore_state(const PciRootState& state) {
             refresh_slot(s, false);
         }
     }
+}
+
+std::vector<acpi::Aml> PciRoot::acpi_devices(const Placement& placement) const {
+    if (placement.mmio.empty() || placement.mmio.front().size < kEcamBusSize ||
+        placement.mmio.front().size / kEcamBusSize > 256) {
+        return {acpi::Aml::failed(Error("PCI root: the first MMIO range must be its ECAM"))};
+    }
+    const auto& ecam = placement.mmio.front();
+    PciHostBridgeDesc d;
+    d.ecam = {ecam.base, 0, 0, static_cast<std::uint8_t>(ecam.size / kEcamBusSize - 1)};
+    d.mmio32_base = m_config.mmio32.base;
+    d.mmio32_size = m_config.mmio32.size;
+    d.mmio64_base = m_config.mmio64.base;
+    d.mmio64_size = m_config.mmio64.size;
+    for (const auto& route : intx_routes()) {
+        d.routing.push_back({route.slot, route.pin, route.gsi});
+    }
+    return pci_host_bridge_aml(d);
 }
 
 }  // namespace vireo

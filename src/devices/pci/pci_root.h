@@ -34,6 +34,7 @@
 #include "base/result.h"
 #include "base/state_archive.h"
 #include "bus/bus_device.h"
+#include "devices/component.h"
 #include "devices/pci/pci_device.h"
 
 namespace vireo {
@@ -62,7 +63,8 @@ struct PciRootState {
     std::uint32_t config_address = 0;
 };
 
-class PciRoot : public std::enable_shared_from_this<PciRoot> {
+class PciRoot : public std::enable_shared_from_this<PciRoot>,
+                public StateComponent<PciRoot, PciRootState> {
 public:
     static constexpr std::uint8_t kSlots = 32;
     static constexpr std::uint64_t kConfigPort = 0xcf8;  // CONFIG_ADDRESS; CONFIG_DATA at 0xcfc
@@ -118,6 +120,11 @@ public:
                      std::uint16_t reg, std::span<std::uint8_t> data);
     void config_write(std::uint8_t bus, std::uint8_t device, std::uint8_t function,
                       std::uint16_t reg, std::span<const std::uint8_t> data);
+
+    // Device(PCI0) and Device(PRES) (pci_host_bridge_acpi.h) for this root: the ECAM is the
+    // placement's first MMIO range (segment 0, buses 0 to size / 1 MiB - 1), the windows are the
+    // root's own, the _PRT lists intx_routes() (so: after the devices were added).
+    std::vector<acpi::Aml> acpi_devices(const Placement& placement) const override;
 
     PciRootState save_state() const;
     // Call after the devices restored their config spaces: re-decodes every BAR (no bar_moved()).

@@ -485,6 +485,15 @@ void VirtioPciDevice::resume() {
     }
 }
 
+std::string VirtioPciDevice::metrics_json() const {
+    const auto& c = std::as_const(*m_device).counters();
+    return fmt::format(
+        "\"device\":\"{}\",\"requests\":{},\"bytes_read\":{},\"bytes_written\":{},"
+        "\"errors\":{},\"interrupts\":{}",
+        m_device->name(), c.requests.load(), c.bytes_read.load(), c.bytes_written.load(),
+        c.errors.load(), c.interrupts.load());
+}
+
 Result<void> VirtioPciDevice::with_device(const std::function<Result<void>(VirtioDevice&)>& fn) {
     std::lock_guard lock(m_mutex);
     return fn(*m_device);

@@ -44,6 +44,7 @@
 #include "base/event_fd.h"
 #include "base/log_limiter.h"
 #include "bus/io_event.h"
+#include "devices/component.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci_device.h"
 #include "devices/virtio/virtio_device.h"
@@ -77,7 +78,9 @@ void persist(Ar& ar, VirtioPciState& s) {
     ar.vec(s.device, 1 << 20);
 }
 
-class VirtioPciDevice final : public PciDevice, private VirtioInterrupt {
+class VirtioPciDevice final : public PciDevice,
+                              public StateComponent<VirtioPciDevice, VirtioPciState>,
+                              private VirtioInterrupt {
 public:
     static constexpr std::uint64_t kBarSize = 0x8000;
 
@@ -101,8 +104,10 @@ public:
 
     // The VMM's pause and resume of the device thread (Machine::pause/resume). resume() leaves
     // a device the driver broke halted until the driver resets it.
-    void pause();
-    void resume();
+    void pause() override;
+    void resume() override;
+    // The device's counters: {"device":"vda","requests":..,"bytes_read":..,...}'s members.
+    std::string metrics_json() const override;
     // Runs `fn` on the device with the transport lock held: no driver reset or activation can
     // run meanwhile (e.g. VirtioBlk::replace_file, which pauses and resumes the thread itself).
     Result<void> with_device(const std::function<Result<void>(VirtioDevice&)>& fn);

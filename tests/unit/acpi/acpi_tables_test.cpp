@@ -1,4 +1,6 @@
 #include "acpi/acpi_tables.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/serial8250.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -73,7 +75,8 @@ PlatformDescription two_com_ports() {
     PlatformDescription d;
     d.num_cpus = 2;
     d.ioapic_id = 2;
-    d.serial_ports = {{0x3F8, 4}, {0x2F8, 3}};
+    // As the serial ports describe themselves (devices/legacy/serial8250.cpp).
+    d.devices = {serial8250_aml(1, 0x3F8, 4), serial8250_aml(2, 0x2F8, 3)};
     return d;
 }
 
@@ -114,9 +117,20 @@ TEST(AcpiDsdt, DescribesSerialPortsAndS5) {
     EXPECT_TRUE(std::equal(s5.begin(), s5.end(), t.begin() + static_cast<long>(after_scope)));
 }
 
+struct NullIrq final : IrqLine {
+    void set_level(bool) override {}
+};
+
+// The i8042's own description at `port` with `irq`.
+std::vector<Aml> i8042_devices(std::uint64_t port, std::uint32_t irq) {
+    NullIrq line;
+    I8042 kbd(line, [] {});
+    return kbd.acpi_devices(Placement{.ports = {{port, I8042::kPorts, nullptr}}, .gsis = {irq}});
+}
+
 TEST(AcpiDsdt, DescribesTheKeyboardController) {
     PlatformDescription desc;
-    desc.i8042_irq = 1;
+    desc.devices = i8042_devices(0x60, 1);
     auto r = build_dsdt(desc);
     ASSERT_TRUE(r.ok()) << r.error().message();
     const Bytes& t = *r;
@@ -128,9 +142,10 @@ TEST(AcpiDsdt, DescribesTheKeyboardController) {
     EXPECT_TRUE(contains(t, {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01}));  // IO 0x60
     EXPECT_TRUE(contains(t, {0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01}));  // IO 0x64
     EXPECT_TRUE(contains(t, {0x22, 0x02, 0x00}));                                // IRQ 1
-    desc.i8042_irq = 16;
+    desc.devices = i8042_devices(0x60, 16);
     EXPECT_FALSE(build_dsdt(desc).ok());
-    EXPECT_FALSE(validate(desc).ok());
+    desc.devices = i8042_devices(0xFFFE, 1);
+    EXPECT_FALSE(build_dsdt(desc).ok());
 }
 
 TEST(AcpiDsdt, OnlyDescribesWhatExists) {
@@ -145,10 +160,23 @@ TEST(AcpiDsdt, OnlyDescribesWhatExists) {
 
 TEST(AcpiDsdt, RejectsSerialPortsAmlCannotDescribe) {
     PlatformDescription desc;
-    desc.serial_ports = {{0x3F8, 16}};
+    desc.devices = {serial8250_aml(1, 0x3F8, 16)};
     EXPECT_FALSE(build_dsdt(desc).ok());
-    desc.serial_ports = {{0xFFFC, 4}};
+    desc.devices = {serial8250_aml(1, 0xFFFC, 4)};
     EXPECT_FALSE(build_dsdt(desc).ok());
+    desc.devices = {serial8250_aml(100, 0x3F8, 4)};
+    EXPECT_FALSE(build_dsdt(desc).ok());
+    // A serial port the PC has no COM number for.
+    NullIrq line;
+    Serial8250 uart(line, [](std::span<const std::uint8_t>) {});
+    desc.devices =
+        uart.acpi_devices(Placement{.ports = {{0x500, Serial8250::kPorts, nullptr}}, .gsis = {4}});
+    EXPECT_FALSE(build_dsdt(desc).ok());
+    desc.devices =
+        uart.acpi_devices(Placement{.ports = {{0x2F8, Serial8250::kPorts, nullptr}}, .gsis = {3}});
+    auto com2 = build_dsdt(desc);
+    ASSERT_TRUE(com2.ok()) << com2.error().message();
+    EXPECT_TRUE(contains(*com2, seg("COM2")));
 }
 
 TEST(AcpiFadt, FieldsAtTheirOffsets) {
@@ -186,7 +214,7 @@ TEST(AcpiFadt, FieldsAtTheirOffsets) {
 
 TEST(AcpiFadt, SaysThereIsAn8042WhenThereIsOne) {
     PlatformDescription desc;
-    desc.i8042_irq = 1;
+    desc.i8042 = true;
     const auto t = build_fadt(desc, GuestAddress(0xE1000));
     EXPECT_EQ(u16(t, 109), (1U << 2) | (1U << 1));  // VGA Not Present, 8042
     EXPECT_EQ(sum(t), 0);
@@ -440,8 +468,10 @@ TEST(AcpiWrite, RejectsInvalidDescriptions) {
     d.s5_sleep_type = 5;
     d.ecam = EcamDesc{0xB0000000, 0, 10, 9};
     EXPECT_FALSE(attempt(d));
+    d.ecam = EcamDesc{~std::uint64_t{0xFFFFF}, 0, 0, 1};  // wraps
+    EXPECT_FALSE(attempt(d));
     d.ecam.reset();
-    d.serial_ports = {{0x3F8, 16}};
+    d.devices = {serial8250_aml(1, 0x3F8, 16)};  // a device whose AML carries an error
     EXPECT_FALSE(attempt(d));
     EXPECT_TRUE(all_zero(mem, 0xE0000, 0x20000));
 }

@@ -4,7 +4,8 @@
 // new format (after changing the format, keep the old files):
 //
 //     VIREO_WRITE_SNAPSHOT_FIXTURE=tests/unit/machine/fixtures/devices-formatN.vsnap
-//         build/tests/unit/vireo_unit_tests --gtest_also_run_disabled_tests --gtest_filter='SnapshotFixture.DISABLED_Write'
+//         build/tests/unit/vireo_unit_tests --gtest_also_run_disabled_tests
+//         --gtest_filter='SnapshotFixture.DISABLED_Write'
 // (one command line).
 #include <gtest/gtest.h>
 
@@ -86,6 +87,9 @@ TEST(SnapshotFixture, Format2DevicesComeBack) {
     ASSERT_TRUE(c) << c.error().message();
     EXPECT_EQ(c->format_version, 2U);
     EXPECT_EQ(c->vireo_version, "vireo fixture");
+    for (const auto& section : c->sections) {
+        EXPECT_EQ(section.version, 1U) << section.name;
+    }
 
     NullIrq irq;
     Serial8250 serial(irq, [](std::span<const std::uint8_t>) {});

@@ -10,8 +10,11 @@
 #include <gtest/gtest.h>
 
 #include "acpi/acpi_tables.h"
+#include "devices/legacy/serial8250.h"
+#include "devices/pci/pci_host_bridge_acpi.h"
 
-namespace vireo::acpi {
+namespace vireo {
+using namespace acpi;
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -170,13 +173,30 @@ PciHostBridgeDesc test_pci() {
     return pci;
 }
 
-PlatformDescription with_pci() {
-    PlatformDescription d;
-    d.num_cpus = 2;
-    d.ioapic_id = 2;
-    d.serial_ports = {{0x3F8, 4}};
-    d.pci = test_pci();
-    return d;
+// A platform with COM1 and a PCI host bridge as the machine describes it: the bridge's own AML
+// (pci_host_bridge_aml) among the devices, and its ECAM for the MCFG.
+struct PciPlatform {
+    PlatformDescription base;
+    std::optional<PciHostBridgeDesc> pci;
+    PlatformDescription desc() const {
+        PlatformDescription d = base;
+        d.devices = {serial8250_aml(1, 0x3F8, 4)};
+        if (pci) {
+            for (auto& aml : pci_host_bridge_aml(*pci)) {
+                d.devices.push_back(std::move(aml));
+            }
+            d.ecam = pci->ecam;
+        }
+        return d;
+    }
+};
+
+PciPlatform with_pci() {
+    PciPlatform p;
+    p.base.num_cpus = 2;
+    p.base.ioapic_id = 2;
+    p.pci = test_pci();
+    return p;
 }
 
 const Bytes kPnp0a08{0x0C, 0x41, 0xD0, 0x0A, 0x08};  // DWordConst EisaId("PNP0A08")
@@ -184,7 +204,7 @@ const Bytes kPnp0a03{0x0C, 0x41, 0xD0, 0x0A, 0x03};
 const Bytes kPnp0c02{0x0C, 0x41, 0xD0, 0x0C, 0x02};
 
 TEST(AcpiPci, DsdtDescribesTheHostBridge) {
-    auto r = build_dsdt(with_pci());
+    auto r = build_dsdt(with_pci().desc());
     ASSERT_TRUE(r.ok()) << r.error().message();
     const Bytes& t = *r;
     ASSERT_EQ(le(t, 4, 4), t.size());
@@ -254,19 +274,19 @@ TEST(AcpiPci, DsdtDescribesTheHostBridge) {
 }
 
 TEST(AcpiPci, NoPciNoHostBridge) {
-    PlatformDescription d = with_pci();
+    PciPlatform d = with_pci();
     d.pci.reset();
-    auto r = build_dsdt(d);
+    auto r = build_dsdt(d.desc());
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE(find_bytes(*r, {'P', 'C', 'I', '0'}).has_value());
     EXPECT_FALSE(find_bytes(*r, kPnp0c02).has_value());
 }
 
 TEST(AcpiPci, EcamAbove4GiBIsReservedWithAQWordDescriptor) {
-    PlatformDescription d = with_pci();
+    PciPlatform d = with_pci();
     d.pci->ecam = EcamDesc{0x40'0000'0000, 0, 1, 2};
     d.pci->mmio64_size = 0;  // and no 64-bit window
-    auto r = build_dsdt(d);
+    auto r = build_dsdt(d.desc());
     ASSERT_TRUE(r.ok()) << r.error().message();
     const auto pci0 = find_bytes(*r, {'P', 'C', 'I', '0'});
     ASSERT_TRUE(pci0.has_value());
@@ -286,33 +306,33 @@ TEST(AcpiPci, EcamAbove4GiBIsReservedWithAQWordDescriptor) {
 
 TEST(AcpiPci, ValidateRejectsWhatAmlCannotSay) {
     auto check = [](auto mutate) {
-        PlatformDescription d = with_pci();
+        PciPlatform d = with_pci();
         mutate(d);
-        return validate(d).ok() && build_dsdt(d).ok();
+        return validate(*d.pci).ok() && validate(d.desc()).ok() && build_dsdt(d.desc()).ok();
     };
-    EXPECT_TRUE(check([](PlatformDescription&) {}));
-    EXPECT_FALSE(check([](PlatformDescription& d) { d.pci->mmio32_size = 0; }));
-    EXPECT_FALSE(check([](PlatformDescription& d) { d.pci->mmio32_base = 0xF0000000; }));
-    EXPECT_FALSE(check([](PlatformDescription& d) { d.pci->mmio64_base = ~0ULL; }));
-    EXPECT_FALSE(check([](PlatformDescription& d) { d.pci->ecam.start_bus = 1; }));  // > end
-    EXPECT_FALSE(check([](PlatformDescription& d) { d.pci->routing.push_back({32, 0, 16}); }));
-    EXPECT_FALSE(check([](PlatformDescription& d) { d.pci->routing.push_back({3, 4, 16}); }));
-    EXPECT_FALSE(check([](PlatformDescription& d) {
+    EXPECT_TRUE(check([](PciPlatform&) {}));
+    EXPECT_FALSE(check([](PciPlatform& d) { d.pci->mmio32_size = 0; }));
+    EXPECT_FALSE(check([](PciPlatform& d) { d.pci->mmio32_base = 0xF0000000; }));
+    EXPECT_FALSE(check([](PciPlatform& d) { d.pci->mmio64_base = ~0ULL; }));
+    EXPECT_FALSE(check([](PciPlatform& d) { d.pci->ecam.start_bus = 1; }));  // > end
+    EXPECT_FALSE(check([](PciPlatform& d) { d.pci->routing.push_back({32, 0, 16}); }));
+    EXPECT_FALSE(check([](PciPlatform& d) { d.pci->routing.push_back({3, 4, 16}); }));
+    EXPECT_FALSE(check([](PciPlatform& d) {
         d.pci->routing.assign(256, PciRoutingEntry{1, 0, 17});
     }));
-    // An explicit ECAM must agree with the host bridge's.
-    EXPECT_TRUE(check([](PlatformDescription& d) { d.ecam = d.pci->ecam; }));
-    EXPECT_FALSE(check([](PlatformDescription& d) {
-        d.ecam = d.pci->ecam;
-        d.ecam->base = 0xB0000000;
-    }));
+    // The AML alone refuses it too (the machine does not call validate() on the bridge).
+    auto bad = test_pci();
+    bad.mmio32_size = 0;
+    PlatformDescription d;
+    d.devices = pci_host_bridge_aml(bad);
+    EXPECT_FALSE(build_dsdt(d).ok());
 }
 
 TEST(AcpiPci, TablesWalkFromTheRsdpWithMcfgFromTheHostBridge) {
     const MemoryRegionSpec spec[] = {{GuestAddress(0), 1 << 20}};
     auto mem = GuestMemory::create(spec);
     ASSERT_TRUE(mem.ok());
-    const auto desc = with_pci();
+    const auto desc = with_pci().desc();
     auto r = write_acpi_tables(*mem, desc, GuestAddress(0xE0000), GuestAddress(0xE0040),
                                GuestAddress(0x100000));
     ASSERT_TRUE(r.ok()) << r.error().message();
@@ -352,4 +372,4 @@ TEST(AcpiPci, TablesWalkFromTheRsdpWithMcfgFromTheHostBridge) {
 }
 
 }  // namespace
-}  // namespace vireo::acpi
+}  // namespace vireo

@@ -1,6 +1,6 @@
 // The VM generation ID as Linux's vmgenid driver sees it: 16 bytes at the address the DSDT's ADDR
 // method returns, a new value and one edge on the GED line per regenerate(), state round-trip.
-#include "devices/legacy/vm_gen_id.h"
+#include "devices/platform/vm_gen_id.h"
 
 #include <algorithm>
 #include <array>
@@ -126,7 +126,7 @@ TEST_F(VmGenIdTest, IdIsWhereAddrSays) {
     ASSERT_TRUE(dev);
     acpi::PlatformDescription desc;
     desc.ioapic_id = 1;
-    desc.vm_gen_id = acpi::VmGenIdDesc{dev->address().value, 5};
+    desc.devices = dev->acpi_devices(Placement{.gsis = {5}});
     auto dsdt = acpi::build_dsdt(desc);
     ASSERT_TRUE(dsdt.ok()) << dsdt.error().message();
     const auto addr = addr_from_dsdt(*dsdt);

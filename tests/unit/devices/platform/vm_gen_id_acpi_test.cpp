@@ -1,6 +1,8 @@
 // The VM Generation ID and Generic Event Device in the DSDT, checked byte for byte against
 // encodings worked out by hand from ACPI 6.4 §20 (AML) and §6.4.3.6 (Extended Interrupt
-// Descriptor); plus what validate() and write_acpi_tables() refuse. The expected DSDT body is
+// Descriptor), as the device describes itself (VmGenId::acpi_devices); plus what the device and
+// write_acpi_tables() refuse. Which GSIs other devices hold is the registry's check
+// (component_registry_test). The expected DSDT body is
 // also what `iasl -f -on` (force past its complaint about the "VMGENCTR" _HID, no name-path
 // optimisation) makes of the ASL in the comments below.
 #include <algorithm>
@@ -13,8 +15,10 @@
 #include <gtest/gtest.h>
 
 #include "acpi/acpi_tables.h"
+#include "devices/platform/vm_gen_id.h"
 
-namespace vireo::acpi {
+namespace vireo {
+using namespace acpi;
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -40,11 +44,38 @@ bool contains(std::span<const std::uint8_t> hay, const Bytes& needle) {
     return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
 }
 
-PlatformDescription with_vm_gen_id(std::uint64_t address = 0xEF000, std::uint32_t gsi = 5) {
+struct NullIrq final : IrqLine {
+    void set_level(bool) override {}
+};
+
+// Guest RAM around the ID's address: the first MiB, or a page wherever the address is.
+GuestMemory memory_for(std::uint64_t address) {
+    const std::uint64_t base = address < (1 << 20) ? 0 : address & ~std::uint64_t{0xFFF};
+    const MemoryRegionSpec spec[] = {
+        {GuestAddress(base), address < (1 << 20) ? std::uint64_t{1} << 20 : std::uint64_t{0x1000}}};
+    auto m = GuestMemory::create(spec);
+    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message());
+    return std::move(m).value();
+}
+
+Result<void> zeros(std::span<std::uint8_t> out) {
+    std::fill(out.begin(), out.end(), 0);
+    return ok();
+}
+
+// The device's Device objects for a GED on `gsi`, as build_dsdt puts them in \_SB_.
+Result<std::vector<std::uint8_t>> dsdt_with_vm_gen_id(std::uint64_t address = 0xEF000,
+                                                      std::uint32_t gsi = 5) {
+    static NullIrq irq;
+    auto mem = memory_for(address);
+    auto dev = VmGenId::create(mem, GuestAddress(address), irq, zeros);
+    if (!dev) {
+        return dev.error();
+    }
     PlatformDescription desc;
     desc.ioapic_id = 1;
-    desc.vm_gen_id = VmGenIdDesc{address, gsi};
-    return desc;
+    desc.devices = (*dev)->acpi_devices(Placement{.gsis = {gsi}});
+    return build_dsdt(desc);
 }
 
 // Device (VGEN) {
@@ -90,7 +121,7 @@ Bytes expected_ged0() {
 }
 
 TEST(AcpiVmGenId, DsdtHoldsBothDevicesInSb) {
-    auto dsdt = build_dsdt(with_vm_gen_id());
+    auto dsdt = dsdt_with_vm_gen_id();
     ASSERT_TRUE(dsdt.ok()) << dsdt.error().message();
     const Bytes vgen = expected_vgen();
     const Bytes ged0 = expected_ged0();
@@ -107,14 +138,14 @@ TEST(AcpiVmGenId, DsdtHoldsBothDevicesInSb) {
 }
 
 TEST(AcpiVmGenId, AddressAbove4GiBSplitsIntoTwoIntegers) {
-    auto dsdt = build_dsdt(with_vm_gen_id(0x1'2345'6780ULL));
+    auto dsdt = dsdt_with_vm_gen_id(0x1'2345'6780ULL);
     ASSERT_TRUE(dsdt.ok()) << dsdt.error().message();
     // Package (2) { 0x23456780, 1 }: PkgLength 8 as before, OneOp for the high half.
     EXPECT_TRUE(contains(*dsdt, {0x12, 0x08, 0x02, 0x0C, 0x80, 0x67, 0x45, 0x23, 0x01}));
 }
 
 TEST(AcpiVmGenId, GedGsiIsInCrsAndEvt) {
-    auto dsdt = build_dsdt(with_vm_gen_id(0xEF000, 23));
+    auto dsdt = dsdt_with_vm_gen_id(0xEF000, 23);
     ASSERT_TRUE(dsdt.ok()) << dsdt.error().message();
     EXPECT_TRUE(contains(*dsdt, {0x89, 0x06, 0x00, 0x03, 0x01, 0x17, 0x00, 0x00, 0x00}));
     EXPECT_TRUE(contains(*dsdt, {0x93, 0x68, 0x0A, 0x17}));
@@ -128,49 +159,32 @@ TEST(AcpiVmGenId, AbsentWithoutDescription) {
     EXPECT_FALSE(contains(*dsdt, str("GED0")));
 }
 
-TEST(AcpiVmGenId, ValidateRejectsBadAddressesAndTakenGsis) {
-    EXPECT_TRUE(validate(with_vm_gen_id()).ok());
-    EXPECT_TRUE(validate(with_vm_gen_id(0xEFFF0)).ok());             // last 16 bytes of the page
-    EXPECT_FALSE(validate(with_vm_gen_id(0xEF004)).ok());            // not 8-byte aligned
-    EXPECT_FALSE(validate(with_vm_gen_id(0xEFFF8)).ok());            // crosses into the next page
-    EXPECT_FALSE(validate(with_vm_gen_id(~std::uint64_t{7})).ok());  // would wrap
-    EXPECT_FALSE(validate(with_vm_gen_id(0xEF000, 24)).ok());        // no such I/O APIC input
-    EXPECT_FALSE(validate(with_vm_gen_id(0xEF000, 0)).ok());         // PIT
-    EXPECT_FALSE(validate(with_vm_gen_id(0xEF000, 2)).ok());         // PIT, overridden
-
-    auto desc = with_vm_gen_id(0xEF000, 4);
-    EXPECT_TRUE(validate(desc).ok());
-    desc.serial_ports = {{0x3F8, 4}};
-    EXPECT_FALSE(validate(desc).ok());
+TEST(AcpiVmGenId, RefusesBadAddressesAndGsis) {
+    EXPECT_TRUE(dsdt_with_vm_gen_id().ok());
+    EXPECT_TRUE(dsdt_with_vm_gen_id(0xEFFF0).ok());       // last 16 bytes of the page
+    EXPECT_FALSE(dsdt_with_vm_gen_id(0xEF004).ok());      // not 8-byte aligned
+    EXPECT_FALSE(dsdt_with_vm_gen_id(0xEFFF8).ok());      // crosses into the next page
+    EXPECT_FALSE(dsdt_with_vm_gen_id(0xEF000, 24).ok());  // no such I/O APIC input
+    EXPECT_FALSE(dsdt_with_vm_gen_id(0xEF000, 0).ok());   // PIT
+    EXPECT_FALSE(dsdt_with_vm_gen_id(0xEF000, 2).ok());   // PIT, overridden
+    EXPECT_TRUE(dsdt_with_vm_gen_id(0xEF000, 4).ok());
+    NullIrq irq;
+    auto mem = memory_for(0xEF000);
+    auto dev = VmGenId::create(mem, GuestAddress(0xEF000), irq, zeros);
+    ASSERT_TRUE(dev);
+    PlatformDescription desc;
+    desc.ioapic_id = 1;
+    desc.devices = (*dev)->acpi_devices(Placement{});  // no interrupt for the GED
     EXPECT_FALSE(build_dsdt(desc).ok());
-
-    desc = with_vm_gen_id(0xEF000, 1);
-    desc.i8042_irq = 1;
-    EXPECT_FALSE(validate(desc).ok());
-
-    desc = with_vm_gen_id(0xEF000, 17);
-    PciHostBridgeDesc pci;
-    pci.ecam = {0xE0000000, 0, 0, 0};
-    pci.mmio32_base = 0xC0000000;
-    pci.mmio32_size = 0x10000000;
-    pci.routing = {{1, 0, 17}};
-    desc.pci = pci;
-    EXPECT_FALSE(validate(desc).ok());
-    desc.pci->routing = {{1, 0, 18}};
-    EXPECT_TRUE(validate(desc).ok());
-}
-
-GuestMemory make_memory() {
-    const MemoryRegionSpec spec[] = {{GuestAddress(0), 1 << 20}};
-    auto m = GuestMemory::create(spec);
-    EXPECT_TRUE(m.ok()) << (m.ok() ? "" : m.error().message());
-    return std::move(m).value();
 }
 
 TEST(AcpiVmGenId, WriteTablesKeepsTheIdClearOfTheTables) {
-    auto mem = make_memory();
+    auto mem = memory_for(0);
     auto write = [&](std::uint64_t id, std::uint64_t rsdp = 0xE0000) {
-        return write_acpi_tables(mem, with_vm_gen_id(id), GuestAddress(rsdp), GuestAddress(0xE0040),
+        PlatformDescription desc;
+        desc.ioapic_id = 1;
+        desc.keep_clear = {{id, VmGenId::kSize, "VM generation ID"}};
+        return write_acpi_tables(mem, desc, GuestAddress(rsdp), GuestAddress(0xE0040),
                                  GuestAddress(0xEF000));
     };
     auto r = write(0xEF000);
@@ -179,9 +193,8 @@ TEST(AcpiVmGenId, WriteTablesKeepsTheIdClearOfTheTables) {
     EXPECT_FALSE(write(0xE0048).ok());           // inside the DSDT
     EXPECT_FALSE(write(0xE0010).ok());           // inside the RSDP
     EXPECT_FALSE(write(0xEF000, 0xEF000).ok());  // the RSDP placed on it
-    EXPECT_FALSE(write(0x200000).ok());          // not guest RAM
     EXPECT_TRUE(write(0xE0028).ok());            // between the RSDP (36 bytes) and the tables
 }
 
 }  // namespace
-}  // namespace vireo::acpi
+}  // namespace vireo
