@@ -15,8 +15,8 @@
 #include "app/run_command.h"
 #include "app/vmm_controller.h"
 #include "backends/char/console.h"
-#include "base/fd_log_sink.h"
 #include "seccomp/seccomp.h"
+#include "vmm/log_setup.h"
 
 namespace vireo::app {
 
@@ -76,19 +76,14 @@ int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams
         options.config = std::move(config.value());
     }
     if (!o.log_path.empty()) {
-        auto sink = FdLogSink::open(o.log_path);
-        if (!sink) {
-            fmt::print(stderr, "vireo: --log-path: {}\n", sink.error().message());
+        if (auto r = log_to_file(o.log_path); !r) {
+            fmt::print(stderr, "vireo: --log-path: {}\n", r.error().message());
             return kExitUsage;
         }
-        spdlog::set_default_logger(
-            std::make_shared<spdlog::logger>("vireo", std::move(sink).value()));
-        spdlog::flush_on(spdlog::level::info);
-        seccomp::report_to_log_file(o.log_path);
     }
     if (!o.level.empty()) {
-        spdlog::set_level(spdlog::level::from_str(
-            o.level == "Warning" || o.level == "warning" ? "warn" : std::string(o.level)));
+        // CLI11 checked the name; spdlog's from_str would have read "Info" as "off".
+        spdlog::set_level(parse_log_level(o.level).value_or(spdlog::level::info));
     }
 
     // Signals end the VM in order; blocked here so every thread inherits the mask.

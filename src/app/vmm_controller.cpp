@@ -20,6 +20,7 @@
 #include "loader/boot_layout.h"
 #include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
+#include "vmm/log_setup.h"
 #include "vmm/machine_config_from.h"
 
 namespace vireo::app {
@@ -380,16 +381,9 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                     return ApiResponse::bad_request(not_allowed("PUT /logger", m_state));
                 }
                 if (r.log_path) {
-                    auto sink = FdLogSink::open(*r.log_path);
-                    if (!sink) {
-                        return ApiResponse::bad_request(sink.error().message());
+                    if (auto logged = log_to_file(*r.log_path); !logged) {
+                        return ApiResponse::bad_request(logged.error().message());
                     }
-                    auto logger =
-                        std::make_shared<spdlog::logger>("vireo", std::move(sink).value());
-                    logger->set_level(spdlog::default_logger()->level());
-                    spdlog::set_default_logger(logger);
-                    spdlog::flush_on(spdlog::level::info);
-                    seccomp::report_to_log_file(*r.log_path);
                 }
                 if (r.level) {
                     static constexpr spdlog::level::level_enum kLevels[] = {
