@@ -45,11 +45,10 @@ nested-host: build guest
 	tests/nested/build-host
 
 # Unit tests, probe tests, both again under ASan+UBSan, a short fuzzing run, then the nested
-# scenarios. CTest's cost
-# data is removed so tests run in the order they are declared (tests/CMakeLists.txt).
-check: build build-asan build-fuzz guest nested-host
-	rm -f $(BUILD)/Testing/Temporary/CTestCostData.txt
-	ctest --test-dir $(BUILD) --output-on-failure
+# scenarios; tests/lib/run-check makes each prerequisite (timed), runs CTest and prints where the
+# time went and which tests needed a retry before the closing "N passed, N failed" line.
+check:
+	BUILD=$(BUILD) tests/lib/run-check
 
 # The main job: boot the default guest to an interactive busybox shell (inside the nested test
 # host when this CPU has no hardware virtualization).

@@ -227,6 +227,34 @@ tap_up() {
   $IP link set "$1" up || fail "ip link set $1 up failed"
 }
 
+# api METHOD PATH [BODY]: sends a request to the API socket $API_SOCK (default: the scenario's
+# $sock) and prints the HTTP status; the body goes to ${API_OUT:-/tmp/api.out}. BODY is sent as
+# JSON. Gives up after 60 s (a hung VMM fails the scenario instead of stalling it).
+api() {
+  curl -s -m 60 -o "${API_OUT:-/tmp/api.out}" -w '%{http_code}' --unix-socket "${API_SOCK:-$sock}" \
+    -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"
+}
+
+# expect_api STATUS METHOD PATH [BODY]: api, failing the scenario unless it answers STATUS.
+expect_api() {
+  _want=$1
+  shift
+  _got=$(api "$@")
+  [ "$_got" = "$_want" ] || fail "$1 $2 answered $_got, expected $_want: $(cat "${API_OUT:-/tmp/api.out}")"
+}
+
+# wait_for FILE REGEX SECONDS: succeeds once a line of FILE (carriage returns dropped: console
+# output) matches the extended REGEX; fails after SECONDS. FILE may not exist yet.
+wait_for() {
+  _n=$(($3 * 10))
+  while [ $_n -gt 0 ]; do
+    tr -d '\r' < "$1" 2>/dev/null | grep -qE -- "$2" && return 0
+    sleep 0.1
+    _n=$((_n - 1))
+  done
+  return 1
+}
+
 # now_ms: sets NOW_MS to the milliseconds since boot (/proc/uptime: 10 ms resolution; no process
 # is started, so it can sit in a polling loop; busybox date has no %N).
 now_ms() {

@@ -14,25 +14,6 @@
 
 sock=/tmp/vireo-api.sock
 kernel=$GUEST/cloud/vmlinuz
-api() {  # api METHOD PATH [BODY]: prints the HTTP status, the body goes to /tmp/api.out
-  curl -s -o /tmp/api.out -w '%{http_code}' --unix-socket "$sock" -X "$1" \
-    ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"
-}
-expect_api() {  # expect_api STATUS METHOD PATH [BODY]
-  _want=$1
-  shift
-  _got=$(api "$@")
-  [ "$_got" = "$_want" ] || fail "$1 $2 answered $_got, expected $_want: $(cat /tmp/api.out)"
-}
-wait_for() {  # wait_for FILE REGEX SECONDS
-  _n=$(($3 * 10))
-  while [ $_n -gt 0 ]; do
-    tr -d '\r' < "$1" | grep -qE "$2" && return 0
-    sleep 0.1
-    _n=$((_n - 1))
-  done
-  return 1
-}
 cleanup() {
   pkill -f "vireo --api-sock" 2>/dev/null
   $IP link del vtap0 2>/dev/null

@@ -10,25 +10,6 @@
 
 sock=/tmp/vireo-fields.sock
 kernel=$GUEST/cloud/vmlinuz
-api() {  # api METHOD PATH [BODY]: prints the HTTP status, the body goes to /tmp/api.out
-  curl -s -o /tmp/api.out -w '%{http_code}' --unix-socket "$sock" -X "$1" \
-    ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"
-}
-expect_api() {  # expect_api STATUS METHOD PATH [BODY]
-  _want=$1
-  shift
-  _got=$(api "$@")
-  [ "$_got" = "$_want" ] || fail "$1 $2 answered $_got, expected $_want: $(cat /tmp/api.out)"
-}
-wait_for() {  # wait_for FILE REGEX SECONDS
-  _n=$(($3 * 10))
-  while [ $_n -gt 0 ]; do
-    tr -d '\r' < "$1" | grep -qE "$2" && return 0
-    sleep 0.1
-    _n=$((_n - 1))
-  done
-  return 1
-}
 # Huge pages nobody holds: free and not reserved (a mapping reserves its pages at mmap and takes
 # them from the free count as the guest touches them).
 huge_free() { awk '/^HugePages_Free:/ {f = $2} /^HugePages_Rsvd:/ {r = $2} END {print f - r}' /proc/meminfo; }

@@ -48,16 +48,6 @@ pid=$(cat "$root/vireo.pid") || fail "no $root/vireo.pid"
 sock=$root/api.sock
 for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat /tmp/jailed-vm.log; fail "no API socket at $sock after 10 s"; }
-api() {  # api METHOD PATH [BODY]: prints the HTTP status, the body goes to /tmp/api.out
-  curl -s -o /tmp/api.out -w '%{http_code}' --unix-socket "$sock" -X "$1" \
-    ${3:+-H 'Content-Type: application/json' -d "$3"} "http://localhost$2"
-}
-expect_api() {  # expect_api STATUS METHOD PATH [BODY]
-  _want=$1
-  shift
-  _got=$(api "$@")
-  [ "$_got" = "$_want" ] || fail "$1 $2 answered $_got, expected $_want: $(cat /tmp/api.out)"
-}
 expect_api 200 GET /
 grep -q "\"id\":\"$id\"" /tmp/api.out || fail "GET / does not name the instance: $(cat /tmp/api.out)"
 

@@ -29,17 +29,6 @@ SCEN
 add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/sec-guest.sh /tmp/sec-guest.cpio.gz ||
   fail "add-scenario failed"
 
-# wait_for FILE TEXT SECONDS: until FILE has a line containing TEXT.
-wait_for() {
-  _i=0
-  while [ $_i -lt $(($3 * 10)) ]; do
-    tr -d '\r' < "$1" 2>/dev/null | grep -q -- "$2" && return 0
-    sleep 0.1
-    _i=$((_i + 1))
-  done
-  return 1
-}
-
 # threads PID: one line per thread, "NAME SECCOMP-MODE".
 threads() {
   for _t in /proc/$1/task/*; do
@@ -105,7 +94,7 @@ vireo --api-sock $sock --metrics-path /tmp/sec-api.metrics > /tmp/sec-api.log 2>
 PID=$!
 _i=0
 while [ ! -S $sock ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
-api() { curl -s -o /tmp/sec-api.out -w '%{http_code}' --unix-socket $sock -X "$1" -d "$3" "http://localhost$2"; }
+API_OUT=/tmp/sec-api.out  # api (lib.sh) leaves each answer's body here
 [ "$(api PUT /boot-source "{\"kernel_image_path\": \"$GUEST/cloud/vmlinuz\", \"initrd_path\": \"/tmp/sec-guest.cpio.gz\", \"boot_args\": \"console=ttyS0 panic=-1 quiet\"}")" = 204 ] ||
   fail "PUT /boot-source: $(cat /tmp/sec-api.out)"
 [ "$(api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}')" = 204 ] || fail "PUT /machine-config"
