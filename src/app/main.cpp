@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
         // CLI11's messages name the option ("--cpus: Value 0 not in range [1 - 254]").
         fmt::print(stderr, "vireo: error: {}\nRun 'vireo --help' or 'vireo run --help'.\n",
                    e.what());
-        return vireo::app::kExitUsage;
+        return vireo::kExitUsage;
     }
 
     if (run->parsed()) {
@@ -80,5 +80,5 @@ int main(int argc, char** argv) {
                "vireo: error: say what to run: `vireo run ...` (a guest from the command line), "
                "`vireo --api-sock PATH` (the Firecracker-compatible API) or `vireo probe`.\n"
                "Run 'vireo --help'.\n");
-    return vireo::app::kExitUsage;
+    return vireo::kExitUsage;
 }

@@ -175,22 +175,6 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
     return run;
 }
 
-int exit_status(const MachineExit& exit) {
-    switch (exit.kind) {
-        case MachineExitKind::PowerOff:
-        case MachineExitKind::Reset:
-        case MachineExitKind::Stopped:
-            return kExitOk;
-        case MachineExitKind::Crash:
-            fmt::print(stderr, "vireo: the guest crashed: {}\n", exit.message);
-            return kExitGuestCrash;
-        case MachineExitKind::Error:
-            fmt::print(stderr, "vireo: {}\n", exit.message);
-            return kExitError;
-    }
-    return kExitError;
-}
-
 int run_command(RunOptions& o) {
     o.cmdline_given = !o.machine.cmdline.empty();
     if (o.console == "virtio") {

@@ -7,10 +7,7 @@
 
 #include "app/seccomp_options.h"
 #include "machine/machine_config.h"
-
-namespace vireo {
-struct MachineExit;
-}
+#include "vmm/exit_status.h"
 
 namespace CLI {
 class App;
@@ -32,16 +29,6 @@ struct RunOptions {
     bool verbose = false;
     SeccompCliOptions seccomp;
 };
-
-// Exit statuses of `vireo run`, also listed in its --help.
-inline constexpr int kExitOk = 0;  // guest powered off, rebooted with --on-reboot exit, or stopped
-inline constexpr int kExitError = 1;       // vireo could not start or run the VM
-inline constexpr int kExitUsage = 2;       // bad command line
-inline constexpr int kExitGuestCrash = 3;  // kernel panic, triple fault, failed VM entry
-
-// The exit status for how the VM ended (one map for `vireo run` and the API's VMM); a guest
-// crash or an error is said on stderr.
-int exit_status(const MachineExit& exit);
 
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 int run_command(RunOptions& options);

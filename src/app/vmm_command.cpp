@@ -13,10 +13,10 @@
 #include "api/api_server.h"
 #include "api/config_file.h"
 #include "app/run_command.h"
-#include "app/vmm_controller.h"
 #include "backends/char/console.h"
 #include "seccomp/seccomp.h"
 #include "vmm/log_setup.h"
+#include "vmm/vmm_controller.h"
 
 namespace vireo::app {
 

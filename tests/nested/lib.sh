@@ -248,7 +248,7 @@ expect_api() {
 wait_for() {
   _n=$(($3 * 10))
   while [ $_n -gt 0 ]; do
-    tr -d '\r' < "$1" 2>/dev/null | grep -qE -- "$2" && return 0
+    tr -d '\r' 2>/dev/null < "$1" | grep -qE -- "$2" && return 0
     sleep 0.1
     _n=$((_n - 1))
   done

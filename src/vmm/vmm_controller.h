@@ -25,7 +25,7 @@
 #include "base/unique_fd.h"
 #include "machine/machine.h"
 
-namespace vireo::app {
+namespace vireo {
 
 struct VmmOptions {
     std::string id = "anonymous-instance";
@@ -89,4 +89,4 @@ private:
     std::uint64_t m_missed_metrics = 0;  // lines the metrics destination did not take
 };
 
-}  // namespace vireo::app
+}  // namespace vireo

@@ -1,4 +1,4 @@
-#include "app/vmm_controller.h"
+#include "vmm/vmm_controller.h"
 
 #include <sys/epoll.h>
 #include <sys/stat.h>
@@ -13,17 +13,17 @@
 #include <spdlog/spdlog.h>
 
 #include "api/api_guard.h"
-#include "app/run_command.h"
 #include "base/event_loop.h"
 #include "base/fd_log_sink.h"
 #include "base/file_open.h"
 #include "loader/boot_layout.h"
 #include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
+#include "vmm/exit_status.h"
 #include "vmm/log_setup.h"
 #include "vmm/machine_config_from.h"
 
-namespace vireo::app {
+namespace vireo {
 
 namespace {
 
@@ -507,4 +507,4 @@ void VmmController::write_metrics(const char* reason) {
     }
 }
 
-}  // namespace vireo::app
+}  // namespace vireo

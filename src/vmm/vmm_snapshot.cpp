@@ -24,15 +24,15 @@
 #include "api/api_json.h"
 #include "api/config_file.h"
 #include "api/snapshot_paths.h"
-#include "app/vmm_controller.h"
 #include "base/file_open.h"
 #include "base/unique_fd.h"
 #include "machine/memory_layout.h"
 #include "snapshot/memory_file.h"
 #include "snapshot/snapshot_file.h"
 #include "vmm/machine_config_from.h"
+#include "vmm/vmm_controller.h"
 
-namespace vireo::app {
+namespace vireo {
 
 namespace {
 
@@ -199,4 +199,4 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     return ApiResponse::no_content();
 }
 
-}  // namespace vireo::app
+}  // namespace vireo
