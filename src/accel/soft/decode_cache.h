@@ -1,0 +1,61 @@
+// The decoded-instruction cache, keyed by guest-physical address (one vCPU's; no locking).
+// A page's entries carry the page's code generation (RamSlot::code_gen); any guest write to a
+// page with decoded code bumps it, so a stale page is dropped the next time it is entered.
+// Instructions that cross a page end are not cached (they would depend on two pages).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "accel/soft/decoded_insn.h"
+#include "accel/soft/phys_memory.h"
+
+namespace vireo::soft {
+
+class CodePage {
+public:
+    // The cached instruction at page offset `off` decoded in `mode`, or nullptr.
+    const Insn* find(unsigned off, CpuMode mode) const {
+        const std::uint16_t i = m_index[off];
+        if (i == 0) {
+            return nullptr;
+        }
+        const Insn& in = m_insns[i - 1];
+        return in.mode == mode ? &in : nullptr;
+    }
+    const Insn* insert(unsigned off, const Insn& in);
+    void clear();
+
+    std::uint32_t generation = 0;
+    RamSlot* slot = nullptr;
+    std::uint64_t slot_page = 0;
+
+private:
+    std::array<std::uint16_t, kPageSize> m_index{};  // offset -> 1 + position in m_insns
+    std::vector<Insn> m_insns;
+};
+
+struct DecodeStats {
+    std::uint64_t hits = 0;
+    std::uint64_t misses = 0;
+    std::uint64_t invalidations = 0;
+};
+
+class DecodeCache {
+public:
+    // The page for RAM page `slot_page` of `s` at guest-physical `pa_page`, current with the
+    // slot's code generation (cleared when stale). Marks the page as holding code.
+    CodePage& page(std::uint64_t pa_page, RamSlot& s, std::uint64_t slot_page);
+    void clear() { m_pages.clear(); }
+    DecodeStats stats;
+
+private:
+    // Caps the cache so a guest executing from many pages cannot grow it without bound.
+    static constexpr std::size_t kMaxPages = 16384;
+    std::unordered_map<std::uint64_t, std::unique_ptr<CodePage>> m_pages;
+};
+
+}  // namespace vireo::soft

@@ -1,0 +1,354 @@
+#include "accel/soft/interpreter.h"
+
+#include <fmt/format.h>
+
+namespace vireo::soft {
+
+Interpreter::Interpreter(PhysMemory& mem, IoSink& io, std::vector<CpuidEntry>& cpuid)
+    : m_mmu(m_cpu, io), m_io(io), m_mem(mem), m_cpuid(cpuid) {
+    // Power-on state (SDM Vol. 3 §9.1.1, Table 9-1), CS:IP = F000:FFF0.
+    for (auto& s : m_cpu.seg) {
+        s.limit = 0xffff;
+        s.present = 1;
+        s.s = 1;
+        s.type = 3;
+    }
+    m_cpu.seg[kCs].selector = 0xf000;
+    m_cpu.seg[kCs].base = 0xffff0000;
+    m_cpu.seg[kCs].type = 0xb;
+    m_cpu.rip = 0xfff0;
+    m_cpu.tr.type = 0xb;
+    m_cpu.tr.present = 1;
+    m_cpu.tr.limit = 0xffff;
+    m_cpu.ldt.type = 2;
+    m_cpu.ldt.present = 1;
+    m_cpu.ldt.limit = 0xffff;
+    m_cpu.gdt.limit = m_cpu.idt.limit = 0xffff;
+    update_mode();
+}
+
+void Interpreter::update_mode() {
+    const auto& cs = m_cpu.seg[kCs];
+    if ((m_cpu.cr0 & cr::kCr0Pe) == 0) {
+        m_mode = CpuMode::Real16;
+    } else if ((m_cpu.efer & cr::kEferLma) != 0) {
+        m_mode = cs.l ? CpuMode::Long64 : (cs.db ? CpuMode::Compat32 : CpuMode::Compat16);
+    } else {
+        m_mode = cs.db ? CpuMode::Prot32 : CpuMode::Prot16;
+    }
+    invalidate_fetch();
+}
+
+void Interpreter::state_changed() {
+    update_mode();
+    flush_tlb();
+    m_fault_depth = 0;
+}
+
+void Interpreter::sync_table() {
+    const std::uint64_t gen = m_mem.generation();
+    if (gen != m_table_gen) {
+        m_table_gen = gen;
+        m_mmu.set_table(m_mem.table());
+        m_cache.clear();
+        invalidate_fetch();
+    }
+}
+
+RunStop Interpreter::run(const std::atomic<bool>& exit) {
+    m_exit = &exit;
+    for (;;) {
+        if (exit.load(std::memory_order_relaxed)) {
+            return {StopReason::Interrupted, {}};
+        }
+        RunStop s = run_batch(kBatch, &exit);
+        if (s.reason != StopReason::None) {
+            return s;
+        }
+    }
+}
+
+RunStop Interpreter::step(std::uint64_t n) {
+    static const std::atomic<bool> never{false};
+    m_exit = &never;
+    return run_batch(n, &never);
+}
+
+RunStop Interpreter::run_batch(std::uint64_t n, const std::atomic<bool>* exit) {
+    sync_table();
+    m_stop = StopReason::None;
+    std::uint64_t done = 0;
+    while (done < n) {
+        try {
+            for (; done < n; ++done) {
+                const Insn* in = fetch();
+                execute(*in);
+                if (m_stop != StopReason::None || m_mmu.m_code_written) [[unlikely]] {
+                    if (m_mmu.m_code_written) {
+                        m_mmu.m_code_written = false;
+                        invalidate_fetch();
+                    }
+                    if (m_stop != StopReason::None) {
+                        ++done;
+                        break;
+                    }
+                }
+            }
+        } catch (const GuestFault& f) {
+            ++done;
+            try {
+                m_fault_depth = 0;
+                deliver(f.vector, f.has_error, f.error, false, m_cpu.rip);
+            } catch (const TripleFault&) {
+                m_stop = StopReason::Shutdown;
+                m_stop_detail = fmt::format("triple fault (vector {} at rip {:#x})", f.vector,
+                                            m_cpu.rip);
+            }
+        } catch (const TripleFault&) {
+            m_stop = StopReason::Shutdown;
+            m_stop_detail = fmt::format("triple fault at rip {:#x}", m_cpu.rip);
+        }
+        if (m_mmu.m_code_written) {
+            m_mmu.m_code_written = false;
+            invalidate_fetch();
+        }
+        if (m_stop != StopReason::None) {
+            break;
+        }
+        if (exit->load(std::memory_order_relaxed)) {
+            break;
+        }
+    }
+    m_icount += done;
+    const StopReason r = m_stop;
+    m_stop = StopReason::None;
+    return {r, std::move(m_stop_detail)};
+}
+
+void Interpreter::refill_fetch(std::uint64_t lin) {
+    const std::uint64_t pa = m_mmu.translate(lin, Access::Exec, user());
+    m_fetch_lpn = lin >> kPageShift;
+    m_fetch_page = nullptr;
+    const std::uint64_t pa_page = pa & ~(kPageSize - 1);
+    if (RamSlot* s = m_mmu.ram(pa_page)) {
+        const std::uint64_t slot_page = (pa_page - s->spec.guest.value) >> kPageShift;
+        m_fetch_page = &m_cache.page(pa_page, *s, slot_page);
+    }
+}
+
+const Insn* Interpreter::fetch() {
+    std::uint64_t lin = m_cpu.seg[kCs].base + m_cpu.rip;
+    if (!long64()) {
+        lin &= 0xffffffffULL;
+    }
+    if ((lin >> kPageShift) != m_fetch_lpn) [[unlikely]] {
+        refill_fetch(lin);
+    }
+    if (m_fetch_page) [[likely]] {
+        if (const Insn* in = m_fetch_page->find(lin & (kPageSize - 1), m_mode)) [[likely]] {
+            ++m_cache.stats.hits;
+            return in;
+        }
+    }
+    return decode_slow(lin);
+}
+
+const Insn* Interpreter::decode_slow(std::uint64_t lin) {
+    ++m_cache.stats.misses;
+    std::uint8_t bytes[16] = {};
+    const unsigned off = lin & (kPageSize - 1);
+    std::size_t avail = std::min<std::size_t>(15, kPageSize - off);
+    const std::uint64_t pa = m_mmu.translate(lin, Access::Exec, user());
+    for (std::size_t i = 0; i < avail; ++i) {
+        bytes[i] = static_cast<std::uint8_t>(m_mmu.phys_read(pa + i, 1));
+    }
+    DecodeStatus st = m_decoder.decode(m_mode, bytes, avail, m_scratch);
+    if (st == DecodeStatus::NeedMoreBytes) {
+        // The instruction continues on the next page: fetch it (a #PF there is reported for
+        // that page, SDM Vol. 3 §6.15 #PF) and decode uncached.
+        const std::uint64_t pa2 = m_mmu.translate(lin + avail, Access::Exec, user());
+        for (std::size_t i = avail; i < 15; ++i) {
+            bytes[i] = static_cast<std::uint8_t>(m_mmu.phys_read(pa2 + (i - avail), 1));
+        }
+        st = m_decoder.decode(m_mode, bytes, 15, m_scratch);
+        invalidate_fetch();
+        if (st != DecodeStatus::Ok) {
+            raise(kUd);
+        }
+        return &m_scratch;
+    }
+    if (st != DecodeStatus::Ok) {
+        raise(kUd);
+    }
+    if (m_fetch_page && m_fetch_lpn == (lin >> kPageShift)) {
+        if (const Insn* cached = m_fetch_page->insert(off, m_scratch)) {
+            return cached;
+        }
+    }
+    return &m_scratch;
+}
+
+// --- operands ---
+
+std::uint64_t Interpreter::get_gpr(unsigned r, unsigned size, bool hi8) const {
+    const std::uint64_t v = m_cpu.gpr[r];
+    switch (size) {
+    case 1: return hi8 ? (v >> 8) & 0xff : v & 0xff;
+    case 2: return v & 0xffff;
+    case 4: return v & 0xffffffffULL;
+    default: return v;
+    }
+}
+
+void Interpreter::set_gpr(unsigned r, unsigned size, std::uint64_t v, bool hi8) {
+    std::uint64_t& g = m_cpu.gpr[r];
+    switch (size) {
+    case 1:
+        if (hi8) {
+            g = (g & ~0xff00ULL) | ((v & 0xff) << 8);
+        } else {
+            g = (g & ~0xffULL) | (v & 0xff);
+        }
+        break;
+    case 2: g = (g & ~0xffffULL) | (v & 0xffff); break;
+    case 4: g = v & 0xffffffffULL; break;  // 32-bit writes zero-extend (SDM Vol. 1 §3.4.1.1)
+    default: g = v; break;
+    }
+}
+
+std::uint64_t Interpreter::ea(const Operand& o, const Insn& in) const {
+    std::uint64_t a = static_cast<std::uint64_t>(o.disp);
+    if (o.base == kRipBase) {
+        a += m_cpu.rip + in.length;
+    } else if (o.base != kNoReg) {
+        a += m_cpu.gpr[o.base];
+    }
+    if (o.index != kNoReg) {
+        a += m_cpu.gpr[o.index] * o.scale;
+    }
+    switch (in.addrsize) {
+    case 2: return a & 0xffff;
+    case 4: return a & 0xffffffffULL;
+    default: return a;
+    }
+}
+
+std::uint64_t Interpreter::linear(unsigned seg, std::uint64_t off) const {
+    if (long64()) {
+        return seg >= kFs ? m_cpu.seg[seg].base + off : off;
+    }
+    return (m_cpu.seg[seg].base + off) & 0xffffffffULL;
+}
+
+namespace {
+inline bool canonical(std::uint64_t a) {
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(a << 16) >> 16) == a;
+}
+}  // namespace
+
+std::uint64_t Interpreter::mem_read(unsigned seg, std::uint64_t off, unsigned size) {
+    const std::uint64_t lin = linear(seg, off);
+    if (long64() && !canonical(lin)) [[unlikely]] {
+        raise(seg == kSs ? kSsFault : kGp, 0);
+    }
+    return m_mmu.read(lin, size, user());
+}
+
+void Interpreter::mem_write(unsigned seg, std::uint64_t off, unsigned size, std::uint64_t v) {
+    const std::uint64_t lin = linear(seg, off);
+    if (long64() && !canonical(lin)) [[unlikely]] {
+        raise(seg == kSs ? kSsFault : kGp, 0);
+    }
+    m_mmu.write(lin, size, v, user());
+}
+
+std::uint64_t Interpreter::rd(const Operand& o, const Insn& in) {
+    switch (o.kind) {
+    case OpKind::Gpr: return get_gpr(o.reg, o.size, o.hi8);
+    case OpKind::Imm: return o.imm;
+    case OpKind::Mem: return mem_read(o.seg, ea(o, in), o.size);
+    case OpKind::Seg: return m_cpu.seg[o.reg].selector;
+    default: raise(kUd);
+    }
+}
+
+void Interpreter::wr(const Operand& o, const Insn& in, std::uint64_t v) {
+    switch (o.kind) {
+    case OpKind::Gpr: set_gpr(o.reg, o.size, v, o.hi8); return;
+    case OpKind::Mem: mem_write(o.seg, ea(o, in), o.size, v); return;
+    default: raise(kUd);
+    }
+}
+
+std::uint64_t Interpreter::next_rip(const Insn& in) const {
+    const std::uint64_t r = m_cpu.rip + in.length;
+    if (long64()) {
+        return r;
+    }
+    return m_cpu.seg[kCs].db ? r & 0xffffffffULL : r & 0xffff;
+}
+
+void Interpreter::jump(std::uint64_t target, unsigned opsize) {
+    if (opsize == 2) {
+        target &= 0xffff;
+    } else if (opsize == 4) {
+        target &= 0xffffffffULL;
+    }
+    if (long64() && !canonical(target)) {
+        raise(kGp, 0);
+    }
+    m_cpu.rip = target;
+}
+
+bool Interpreter::cond(unsigned cc) const {
+    // Condition codes, SDM Vol. 1 Appendix B.
+    const std::uint64_t f = m_cpu.rflags;
+    bool r;
+    switch (cc >> 1) {
+    case 0: r = (f & fl::OF) != 0; break;
+    case 1: r = (f & fl::CF) != 0; break;
+    case 2: r = (f & fl::ZF) != 0; break;
+    case 3: r = (f & (fl::CF | fl::ZF)) != 0; break;
+    case 4: r = (f & fl::SF) != 0; break;
+    case 5: r = (f & fl::PF) != 0; break;
+    case 6: r = ((f & fl::SF) != 0) != ((f & fl::OF) != 0); break;
+    default: r = (f & fl::ZF) != 0 || (((f & fl::SF) != 0) != ((f & fl::OF) != 0)); break;
+    }
+    return (cc & 1) ? !r : r;
+}
+
+std::uint64_t Interpreter::sp_mask() const {
+    if (long64()) {
+        return ~0ULL;
+    }
+    return m_cpu.seg[kSs].db ? 0xffffffffULL : 0xffffULL;
+}
+
+void Interpreter::push(std::uint64_t v, unsigned size) {
+    const std::uint64_t mask = sp_mask();
+    const std::uint64_t sp = (m_cpu.gpr[kRsp] - size) & mask;
+    mem_write(kSs, sp, size, v);
+    m_cpu.gpr[kRsp] = (m_cpu.gpr[kRsp] & ~mask) | sp;
+}
+
+std::uint64_t Interpreter::stack_read(std::uint64_t offset_from_sp, unsigned size) {
+    const std::uint64_t mask = sp_mask();
+    return mem_read(kSs, (m_cpu.gpr[kRsp] + offset_from_sp) & mask, size);
+}
+
+std::uint64_t Interpreter::pop(unsigned size) {
+    const std::uint64_t mask = sp_mask();
+    const std::uint64_t v = mem_read(kSs, m_cpu.gpr[kRsp] & mask, size);
+    m_cpu.gpr[kRsp] = (m_cpu.gpr[kRsp] & ~mask) | ((m_cpu.gpr[kRsp] + size) & mask);
+    return v;
+}
+
+void Interpreter::execute(const Insn& in) {
+    if (exec_alu(in) || exec_move(in) || exec_control(in) || exec_bits(in) ||
+        exec_muldiv(in) || exec_string(in) || exec_system(in) || exec_msr(in)) {
+        return;
+    }
+    raise(kUd);  // not implemented, or not advertised in CPUID
+}
+
+}  // namespace vireo::soft

@@ -1,0 +1,137 @@
+// The soft CPU's interpreter: fetches through the decode cache, executes the integer ISA and the
+// system instructions, and delivers exceptions through the IDT. One per vCPU, run on the vCPU's
+// thread. Guest faults are C++ exceptions (GuestFault) inside a batch; they are caught by run()
+// and never escape it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "accel/regs.h"
+#include "accel/soft/cpu_state.h"
+#include "accel/soft/decode_cache.h"
+#include "accel/soft/decoder.h"
+#include "accel/soft/mmu.h"
+#include "accel/soft/phys_memory.h"
+
+namespace vireo::soft {
+
+enum class StopReason { None, Halt, Shutdown, Interrupted, InternalError };
+
+struct RunStop {
+    StopReason reason;
+    std::string detail;
+};
+
+// Thrown when exception delivery itself faults twice (SDM Vol. 3 §6.15, "Interrupt 8").
+struct TripleFault {};
+
+class Interpreter {
+public:
+    Interpreter(PhysMemory& mem, IoSink& io, std::vector<CpuidEntry>& cpuid);
+
+    // Runs until HLT, shutdown, or `exit` becomes true (checked at least every kBatch
+    // instructions, and between REP iterations).
+    RunStop run(const std::atomic<bool>& exit);
+    // Executes at most `n` instructions (tests); returns early on a stop.
+    RunStop step(std::uint64_t n);
+
+    CpuState& state() { return m_cpu; }
+    // Call after changing state() from outside (set_regs/set_sregs/restore).
+    void state_changed();
+    std::uint64_t instructions() const { return m_icount; }
+    const DecodeStats& decode_stats() const { return m_cache.stats; }
+
+    static constexpr std::uint64_t kBatch = 4096;
+
+private:
+    friend class Exec;
+    // --- run loop (interpreter.cpp) ---
+    RunStop run_batch(std::uint64_t n, const std::atomic<bool>* exit);
+    const Insn* fetch();
+    const Insn* decode_slow(std::uint64_t lin);
+    void refill_fetch(std::uint64_t lin);
+    void execute(const Insn& in);
+    void update_mode();
+    void sync_table();
+
+public:
+    // --- helpers shared by the exec_*.cpp files ---
+    bool user() const { return m_cpu.cpl == 3; }
+    bool long64() const { return m_mode == CpuMode::Long64; }
+    CpuMode mode() const { return m_mode; }
+    std::uint64_t& gpr(unsigned r) { return m_cpu.gpr[r]; }
+    std::uint64_t get_gpr(unsigned r, unsigned size, bool hi8 = false) const;
+    void set_gpr(unsigned r, unsigned size, std::uint64_t v, bool hi8 = false);
+    std::uint64_t ea(const Operand& o, const Insn& in) const;  // offset in the segment
+    std::uint64_t linear(unsigned seg, std::uint64_t off) const;
+    std::uint64_t rd(const Operand& o, const Insn& in);
+    void wr(const Operand& o, const Insn& in, std::uint64_t v);
+    std::uint64_t mem_read(unsigned seg, std::uint64_t off, unsigned size);
+    void mem_write(unsigned seg, std::uint64_t off, unsigned size, std::uint64_t v);
+    std::uint64_t next_rip(const Insn& in) const;
+    void jump(std::uint64_t target, unsigned opsize);
+    bool cond(unsigned cc) const;
+    std::uint64_t sp_mask() const;
+    void push(std::uint64_t v, unsigned size);
+    std::uint64_t pop(unsigned size);  // commits RSP
+    std::uint64_t stack_read(std::uint64_t offset_from_sp, unsigned size);
+
+    // --- exceptions.cpp ---
+    void deliver(std::uint8_t vector, bool has_error, std::uint32_t error, bool software,
+                 std::uint64_t return_rip);
+    void do_iret(const Insn& in);
+    void far_return(const Insn& in);
+    // Loads a data/stack segment register (MOV Sreg, POP Sreg, LDS...) with the checks of SDM
+    // Vol. 3 §5.5 simplified to presence, type and privilege.
+    void load_segment(unsigned sreg, std::uint16_t selector);
+    // Loads CS for a far transfer to `selector` (same or lower privilege, non-conforming code).
+    void load_code_segment(std::uint16_t selector, std::uint8_t new_cpl);
+    std::uint64_t read_descriptor(std::uint16_t selector, std::uint64_t* high = nullptr);
+    void set_segment_from_descriptor(SegmentCache& s, std::uint16_t selector,
+                                     std::uint64_t desc);
+
+    // --- exec groups ---
+    bool exec_alu(const Insn& in);
+    bool exec_muldiv(const Insn& in);
+    bool exec_bits(const Insn& in);
+    bool exec_move(const Insn& in);
+    bool exec_control(const Insn& in);
+    bool exec_string(const Insn& in);
+    bool exec_system(const Insn& in);
+    bool exec_msr(const Insn& in);
+    void cpuid();
+    std::uint64_t read_tsc() const;
+
+    CpuState m_cpu;
+    Mmu m_mmu;
+    IoSink& m_io;
+    StopReason m_stop = StopReason::None;
+    std::string m_stop_detail;
+    const std::atomic<bool>* m_exit = nullptr;
+
+private:
+    PhysMemory& m_mem;
+    std::vector<CpuidEntry>& m_cpuid;
+    Decoder m_decoder;
+    DecodeCache m_cache;
+    CpuMode m_mode = CpuMode::Real16;
+    std::uint64_t m_table_gen = ~0ULL;
+    // Fetch state: the linear page RIP is on and its cache page (nullptr for MMIO code).
+    std::uint64_t m_fetch_lpn = ~0ULL;
+    CodePage* m_fetch_page = nullptr;
+    Insn m_scratch;  // an uncached instruction (page-crossing or from MMIO)
+    std::uint64_t m_icount = 0;
+    int m_fault_depth = 0;  // nesting of exception delivery: #DF, then shutdown
+
+public:
+    void invalidate_fetch() { m_fetch_lpn = ~0ULL; }
+    void flush_tlb() {
+        m_mmu.flush();
+        invalidate_fetch();
+    }
+};
+
+}  // namespace vireo::soft
