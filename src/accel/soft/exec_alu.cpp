@@ -116,8 +116,12 @@ bool alu_sized(Interpreter& c, const Insn& in) {
     count &= count_mask;
     auto shift = [&](auto fn, std::uint64_t mask) {
         if (count == 0) {
-            // Still an access: a read of a memory operand can fault.
-            static_cast<void>(c.rd(d, in));
+            // Still an access: a read of a memory operand can fault. A 32-bit register
+            // destination is written back, i.e. zero-extended, as the hardware does.
+            const std::uint64_t v = c.rd(d, in);
+            if (d.kind == OpKind::Gpr && sizeof(T) == 4) {
+                c.set_gpr(d.reg, 4, v);
+            }
             return true;
         }
         binop<T>(c, in, d, T{}, [&](T& a, T) { return fn(a); }, mask, true);

@@ -124,8 +124,12 @@ bool Interpreter::exec_move(const Insn& in) {
         } else {
             cur = rd(d, in);
             equal = cur == acc;
-            // The destination is written either way: the new value, or its own value back.
-            wr(d, in, equal ? src : cur);
+            // A memory destination is written either way (its own value back on a mismatch,
+            // SDM Vol. 2 CMPXCHG); a register one only on a match (AMD: no zero-extension of
+            // an unmatched 32-bit register, which the differential test checks).
+            if (equal || d.kind == OpKind::Mem) {
+                wr(d, in, equal ? src : cur);
+            }
         }
         std::uint64_t flags;
         switch (size) {

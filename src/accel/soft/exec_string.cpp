@@ -105,8 +105,12 @@ bool Interpreter::exec_string(const Insn& in) {
             if ((gpr(kRcx) & amask) == 0) {
                 break;
             }
-            if (n == kChunk || (n % 1024 == 1023 && m_exit && m_exit->load(std::memory_order_relaxed))) {
+            if (n == kChunk) {
                 return true;  // resume later: RIP still on this instruction
+            }
+            if (n % 256 == 255 && m_exit && m_exit->load(std::memory_order_relaxed)) {
+                m_stop = StopReason::Interrupted;  // end the batch now, resume on the next run
+                return true;
             }
         }
         const std::uint64_t si = gpr(kRsi) & amask, di = gpr(kRdi) & amask;

@@ -76,6 +76,9 @@ RunStop Interpreter::step(std::uint64_t n) {
 
 RunStop Interpreter::run_batch(std::uint64_t n, const std::atomic<bool>* exit) {
     sync_table();
+    // Guest RAM may have changed from the host side since the last batch (decode-cache pages
+    // are re-validated against their generation when entered).
+    invalidate_fetch();
     m_stop = StopReason::None;
     std::uint64_t done = 0;
     while (done < n) {
@@ -96,6 +99,7 @@ RunStop Interpreter::run_batch(std::uint64_t n, const std::atomic<bool>* exit) {
             }
         } catch (const GuestFault& f) {
             ++done;
+            m_last_fault = f.vector;
             try {
                 m_fault_depth = 0;
                 deliver(f.vector, f.has_error, f.error, false, m_cpu.rip);

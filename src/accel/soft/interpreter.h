@@ -42,6 +42,8 @@ public:
     // Call after changing state() from outside (set_regs/set_sregs/restore).
     void state_changed();
     std::uint64_t instructions() const { return m_icount; }
+    // The vector of the last exception raised by an instruction (tests), -1 when none yet.
+    int last_fault() const { return m_last_fault; }
     const DecodeStats& decode_stats() const { return m_cache.stats; }
 
     static constexpr std::uint64_t kBatch = 4096;
@@ -124,7 +126,8 @@ private:
     CodePage* m_fetch_page = nullptr;
     Insn m_scratch;  // an uncached instruction (page-crossing or from MMIO)
     std::uint64_t m_icount = 0;
-    int m_fault_depth = 0;  // nesting of exception delivery: #DF, then shutdown
+    int m_fault_depth = 0;
+    int m_last_fault = -1;  // nesting of exception delivery: #DF, then shutdown
 
 public:
     void invalidate_fetch() { m_fetch_lpn = ~0ULL; }

@@ -40,6 +40,26 @@ Result<void> PhysMemory::map(const MemorySlot& slot) {
     return ok();
 }
 
+void PhysMemory::host_wrote(std::uint64_t gpa, std::uint64_t len) {
+    if (len == 0) {
+        return;
+    }
+    const auto t = m_table.load();
+    const std::uint64_t last = gpa + (len - 1) < gpa ? ~0ULL : gpa + (len - 1);
+    for (const auto& s : t->slots) {
+        const std::uint64_t start = s->spec.guest.value;
+        const std::uint64_t end = start + s->spec.size - 1;
+        if (last < start || gpa > end) {
+            continue;
+        }
+        const std::uint64_t first_page = (std::max(gpa, start) - start) >> kPageShift;
+        const std::uint64_t last_page = (std::min(last, end) - start) >> kPageShift;
+        for (std::uint64_t p = first_page; p <= last_page; ++p) {
+            s->code_gen[p].fetch_add(1, std::memory_order_release);
+        }
+    }
+}
+
 Result<void> PhysMemory::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) {
     const auto t = m_table.load();
     for (const auto& s : t->slots) {

@@ -66,6 +66,9 @@ public:
     std::shared_ptr<const SlotTable> table() const { return m_table.load(); }
     std::uint64_t generation() const { return m_generation.load(std::memory_order_acquire); }
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap);
+    // The VMM wrote guest RAM from the host side (loader, device DMA): decoded instructions of
+    // those pages are stale. Guest stores do this themselves in their store path.
+    void host_wrote(std::uint64_t gpa, std::uint64_t len);
 
     // A RAM lookup in `t`: the slot holding `gpa`, or nullptr (then the address is MMIO).
     static RamSlot* find(const SlotTable& t, std::uint64_t gpa) {
