@@ -1,29 +1,34 @@
 #include "accel/soft/decode_cache.h"
 
+#include <algorithm>
+
 namespace vireo::soft {
 
 const Insn* CodePage::insert(unsigned off, const Insn& in) {
     if (m_index[off] != 0) {
-        // Same offset decoded in another mode: replace in place.
         m_insns[m_index[off] - 1] = in;
         return &m_insns[m_index[off] - 1];
     }
-    if (m_insns.size() >= kPageSize) {
-        return nullptr;  // cannot happen with distinct offsets; keeps the index in range
+    if (m_count == m_capacity) {
+        // Growing moves the instructions: a pointer from find() is only used until the next
+        // insert (the interpreter looks up again after every decode).
+        const std::size_t cap = m_capacity == 0 ? 64 : std::min<std::size_t>(m_capacity * 2, kPageSize);
+        if (cap == m_capacity) {
+            return nullptr;  // cannot happen: at most one instruction per offset
+        }
+        auto grown = std::make_unique<Insn[]>(cap);
+        std::copy(m_insns.get(), m_insns.get() + m_count, grown.get());
+        m_insns = std::move(grown);
+        m_capacity = cap;
     }
-    if (m_insns.size() == m_insns.capacity()) {
-        // Growing moves the elements: pointers handed out before must not be used across an
-        // insert (the interpreter re-looks up after every decode).
-        m_insns.reserve(m_insns.empty() ? 64 : m_insns.size() * 2);
-    }
-    m_insns.push_back(in);
-    m_index[off] = static_cast<std::uint16_t>(m_insns.size());
-    return &m_insns.back();
+    m_insns[m_count] = in;
+    m_index[off] = static_cast<std::uint16_t>(++m_count);
+    return &m_insns[m_count - 1];
 }
 
 void CodePage::clear() {
     m_index.fill(0);
-    m_insns.clear();
+    m_count = 0;
 }
 
 CodePage& DecodeCache::page(std::uint64_t pa_page, RamSlot& s, std::uint64_t slot_page) {

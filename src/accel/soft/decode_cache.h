@@ -17,17 +17,23 @@ namespace vireo::soft {
 
 class CodePage {
 public:
-    // The cached instruction at page offset `off` decoded in `mode`, or nullptr.
-    const Insn* find(unsigned off, CpuMode mode) const {
+    // The cached instruction at page offset `off`, or nullptr. All instructions of a page are
+    // decoded in one mode (`mode`); the caller checks it when it enters the page.
+    const Insn* find(unsigned off) const {
         const std::uint16_t i = m_index[off];
-        if (i == 0) {
-            return nullptr;
-        }
-        const Insn& in = m_insns[i - 1];
-        return in.mode == mode ? &in : nullptr;
+        return i == 0 ? nullptr : m_insns.get() + (i - 1);
     }
     const Insn* insert(unsigned off, const Insn& in);
     void clear();
+    // Makes the page hold instructions of `m` (dropping others: a page executed in two modes,
+    // like a mode-switch trampoline, is re-decoded at each switch).
+    void set_mode(CpuMode m) {
+        if (m != mode) {
+            clear();
+            mode = m;
+        }
+    }
+    CpuMode mode = CpuMode::Long64;
 
     std::uint32_t generation = 0;
     RamSlot* slot = nullptr;
@@ -35,7 +41,8 @@ public:
 
 private:
     std::array<std::uint16_t, kPageSize> m_index{};  // offset -> 1 + position in m_insns
-    std::vector<Insn> m_insns;
+    std::unique_ptr<Insn[]> m_insns;  // grows by doubling; at most one per offset
+    std::size_t m_count = 0, m_capacity = 0;
 };
 
 struct DecodeStats {

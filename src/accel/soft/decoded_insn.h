@@ -42,6 +42,10 @@ struct Insn {
     std::uint8_t seg_override = kSegCount;  // an explicit segment prefix, else kSegCount           // one-byte opcode map (tells string MOVSD from SSE MOVSD)
     CpuMode mode = CpuMode::Long64;  // the mode it was decoded in
     std::uint32_t undefined_flags = 0;  // RFLAGS bits the SDM leaves undefined after it
+    std::int8_t cc = -1;  // condition code (0-15) of Jcc/CMOVcc/SETcc, else -1
+    // Which exec_* group handled it last time (0 = not known yet): the dispatcher goes there
+    // directly instead of trying the groups in turn.
+    mutable std::uint8_t group = 0;
     Operand op[3];
 };
 

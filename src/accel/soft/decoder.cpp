@@ -4,6 +4,8 @@
 
 namespace vireo::soft {
 
+int jcc_condition(ZydisMnemonic m);
+
 namespace {
 
 constexpr ZydisMachineMode kZydisMode[] = {
@@ -148,6 +150,7 @@ DecodeStatus Decoder::decode(CpuMode mode, const std::uint8_t* bytes, std::size_
         }
     }
     out.undefined_flags = zi.cpu_flags ? zi.cpu_flags->undefined : 0;
+    out.cc = static_cast<std::int8_t>(jcc_condition(zi.mnemonic));
     out.nops = zi.operand_count_visible > 3 ? 3 : zi.operand_count_visible;
     for (std::uint8_t i = 0; i < out.nops; ++i) {
         out.op[i] = convert(zo[i]);

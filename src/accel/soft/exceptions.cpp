@@ -2,7 +2,7 @@
 // (SDM Vol. 3 §6.10-6.15 for delivery, §6.14 for 64-bit mode, §5.5-5.8 for privilege checks).
 #include <fmt/format.h>
 
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 

@@ -3,7 +3,7 @@
 // SHLD, SHRD). Results and flags come from the host ALU (alu.h). A LOCK prefix on a memory
 // destination is a compare-and-swap loop on the host page, so it is atomic against other vCPUs.
 #include "accel/soft/alu.h"
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 

@@ -1,6 +1,6 @@
 // Control transfer and the stack (SDM Vol. 2: JMP, Jcc, JCXZ/JECXZ/JRCXZ, LOOP/LOOPcc, CALL,
 // RET, PUSH, POP, PUSHF, POPF, LEAVE, ENTER, INT n/INT3/INTO/INT1, IRET, far JMP/CALL/RET).
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 
@@ -228,7 +228,7 @@ bool Interpreter::exec_control(const Insn& in) {
         do_iret(in);
         return true;
     default: {
-        const int cc = jcc_condition(in.mnemonic);
+        const int cc = in.cc;
         if (cc < 0 || !in.rel_branch) {
             return false;
         }

@@ -2,7 +2,7 @@
 // XCHG, CMPXCHG, CMPXCHG8B/16B, XADD, CMOVcc, SETcc, CBW/CWDE/CDQE, CWD/CDQ/CQO, BSWAP,
 // LAHF/SAHF, CLC/STC/CMC/CLD/STD) and the no-operation family.
 #include "accel/soft/alu.h"
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 
@@ -265,7 +265,7 @@ bool Interpreter::exec_move(const Insn& in) {
         static_cast<void>(mem_read(d.seg, ea(d, in), 1));  // faults as a byte load would
         break;
     default: {
-        const int cc = cc_of(in.mnemonic);
+        const int cc = in.cc;
         if (cc < 0 || in.rel_branch) {
             return false;
         }

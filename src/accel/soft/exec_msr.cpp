@@ -3,7 +3,7 @@
 // CPU that does not have them.
 #include <x86intrin.h>
 
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 

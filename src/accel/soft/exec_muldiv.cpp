@@ -2,7 +2,7 @@
 // BSF, BSR; TZCNT/LZCNT execute as BSF/BSR because the CPUID model has no BMI1/ABM, exactly as
 // on CPUs without them, where the F3 prefix is ignored).
 #include "accel/soft/alu.h"
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 

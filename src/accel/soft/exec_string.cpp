@@ -3,7 +3,7 @@
 // requested with iterations left, RIP stays on the instruction and it resumes from the updated
 // RCX/RSI/RDI, as after an interrupt between iterations (SDM Vol. 1 §7.3.9.1).
 #include "accel/soft/alu.h"
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 

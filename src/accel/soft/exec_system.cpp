@@ -1,7 +1,7 @@
 // System instructions (SDM Vol. 2 and Vol. 3 §2.5-2.8): MOV to/from CR0-CR4/CR8 and DR0-DR7,
 // MOV Sreg, LDS/LES/LFS/LGS/LSS, LGDT/LIDT/SGDT/SIDT, LLDT/SLDT/LTR/STR, CLI/STI, HLT, INVLPG,
 // CLTS, LMSW/SMSW, WBINVD/INVD, SYSCALL/SYSRET, SWAPGS.
-#include "accel/soft/interpreter.h"
+#include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
 

@@ -44,7 +44,12 @@ public:
     std::uint64_t instructions() const { return m_icount; }
     // The vector of the last exception raised by an instruction (tests), -1 when none yet.
     int last_fault() const { return m_last_fault; }
-    const DecodeStats& decode_stats() const { return m_cache.stats; }
+    // Hits are every executed instruction that did not need a decode.
+    DecodeStats decode_stats() const {
+        DecodeStats s = m_cache.stats;
+        s.hits = m_icount > s.misses ? m_icount - s.misses : 0;
+        return s;
+    }
 
     static constexpr std::uint64_t kBatch = 4096;
 
