@@ -22,9 +22,12 @@ Result<AccelKind> parse_accel_kind(std::string_view text) {
 
 std::string_view to_string(AccelKind kind) {
     switch (kind) {
-    case AccelKind::Kvm: return "kvm";
-    case AccelKind::Soft: return "soft";
-    default: return "auto";
+        case AccelKind::Kvm:
+            return "kvm";
+        case AccelKind::Soft:
+            return "soft";
+        default:
+            return "auto";
     }
 }
 

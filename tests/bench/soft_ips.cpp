@@ -70,14 +70,14 @@ void run(const char* name, const Bytes& body, std::uint64_t per_iter, double sec
         }
         const std::uint64_t instr = vcpu.interpreter().instructions();
         const auto& ds = vcpu.interpreter().decode_stats();
-        const double hit = 100.0 * static_cast<double>(ds.hits) /
-                           static_cast<double>(ds.hits + ds.misses);
-        std::printf("%-8s %6.1f M guest instr/s  (%llu instructions, %llu per iteration, %.2f s; "
-                    "decode cache hit rate %.5f%%, %llu decodes)\n",
-                    name, static_cast<double>(instr) / dt / 1e6,
-                    static_cast<unsigned long long>(instr),
-                    static_cast<unsigned long long>(per_iter), dt, hit,
-                    static_cast<unsigned long long>(ds.misses));
+        const double hit =
+            100.0 * static_cast<double>(ds.hits) / static_cast<double>(ds.hits + ds.misses);
+        std::printf(
+            "%-8s %6.1f M guest instr/s  (%llu instructions, %llu per iteration, %.2f s; "
+            "decode cache hit rate %.5f%%, %llu decodes)\n",
+            name, static_cast<double>(instr) / dt / 1e6, static_cast<unsigned long long>(instr),
+            static_cast<unsigned long long>(per_iter), dt, hit,
+            static_cast<unsigned long long>(ds.misses));
         return;
     }
 }
@@ -95,12 +95,11 @@ int main(int argc, char** argv) {
         6, seconds);
     // Memory: mov rdx, rcx; and edx, 0xfff8; mov rax, [rsi+rdx]; add rax, rcx;
     // mov [rsi+rdx+8], rax  (64 KiB of data, loads and stores every iteration).
-    run("memory",
-        {0x48, 0x89, 0xca,                    // mov rdx, rcx
-         0x81, 0xe2, 0xf8, 0xff, 0x00, 0x00,  // and edx, 0xfff8
-         0x48, 0x8b, 0x04, 0x16,              // mov rax, [rsi+rdx]
-         0x48, 0x01, 0xc8,                    // add rax, rcx
-         0x48, 0x89, 0x44, 0x16, 0x08},       // mov [rsi+rdx+8], rax
+    run("memory", {0x48, 0x89, 0xca,                    // mov rdx, rcx
+                   0x81, 0xe2, 0xf8, 0xff, 0x00, 0x00,  // and edx, 0xfff8
+                   0x48, 0x8b, 0x04, 0x16,              // mov rax, [rsi+rdx]
+                   0x48, 0x01, 0xc8,                    // add rax, rcx
+                   0x48, 0x89, 0x44, 0x16, 0x08},       // mov [rsi+rdx+8], rax
         7, seconds);
     std::printf("target: integer >= 100 M guest instr/s (issue 16, step 1)\n");
     return 0;

@@ -32,14 +32,32 @@ std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
 }
 
 std::uint64_t interesting(std::mt19937_64& rng) {
-    static constexpr std::uint64_t kEdges[] = {0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff,
-                                               0x7fffffff, 0x80000000, 0xffffffff,
-                                               0x7fffffffffffffffULL, 0x8000000000000000ULL,
-                                               ~0ULL, 63, 64, 31, 32};
+    static constexpr std::uint64_t kEdges[] = {0,
+                                               1,
+                                               2,
+                                               0x7f,
+                                               0x80,
+                                               0xff,
+                                               0x7fff,
+                                               0x8000,
+                                               0xffff,
+                                               0x7fffffff,
+                                               0x80000000,
+                                               0xffffffff,
+                                               0x7fffffffffffffffULL,
+                                               0x8000000000000000ULL,
+                                               ~0ULL,
+                                               63,
+                                               64,
+                                               31,
+                                               32};
     switch (rng() % 4) {
-    case 0: return kEdges[rng() % std::size(kEdges)];
-    case 1: return rng() % 256;
-    default: return rng();
+        case 0:
+            return kEdges[rng() % std::size(kEdges)];
+        case 1:
+            return rng() % 256;
+        default:
+            return rng();
     }
 }
 
@@ -66,15 +84,15 @@ std::string mnemonic(const std::vector<std::uint8_t>& code) {
         return "(undecodable)";
     }
     char buf[128];
-    ZydisFormatterFormatInstruction(&fmt_, &in, ops, in.operand_count_visible, buf, sizeof(buf),
-                                    0, nullptr);
+    ZydisFormatterFormatInstruction(&fmt_, &in, ops, in.operand_count_visible, buf, sizeof(buf), 0,
+                                    nullptr);
     return buf;
 }
 
 void run_group(Group group) {
-    const std::uint64_t seed =
-        env_u64("VIREO_SOFT_DIFF_SEED", static_cast<std::uint64_t>(
-                                            std::chrono::steady_clock::now().time_since_epoch().count()));
+    const std::uint64_t seed = env_u64(
+        "VIREO_SOFT_DIFF_SEED",
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
     const std::uint64_t cases = env_u64("VIREO_SOFT_DIFF_CASES", 3000);
     std::printf("[ diff     ] group %s: %llu cases, VIREO_SOFT_DIFF_SEED=%llu\n",
                 to_string(group).c_str(), static_cast<unsigned long long>(cases),
@@ -139,9 +157,21 @@ void run_group(Group group) {
             gv[i] = is_ptr[i] ? kGuestBuffer + rel[i] : in.gpr[i];
         }
         gv[4] = probe::kStackTop;
-        r.rax = gv[0]; r.rcx = gv[1]; r.rdx = gv[2]; r.rbx = gv[3]; r.rsp = gv[4];
-        r.rbp = gv[5]; r.rsi = gv[6]; r.rdi = gv[7]; r.r8 = gv[8]; r.r9 = gv[9];
-        r.r10 = gv[10]; r.r11 = gv[11]; r.r12 = gv[12]; r.r13 = gv[13]; r.r14 = gv[14];
+        r.rax = gv[0];
+        r.rcx = gv[1];
+        r.rdx = gv[2];
+        r.rbx = gv[3];
+        r.rsp = gv[4];
+        r.rbp = gv[5];
+        r.rsi = gv[6];
+        r.rdi = gv[7];
+        r.r8 = gv[8];
+        r.r9 = gv[9];
+        r.r10 = gv[10];
+        r.r11 = gv[11];
+        r.r12 = gv[12];
+        r.r13 = gv[13];
+        r.r14 = gv[14];
         r.r15 = gv[15];
         r.rip = probe::kCodeAddress;
         r.rflags = in.rflags | (3ULL << 12);
@@ -155,15 +185,17 @@ void run_group(Group group) {
         if ((sig != 0) != soft_fault) {
             ++mismatches;
             ADD_FAILURE() << what << ": native signal " << sig << ", soft "
-                          << (soft_fault ? fmt::format("fault vector {}", vcpu.interpreter().last_fault())
-                                         : std::string("no fault"));
+                          << (soft_fault
+                                  ? fmt::format("fault vector {}", vcpu.interpreter().last_fault())
+                                  : std::string("no fault"));
             continue;
         }
         if (sig != 0) {
             ++faults;
             const int v = vcpu.interpreter().last_fault();
-            const bool same_kind = (sig == SIGFPE && v == kDe) || (sig == SIGILL && v == kUd) ||
-                                   ((sig == SIGSEGV || sig == SIGBUS) && (v == kGp || v == kPf || v == kSsFault));
+            const bool same_kind =
+                (sig == SIGFPE && v == kDe) || (sig == SIGILL && v == kUd) ||
+                ((sig == SIGSEGV || sig == SIGBUS) && (v == kGp || v == kPf || v == kSsFault));
             EXPECT_TRUE(same_kind) << what << ": native signal " << sig << ", soft vector " << v;
             continue;
         }
@@ -181,10 +213,12 @@ void run_group(Group group) {
             }
             if (nv != sv) {
                 bad = true;
-                diff += fmt::format(" gpr{}: native {:#x} soft {:#x} (in {:#x});", i, nv, sv, in.gpr[i]);
+                diff += fmt::format(" gpr{}: native {:#x} soft {:#x} (in {:#x});", i, nv, sv,
+                                    in.gpr[i]);
             }
         }
-        const std::uint64_t mask = kFlagsCompared & ~static_cast<std::uint64_t>(undefined_flags(s.code));
+        const std::uint64_t mask =
+            kFlagsCompared & ~static_cast<std::uint64_t>(undefined_flags(s.code));
         if ((host.rflags & mask) != (out.rflags & mask)) {
             bad = true;
             diff += fmt::format(" rflags: native {:#x} soft {:#x} (in {:#x}, compared {:#x});",
@@ -195,7 +229,8 @@ void run_group(Group group) {
         for (std::size_t i = 0; i < kBufferSize; ++i) {
             if (guest_buf[i] != host_buf[i]) {
                 bad = true;
-                diff += fmt::format(" mem[{}]: native {:#x} soft {:#x};", i, host_buf[i], guest_buf[i]);
+                diff +=
+                    fmt::format(" mem[{}]: native {:#x} soft {:#x};", i, host_buf[i], guest_buf[i]);
                 break;
             }
         }
@@ -213,12 +248,24 @@ void run_group(Group group) {
                 static_cast<unsigned long long>(mismatches));
 }
 
-TEST(SoftDiff, Alu) { run_group(Group::Alu); }
-TEST(SoftDiff, Shift) { run_group(Group::Shift); }
-TEST(SoftDiff, MulDiv) { run_group(Group::MulDiv); }
-TEST(SoftDiff, Bits) { run_group(Group::Bits); }
-TEST(SoftDiff, Move) { run_group(Group::Move); }
-TEST(SoftDiff, String) { run_group(Group::String); }
+TEST(SoftDiff, Alu) {
+    run_group(Group::Alu);
+}
+TEST(SoftDiff, Shift) {
+    run_group(Group::Shift);
+}
+TEST(SoftDiff, MulDiv) {
+    run_group(Group::MulDiv);
+}
+TEST(SoftDiff, Bits) {
+    run_group(Group::Bits);
+}
+TEST(SoftDiff, Move) {
+    run_group(Group::Move);
+}
+TEST(SoftDiff, String) {
+    run_group(Group::String);
+}
 
 }  // namespace
 }  // namespace vireo::soft::test

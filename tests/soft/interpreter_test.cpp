@@ -18,9 +18,13 @@ using probe::kCodeAddress;
 using Bytes = std::vector<std::uint8_t>;
 
 struct NullIo final : IoHandler {
-    void pio_read(std::uint16_t, std::span<std::uint8_t> d) override { std::fill(d.begin(), d.end(), 0xff); }
+    void pio_read(std::uint16_t, std::span<std::uint8_t> d) override {
+        std::fill(d.begin(), d.end(), 0xff);
+    }
     void pio_write(std::uint16_t, std::span<const std::uint8_t>) override {}
-    void mmio_read(std::uint64_t, std::span<std::uint8_t> d) override { std::fill(d.begin(), d.end(), 0xff); }
+    void mmio_read(std::uint64_t, std::span<std::uint8_t> d) override {
+        std::fill(d.begin(), d.end(), 0xff);
+    }
     void mmio_write(std::uint64_t, std::span<const std::uint8_t>) override {}
 };
 
@@ -92,16 +96,16 @@ TEST(SoftInterpreter, SyscallAndSysretRoundTrip) {
     auto g = soft_guest(CpuMode::User64, c);
     ASSERT_TRUE(g);
     // Kernel: mov r12, rcx (49 89 CC); mov r13, cs (41 8C CD); swapgs; swapgs; sysretq.
-    const Bytes k = {0x49, 0x89, 0xcc, 0x41, 0x8c, 0xcd, 0x0f, 0x01, 0xf8, 0x0f, 0x01, 0xf8,
-                     0x48, 0x0f, 0x07};
+    const Bytes k = {0x49, 0x89, 0xcc, 0x41, 0x8c, 0xcd, 0x0f, 0x01,
+                     0xf8, 0x0f, 0x01, 0xf8, 0x48, 0x0f, 0x07};
     ASSERT_TRUE(g->memory().write(GuestAddress(kEntry), k).ok());
     auto& v = soft_vcpu(*g);
     auto s = *v.get_sregs();
     s.efer |= 1;  // EFER.SCE
     ASSERT_TRUE(v.set_sregs(s).ok());
     // STAR: SYSCALL CS=0x08 SS=0x10; SYSRET base 0x08 -> CS=0x18|3, SS=0x10|3.
-    const MsrEntry msrs[] = {{0xc0000081, (0x08ULL << 32) | (0x08ULL << 48)},
-                             {0xc0000082, kEntry}, {0xc0000084, 0x200}};
+    const MsrEntry msrs[] = {
+        {0xc0000081, (0x08ULL << 32) | (0x08ULL << 48)}, {0xc0000082, kEntry}, {0xc0000084, 0x200}};
     ASSERT_TRUE(v.set_msrs(msrs).ok());
     probe::RecordingIo io;
     io.on_access([&](const probe::IoAccess&) { v.request_exit(); });
@@ -176,8 +180,11 @@ TEST(SoftInterpreter, DivideErrorAndUndefinedOpcodeAreGuestExceptions) {
     // xor ecx, ecx; div ecx (#DE) ... handler 0: mov r8, 0xde; ud2 -> handler 6: mov r9, 6; hlt
     auto g = soft_guest(CpuMode::Long64, Bytes{0x31, 0xc9, 0xf7, 0xf1, 0xf4});
     ASSERT_TRUE(g);
-    ASSERT_TRUE(g->memory().write(GuestAddress(0x9000), Bytes{0x49, 0xc7, 0xc0, 0xde, 0, 0, 0, 0x0f, 0x0b}).ok());
-    ASSERT_TRUE(g->memory().write(GuestAddress(0x9100), Bytes{0x49, 0xc7, 0xc1, 6, 0, 0, 0, 0xf4}).ok());
+    ASSERT_TRUE(g->memory()
+                    .write(GuestAddress(0x9000), Bytes{0x49, 0xc7, 0xc0, 0xde, 0, 0, 0, 0x0f, 0x0b})
+                    .ok());
+    ASSERT_TRUE(
+        g->memory().write(GuestAddress(0x9100), Bytes{0x49, 0xc7, 0xc1, 6, 0, 0, 0, 0xf4}).ok());
     write_gate(*g, kIdt, 0, 0x9000);
     write_gate(*g, kIdt, 6, 0x9100);
     auto s = *soft_vcpu(*g).get_sregs();
@@ -202,7 +209,9 @@ TEST(SoftInterpreter, HostileStateAndRandomCodeNeverHurtTheHost) {
         for (auto& b : code) {
             b = static_cast<std::uint8_t>(rng());
         }
-        const CpuMode mode = round % 3 == 0 ? CpuMode::Real : round % 3 == 1 ? CpuMode::Long64 : CpuMode::User64;
+        const CpuMode mode = round % 3 == 0   ? CpuMode::Real
+                             : round % 3 == 1 ? CpuMode::Long64
+                                              : CpuMode::User64;
         auto g = soft_guest(mode, code);
         ASSERT_TRUE(g);
         auto& v = soft_vcpu(*g);
@@ -213,7 +222,11 @@ TEST(SoftInterpreter, HostileStateAndRandomCodeNeverHurtTheHost) {
             ASSERT_TRUE(v.set_sregs(s).ok());
         }
         Regs r = *v.get_regs();
-        r.rax = rng(); r.rbx = rng(); r.rcx = rng() % 100000; r.rsi = rng(); r.rdi = rng();
+        r.rax = rng();
+        r.rbx = rng();
+        r.rcx = rng() % 100000;
+        r.rsi = rng();
+        r.rdi = rng();
         ASSERT_TRUE(v.set_regs(r).ok());
         auto exit = g->run(io, std::chrono::milliseconds(20));
         ASSERT_TRUE(exit.ok());

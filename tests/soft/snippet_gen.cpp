@@ -83,48 +83,48 @@ void alu(Gen& g, Snippet& s) {
     const std::uint8_t lock = (mem && op != 7 && g.coin()) ? 0xf0 : 0;
     const std::uint8_t w = size == 1 ? 0 : 1;
     switch (g.pick(7)) {
-    case 0:  // op r/m, r
-        g.modrm(s.code, {static_cast<std::uint8_t>(op * 8 + w)}, size, -1, mem, 0, lock);
-        break;
-    case 1:  // op r, r/m
-        g.modrm(s.code, {static_cast<std::uint8_t>(op * 8 + 2 + w)}, size, -1, mem, 0);
-        break;
-    case 2:  // op r/m, imm
-        if (size == 1) {
-            g.modrm(s.code, {0x80}, 1, op, mem, 1, lock);
-        } else if (g.coin()) {
-            g.modrm(s.code, {0x83}, size, op, mem, 1, lock);
-        } else {
-            g.modrm(s.code, {0x81}, size, op, mem, Gen::imm_z(size), lock);
-        }
-        break;
-    case 3:  // TEST r/m, r | TEST r/m, imm
-        if (g.coin()) {
-            g.modrm(s.code, {static_cast<std::uint8_t>(0x84 + w)}, size, -1, mem, 0);
-        } else {
-            g.modrm(s.code, {static_cast<std::uint8_t>(0xf6 + w)}, size, 0, mem,
-                    size == 1 ? 1 : Gen::imm_z(size));
-        }
-        break;
-    case 4:  // NOT / NEG
-        g.modrm(s.code, {static_cast<std::uint8_t>(0xf6 + w)}, size, 2 + static_cast<int>(g.pick(2)),
-                mem, 0, mem && g.coin() ? 0xf0 : 0);
-        break;
-    case 5:  // INC / DEC
-        g.modrm(s.code, {static_cast<std::uint8_t>(0xfe + w)}, size, static_cast<int>(g.pick(2)), mem,
-                0, mem && g.coin() ? 0xf0 : 0);
-        break;
-    default:  // op AL/eAX, imm
-        if (size == 2) {
-            s.code.push_back(0x66);
-        } else if (size == 8) {
-            s.code.push_back(0x48);
-        }
-        s.code.push_back(static_cast<std::uint8_t>(op * 8 + 4 + w));
-        for (unsigned i = 0; i < (size == 1 ? 1 : Gen::imm_z(size)); ++i) {
-            s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
-        }
-        break;
+        case 0:  // op r/m, r
+            g.modrm(s.code, {static_cast<std::uint8_t>(op * 8 + w)}, size, -1, mem, 0, lock);
+            break;
+        case 1:  // op r, r/m
+            g.modrm(s.code, {static_cast<std::uint8_t>(op * 8 + 2 + w)}, size, -1, mem, 0);
+            break;
+        case 2:  // op r/m, imm
+            if (size == 1) {
+                g.modrm(s.code, {0x80}, 1, op, mem, 1, lock);
+            } else if (g.coin()) {
+                g.modrm(s.code, {0x83}, size, op, mem, 1, lock);
+            } else {
+                g.modrm(s.code, {0x81}, size, op, mem, Gen::imm_z(size), lock);
+            }
+            break;
+        case 3:  // TEST r/m, r | TEST r/m, imm
+            if (g.coin()) {
+                g.modrm(s.code, {static_cast<std::uint8_t>(0x84 + w)}, size, -1, mem, 0);
+            } else {
+                g.modrm(s.code, {static_cast<std::uint8_t>(0xf6 + w)}, size, 0, mem,
+                        size == 1 ? 1 : Gen::imm_z(size));
+            }
+            break;
+        case 4:  // NOT / NEG
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xf6 + w)}, size,
+                    2 + static_cast<int>(g.pick(2)), mem, 0, mem && g.coin() ? 0xf0 : 0);
+            break;
+        case 5:  // INC / DEC
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xfe + w)}, size,
+                    static_cast<int>(g.pick(2)), mem, 0, mem && g.coin() ? 0xf0 : 0);
+            break;
+        default:  // op AL/eAX, imm
+            if (size == 2) {
+                s.code.push_back(0x66);
+            } else if (size == 8) {
+                s.code.push_back(0x48);
+            }
+            s.code.push_back(static_cast<std::uint8_t>(op * 8 + 4 + w));
+            for (unsigned i = 0; i < (size == 1 ? 1 : Gen::imm_z(size)); ++i) {
+                s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+            }
+            break;
     }
 }
 
@@ -135,15 +135,22 @@ void shift(Gen& g, Snippet& s) {
     static constexpr int kOps[] = {0, 1, 2, 3, 4, 5, 7};
     const int op = kOps[g.pick(7)];
     switch (g.pick(4)) {
-    case 0: g.modrm(s.code, {static_cast<std::uint8_t>(0xc0 + w)}, size, op, mem, 1); break;
-    case 1: g.modrm(s.code, {static_cast<std::uint8_t>(0xd0 + w)}, size, op, mem, 0); break;
-    case 2: g.modrm(s.code, {static_cast<std::uint8_t>(0xd2 + w)}, size, op, mem, 0); break;
-    default: {
-        const unsigned ws = g.wide_size();
-        const std::uint8_t opc = static_cast<std::uint8_t>((g.coin() ? 0xa4 : 0xac) + (g.coin() ? 1 : 0));
-        g.modrm(s.code, {0x0f, opc}, ws, -1, mem, (opc & 1) ? 0 : 1);
-        break;
-    }
+        case 0:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xc0 + w)}, size, op, mem, 1);
+            break;
+        case 1:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xd0 + w)}, size, op, mem, 0);
+            break;
+        case 2:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xd2 + w)}, size, op, mem, 0);
+            break;
+        default: {
+            const unsigned ws = g.wide_size();
+            const std::uint8_t opc =
+                static_cast<std::uint8_t>((g.coin() ? 0xa4 : 0xac) + (g.coin() ? 1 : 0));
+            g.modrm(s.code, {0x0f, opc}, ws, -1, mem, (opc & 1) ? 0 : 1);
+            break;
+        }
     }
 }
 
@@ -151,22 +158,24 @@ void muldiv(Gen& g, Snippet& s) {
     const unsigned size = g.size();
     const bool mem = g.pick(3) == 0;
     switch (g.pick(3)) {
-    case 0: {
-        const int op = 4 + static_cast<int>(g.pick(4));  // MUL IMUL DIV IDIV
-        g.modrm(s.code, {static_cast<std::uint8_t>(size == 1 ? 0xf6 : 0xf7)}, size, op, mem, 0);
-        s.divide = op >= 6;
-        break;
-    }
-    case 1: g.modrm(s.code, {0x0f, 0xaf}, g.wide_size(), -1, mem, 0); break;
-    default: {
-        const unsigned ws = g.wide_size();
-        if (g.coin()) {
-            g.modrm(s.code, {0x6b}, ws, -1, mem, 1);
-        } else {
-            g.modrm(s.code, {0x69}, ws, -1, mem, Gen::imm_z(ws));
+        case 0: {
+            const int op = 4 + static_cast<int>(g.pick(4));  // MUL IMUL DIV IDIV
+            g.modrm(s.code, {static_cast<std::uint8_t>(size == 1 ? 0xf6 : 0xf7)}, size, op, mem, 0);
+            s.divide = op >= 6;
+            break;
         }
-        break;
-    }
+        case 1:
+            g.modrm(s.code, {0x0f, 0xaf}, g.wide_size(), -1, mem, 0);
+            break;
+        default: {
+            const unsigned ws = g.wide_size();
+            if (g.coin()) {
+                g.modrm(s.code, {0x6b}, ws, -1, mem, 1);
+            } else {
+                g.modrm(s.code, {0x69}, ws, -1, mem, Gen::imm_z(ws));
+            }
+            break;
+        }
     }
 }
 
@@ -174,19 +183,19 @@ void bits(Gen& g, Snippet& s) {
     const unsigned ws = g.wide_size();
     const bool mem = g.pick(3) == 0;
     switch (g.pick(3)) {
-    case 0: {  // BT/BTS/BTR/BTC r/m, r (register destination only: a register bit offset
-               // would address outside the scratch buffer)
-        static constexpr std::uint8_t kOps[] = {0xa3, 0xab, 0xb3, 0xbb};
-        g.modrm(s.code, {0x0f, kOps[g.pick(4)]}, ws, -1, false, 0);
-        break;
-    }
-    case 1:  // BT/BTS/BTR/BTC r/m, imm8
-        g.modrm(s.code, {0x0f, 0xba}, ws, 4 + static_cast<int>(g.pick(4)), mem, 1,
-                mem && g.coin() ? 0xf0 : 0);
-        break;
-    default:  // BSF / BSR
-        g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xbc + g.pick(2))}, ws, -1, mem, 0);
-        break;
+        case 0: {  // BT/BTS/BTR/BTC r/m, r (register destination only: a register bit offset
+                   // would address outside the scratch buffer)
+            static constexpr std::uint8_t kOps[] = {0xa3, 0xab, 0xb3, 0xbb};
+            g.modrm(s.code, {0x0f, kOps[g.pick(4)]}, ws, -1, false, 0);
+            break;
+        }
+        case 1:  // BT/BTS/BTR/BTC r/m, imm8
+            g.modrm(s.code, {0x0f, 0xba}, ws, 4 + static_cast<int>(g.pick(4)), mem, 1,
+                    mem && g.coin() ? 0xf0 : 0);
+            break;
+        default:  // BSF / BSR
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xbc + g.pick(2))}, ws, -1, mem, 0);
+            break;
     }
 }
 
@@ -196,70 +205,97 @@ void move(Gen& g, Snippet& s) {
     const bool mem = g.pick(3) == 0;
     const std::uint8_t w = size == 1 ? 0 : 1;
     switch (g.pick(14)) {
-    case 0: g.modrm(s.code, {static_cast<std::uint8_t>(0x88 + w + 2 * g.pick(2))}, size, -1, mem, 0); break;
-    case 1: g.modrm(s.code, {static_cast<std::uint8_t>(0xc6 + w)}, size, 0, mem, size == 1 ? 1 : Gen::imm_z(size)); break;
-    case 2: g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xb6 + g.pick(2) + 8 * g.pick(2))}, ws, -1, mem, 0); break;
-    case 3: g.modrm(s.code, {0x63}, 8, -1, mem, 0); break;
-    case 4: g.modrm(s.code, {static_cast<std::uint8_t>(0x86 + w)}, size, -1, mem, 0); break;
-    case 5: g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xb0 + w)}, size, -1, mem, 0, mem && g.coin() ? 0xf0 : 0); break;
-    case 6: g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xc0 + w)}, size, -1, mem, 0, mem && g.coin() ? 0xf0 : 0); break;
-    case 7: g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0x40 + g.pick(16))}, ws, -1, mem, 0); break;
-    case 8: g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0x90 + g.pick(16))}, 1, 0, mem, 0); break;
-    case 9: {  // BSWAP r32/r64
-        const unsigned r = g.reg(4, true);
-        s.code.push_back(static_cast<std::uint8_t>(0x40 | (g.coin() ? 8 : 0) | (r >= 8 ? 1 : 0)));
-        s.code.push_back(0x0f);
-        s.code.push_back(static_cast<std::uint8_t>(0xc8 + (r & 7)));
-        break;
-    }
-    case 10: {  // CBW/CWDE/CDQE, CWD/CDQ/CQO
-        if (ws == 2) {
-            s.code.push_back(0x66);
-        } else if (ws == 8) {
-            s.code.push_back(0x48);
+        case 0:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0x88 + w + 2 * g.pick(2))}, size, -1, mem,
+                    0);
+            break;
+        case 1:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xc6 + w)}, size, 0, mem,
+                    size == 1 ? 1 : Gen::imm_z(size));
+            break;
+        case 2:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xb6 + g.pick(2) + 8 * g.pick(2))}, ws,
+                    -1, mem, 0);
+            break;
+        case 3:
+            g.modrm(s.code, {0x63}, 8, -1, mem, 0);
+            break;
+        case 4:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0x86 + w)}, size, -1, mem, 0);
+            break;
+        case 5:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xb0 + w)}, size, -1, mem, 0,
+                    mem && g.coin() ? 0xf0 : 0);
+            break;
+        case 6:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xc0 + w)}, size, -1, mem, 0,
+                    mem && g.coin() ? 0xf0 : 0);
+            break;
+        case 7:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0x40 + g.pick(16))}, ws, -1, mem, 0);
+            break;
+        case 8:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0x90 + g.pick(16))}, 1, 0, mem, 0);
+            break;
+        case 9: {  // BSWAP r32/r64
+            const unsigned r = g.reg(4, true);
+            s.code.push_back(
+                static_cast<std::uint8_t>(0x40 | (g.coin() ? 8 : 0) | (r >= 8 ? 1 : 0)));
+            s.code.push_back(0x0f);
+            s.code.push_back(static_cast<std::uint8_t>(0xc8 + (r & 7)));
+            break;
         }
-        s.code.push_back(static_cast<std::uint8_t>(0x98 + g.pick(2)));
-        break;
-    }
-    case 11: {  // SAHF LAHF CMC CLC STC
-        static constexpr std::uint8_t kOps[] = {0x9e, 0x9f, 0xf5, 0xf8, 0xf9};
-        s.code.push_back(kOps[g.pick(5)]);
-        break;
-    }
-    case 12: {  // LEA r, [base + disp] with a base other than RSP/R12 (SIB) and R15
-        unsigned base;
-        do {
-            base = g.pick(15);
-        } while (base == 4 || base == 12);
-        const unsigned r = g.reg(8, true);
-        const bool d32 = g.coin();
-        if (ws == 2) {
-            s.code.push_back(0x66);
+        case 10: {  // CBW/CWDE/CDQE, CWD/CDQ/CQO
+            if (ws == 2) {
+                s.code.push_back(0x66);
+            } else if (ws == 8) {
+                s.code.push_back(0x48);
+            }
+            s.code.push_back(static_cast<std::uint8_t>(0x98 + g.pick(2)));
+            break;
         }
-        s.code.push_back(static_cast<std::uint8_t>(0x40 | (ws == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) | (base >= 8 ? 1 : 0)));
-        s.code.push_back(0x8d);
-        s.code.push_back(static_cast<std::uint8_t>((d32 ? 0x80 : 0x40) | ((r & 7) << 3) | (base & 7)));
-        for (unsigned i = 0; i < (d32 ? 4u : 1u); ++i) {
-            s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+        case 11: {  // SAHF LAHF CMC CLC STC
+            static constexpr std::uint8_t kOps[] = {0x9e, 0x9f, 0xf5, 0xf8, 0xf9};
+            s.code.push_back(kOps[g.pick(5)]);
+            break;
         }
-        break;
-    }
-    default: {  // MOV r, imm (B8+r), imm64 with REX.W
-        const unsigned r = g.reg(4, true);
-        const bool wide = g.coin();
-        s.code.push_back(static_cast<std::uint8_t>(0x40 | (wide ? 8 : 0) | (r >= 8 ? 1 : 0)));
-        s.code.push_back(static_cast<std::uint8_t>(0xb8 + (r & 7)));
-        for (unsigned i = 0; i < (wide ? 8u : 4u); ++i) {
-            s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+        case 12: {  // LEA r, [base + disp] with a base other than RSP/R12 (SIB) and R15
+            unsigned base;
+            do {
+                base = g.pick(15);
+            } while (base == 4 || base == 12);
+            const unsigned r = g.reg(8, true);
+            const bool d32 = g.coin();
+            if (ws == 2) {
+                s.code.push_back(0x66);
+            }
+            s.code.push_back(static_cast<std::uint8_t>(0x40 | (ws == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) |
+                                                       (base >= 8 ? 1 : 0)));
+            s.code.push_back(0x8d);
+            s.code.push_back(
+                static_cast<std::uint8_t>((d32 ? 0x80 : 0x40) | ((r & 7) << 3) | (base & 7)));
+            for (unsigned i = 0; i < (d32 ? 4u : 1u); ++i) {
+                s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+            }
+            break;
         }
-        break;
-    }
+        default: {  // MOV r, imm (B8+r), imm64 with REX.W
+            const unsigned r = g.reg(4, true);
+            const bool wide = g.coin();
+            s.code.push_back(static_cast<std::uint8_t>(0x40 | (wide ? 8 : 0) | (r >= 8 ? 1 : 0)));
+            s.code.push_back(static_cast<std::uint8_t>(0xb8 + (r & 7)));
+            for (unsigned i = 0; i < (wide ? 8u : 4u); ++i) {
+                s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+            }
+            break;
+        }
     }
 }
 
 void string_op(Gen& g, Snippet& s) {
     s.string_op = true;
-    static constexpr std::uint8_t kOps[] = {0xa4, 0xaa, 0xac, 0xa6, 0xae};  // MOVS STOS LODS CMPS SCAS
+    static constexpr std::uint8_t kOps[] = {0xa4, 0xaa, 0xac, 0xa6,
+                                            0xae};  // MOVS STOS LODS CMPS SCAS
     const std::uint8_t op = kOps[g.pick(5)];
     const unsigned size = g.size();
     if (size == 2) {
@@ -283,12 +319,24 @@ Snippet generate(Group grp, std::mt19937_64& rng) {
     Gen g(rng);
     Snippet s;
     switch (grp) {
-    case Group::Alu: alu(g, s); break;
-    case Group::Shift: shift(g, s); break;
-    case Group::MulDiv: muldiv(g, s); break;
-    case Group::Bits: bits(g, s); break;
-    case Group::Move: move(g, s); break;
-    case Group::String: string_op(g, s); break;
+        case Group::Alu:
+            alu(g, s);
+            break;
+        case Group::Shift:
+            shift(g, s);
+            break;
+        case Group::MulDiv:
+            muldiv(g, s);
+            break;
+        case Group::Bits:
+            bits(g, s);
+            break;
+        case Group::Move:
+            move(g, s);
+            break;
+        case Group::String:
+            string_op(g, s);
+            break;
     }
     return s;
 }

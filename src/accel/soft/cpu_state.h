@@ -11,8 +11,22 @@ namespace vireo::soft {
 
 // GPR numbering is the hardware encoding (SDM Vol. 2 §2.1.5, Table 2-2): RAX=0 ... R15=15.
 enum Gpr : std::uint8_t {
-    kRax = 0, kRcx, kRdx, kRbx, kRsp, kRbp, kRsi, kRdi,
-    kR8, kR9, kR10, kR11, kR12, kR13, kR14, kR15,
+    kRax = 0,
+    kRcx,
+    kRdx,
+    kRbx,
+    kRsp,
+    kRbp,
+    kRsi,
+    kRdi,
+    kR8,
+    kR9,
+    kR10,
+    kR11,
+    kR12,
+    kR13,
+    kR14,
+    kR15,
 };
 
 // Segment register numbering as in the ModRM reg field of MOV Sreg (SDM Vol. 2, MOV).
@@ -23,11 +37,10 @@ enum class CpuMode : std::uint8_t { Real16, Prot16, Prot32, Compat16, Compat32, 
 
 // RFLAGS bits (SDM Vol. 1 §3.4.3).
 namespace fl {
-inline constexpr std::uint64_t CF = 1u << 0, PF = 1u << 2, AF = 1u << 4, ZF = 1u << 6,
-                               SF = 1u << 7, TF = 1u << 8, IF = 1u << 9, DF = 1u << 10,
-                               OF = 1u << 11, IOPL = 3u << 12, NT = 1u << 14, RF = 1u << 16,
-                               VM = 1u << 17, AC = 1u << 18, VIF = 1u << 19, VIP = 1u << 20,
-                               ID = 1u << 21;
+inline constexpr std::uint64_t CF = 1u << 0, PF = 1u << 2, AF = 1u << 4, ZF = 1u << 6, SF = 1u << 7,
+                               TF = 1u << 8, IF = 1u << 9, DF = 1u << 10, OF = 1u << 11,
+                               IOPL = 3u << 12, NT = 1u << 14, RF = 1u << 16, VM = 1u << 17,
+                               AC = 1u << 18, VIF = 1u << 19, VIP = 1u << 20, ID = 1u << 21;
 inline constexpr std::uint64_t kArith = CF | PF | AF | ZF | SF | OF;
 inline constexpr std::uint64_t kFixed1 = 1u << 1;
 // What POPF/IRET may change at all (VM/VIF/VIP are not supported: no virtual-8086 mode).
@@ -43,9 +56,8 @@ inline constexpr std::uint64_t kCr0Pe = 1u << 0, kCr0Mp = 1u << 1, kCr0Em = 1u <
 inline constexpr std::uint64_t kCr4Pse = 1u << 4, kCr4Pae = 1u << 5, kCr4Pge = 1u << 7,
                                kCr4Osfxsr = 1u << 9, kCr4Osxmmexcpt = 1u << 10;
 // CR4 bits a qemu64-like CPU accepts; the rest #GP (no SMEP/SMAP/PCID/FSGSBASE/LA57/PKE).
-inline constexpr std::uint64_t kCr4Allowed =
-    0x1 | 0x2 | 0x4 | 0x8 | kCr4Pse | kCr4Pae | 0x40 | kCr4Pge | 0x100 | kCr4Osfxsr |
-    kCr4Osxmmexcpt;
+inline constexpr std::uint64_t kCr4Allowed = 0x1 | 0x2 | 0x4 | 0x8 | kCr4Pse | kCr4Pae | 0x40 |
+                                             kCr4Pge | 0x100 | kCr4Osfxsr | kCr4Osxmmexcpt;
 inline constexpr std::uint64_t kEferSce = 1u << 0, kEferLme = 1u << 8, kEferLma = 1u << 10,
                                kEferNxe = 1u << 11;
 inline constexpr std::uint64_t kEferAllowed = kEferSce | kEferLme | kEferLma | kEferNxe;
@@ -60,7 +72,7 @@ struct MsrFile {
     std::uint64_t sysenter_cs = 0, sysenter_esp = 0, sysenter_eip = 0;
     std::uint64_t pat = 0x0007040600070406ULL;  // power-up value (SDM Vol. 3 §11.12.4)
     std::uint64_t tsc_aux = 0, misc_enable = 1, mtrr_def_type = 0;
-    std::uint64_t apic_base = 0xfee00900ULL;  // BSP, xAPIC enabled, at the default base
+    std::uint64_t apic_base = 0xfee00900ULL;     // BSP, xAPIC enabled, at the default base
     std::array<std::uint64_t, 16> mtrr_var{};    // IA32_MTRR_PHYSBASE0..PHYSMASK7 (0x200..0x20f)
     std::array<std::uint64_t, 11> mtrr_fixed{};  // 0x250, 0x258, 0x259, 0x268..0x26f
     std::uint64_t mcg_status = 0;

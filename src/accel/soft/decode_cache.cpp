@@ -12,7 +12,8 @@ const Insn* CodePage::insert(unsigned off, const Insn& in) {
     if (m_count == m_capacity) {
         // Growing moves the instructions: a pointer from find() is only used until the next
         // insert (the interpreter looks up again after every decode).
-        const std::size_t cap = m_capacity == 0 ? 64 : std::min<std::size_t>(m_capacity * 2, kPageSize);
+        const std::size_t cap =
+            m_capacity == 0 ? 64 : std::min<std::size_t>(m_capacity * 2, kPageSize);
         if (cap == m_capacity) {
             return nullptr;  // cannot happen: at most one instruction per offset
         }

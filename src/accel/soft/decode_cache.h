@@ -41,7 +41,7 @@ public:
 
 private:
     std::array<std::uint16_t, kPageSize> m_index{};  // offset -> 1 + position in m_insns
-    std::unique_ptr<Insn[]> m_insns;  // grows by doubling; at most one per offset
+    std::unique_ptr<Insn[]> m_insns;                 // grows by doubling; at most one per offset
     std::size_t m_count = 0, m_capacity = 0;
 };
 

@@ -52,57 +52,57 @@ Operand convert(const ZydisDecodedOperand& z) {
     Operand o;
     o.size = static_cast<std::uint8_t>(z.size / 8);
     switch (z.type) {
-    case ZYDIS_OPERAND_TYPE_REGISTER: {
-        const ZydisRegister r = z.reg.value;
-        if (gpr_number(r, o.reg, o.hi8)) {
-            o.kind = OpKind::Gpr;
-        } else if (r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS) {
-            o.kind = OpKind::Seg;
-            o.reg = seg_number(r);
-        } else if (r >= ZYDIS_REGISTER_CR0 && r <= ZYDIS_REGISTER_CR15) {
-            o.kind = OpKind::Cr;
-            o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_CR0);
-        } else if (r >= ZYDIS_REGISTER_DR0 && r <= ZYDIS_REGISTER_DR15) {
-            o.kind = OpKind::Dr;
-            o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_DR0);
-        } else {
-            o.kind = OpKind::Unsupported;  // x87, MMX, SSE, AVX, mask registers
-        }
-        break;
-    }
-    case ZYDIS_OPERAND_TYPE_MEMORY: {
-        o.kind = OpKind::Mem;
-        o.agen = z.mem.type == ZYDIS_MEMOP_TYPE_AGEN;
-        if (z.mem.type == ZYDIS_MEMOP_TYPE_VSIB || z.mem.type == ZYDIS_MEMOP_TYPE_MIB) {
-            o.kind = OpKind::Unsupported;
+        case ZYDIS_OPERAND_TYPE_REGISTER: {
+            const ZydisRegister r = z.reg.value;
+            if (gpr_number(r, o.reg, o.hi8)) {
+                o.kind = OpKind::Gpr;
+            } else if (r >= ZYDIS_REGISTER_ES && r <= ZYDIS_REGISTER_GS) {
+                o.kind = OpKind::Seg;
+                o.reg = seg_number(r);
+            } else if (r >= ZYDIS_REGISTER_CR0 && r <= ZYDIS_REGISTER_CR15) {
+                o.kind = OpKind::Cr;
+                o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_CR0);
+            } else if (r >= ZYDIS_REGISTER_DR0 && r <= ZYDIS_REGISTER_DR15) {
+                o.kind = OpKind::Dr;
+                o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_DR0);
+            } else {
+                o.kind = OpKind::Unsupported;  // x87, MMX, SSE, AVX, mask registers
+            }
             break;
         }
-        bool hi = false;
-        if (z.mem.base == ZYDIS_REGISTER_RIP || z.mem.base == ZYDIS_REGISTER_EIP) {
-            o.base = kRipBase;
-        } else if (z.mem.base != ZYDIS_REGISTER_NONE && !gpr_number(z.mem.base, o.base, hi)) {
-            o.kind = OpKind::Unsupported;
+        case ZYDIS_OPERAND_TYPE_MEMORY: {
+            o.kind = OpKind::Mem;
+            o.agen = z.mem.type == ZYDIS_MEMOP_TYPE_AGEN;
+            if (z.mem.type == ZYDIS_MEMOP_TYPE_VSIB || z.mem.type == ZYDIS_MEMOP_TYPE_MIB) {
+                o.kind = OpKind::Unsupported;
+                break;
+            }
+            bool hi = false;
+            if (z.mem.base == ZYDIS_REGISTER_RIP || z.mem.base == ZYDIS_REGISTER_EIP) {
+                o.base = kRipBase;
+            } else if (z.mem.base != ZYDIS_REGISTER_NONE && !gpr_number(z.mem.base, o.base, hi)) {
+                o.kind = OpKind::Unsupported;
+            }
+            if (z.mem.index != ZYDIS_REGISTER_NONE && !gpr_number(z.mem.index, o.index, hi)) {
+                o.kind = OpKind::Unsupported;
+            }
+            o.scale = z.mem.scale;
+            o.disp = z.mem.disp.has_displacement ? z.mem.disp.value : 0;
+            o.seg = seg_number(z.mem.segment);
+            break;
         }
-        if (z.mem.index != ZYDIS_REGISTER_NONE && !gpr_number(z.mem.index, o.index, hi)) {
+        case ZYDIS_OPERAND_TYPE_IMMEDIATE:
+            o.kind = OpKind::Imm;
+            o.imm = z.imm.value.u;
+            break;
+        case ZYDIS_OPERAND_TYPE_POINTER:
+            o.kind = OpKind::Ptr;
+            o.imm = z.ptr.offset;
+            o.disp = z.ptr.segment;
+            break;
+        default:
             o.kind = OpKind::Unsupported;
-        }
-        o.scale = z.mem.scale;
-        o.disp = z.mem.disp.has_displacement ? z.mem.disp.value : 0;
-        o.seg = seg_number(z.mem.segment);
-        break;
-    }
-    case ZYDIS_OPERAND_TYPE_IMMEDIATE:
-        o.kind = OpKind::Imm;
-        o.imm = z.imm.value.u;
-        break;
-    case ZYDIS_OPERAND_TYPE_POINTER:
-        o.kind = OpKind::Ptr;
-        o.imm = z.ptr.offset;
-        o.disp = z.ptr.segment;
-        break;
-    default:
-        o.kind = OpKind::Unsupported;
-        break;
+            break;
     }
     return o;
 }
@@ -119,8 +119,8 @@ DecodeStatus Decoder::decode(CpuMode mode, const std::uint8_t* bytes, std::size_
                              Insn& out) const {
     ZydisDecodedInstruction zi;
     ZydisDecodedOperand zo[ZYDIS_MAX_OPERAND_COUNT];
-    const ZyanStatus st = ZydisDecoderDecodeFull(&m_dec[static_cast<int>(mode)], bytes, len, &zi,
-                                                 zo);
+    const ZyanStatus st =
+        ZydisDecoderDecodeFull(&m_dec[static_cast<int>(mode)], bytes, len, &zi, zo);
     if (st == ZYDIS_STATUS_NO_MORE_DATA) {
         return len < ZYDIS_MAX_INSTRUCTION_LENGTH ? DecodeStatus::NeedMoreBytes
                                                   : DecodeStatus::Invalid;

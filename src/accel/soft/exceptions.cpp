@@ -21,9 +21,9 @@ std::uint64_t gate_offset(std::uint64_t lo, std::uint64_t hi) {
 
 std::uint64_t Interpreter::read_descriptor(std::uint16_t selector, std::uint64_t* high) {
     const bool ldt = (selector & 4) != 0;
-    const DescriptorTable t = ldt ? DescriptorTable{m_cpu.ldt.base,
-                                                    static_cast<std::uint16_t>(m_cpu.ldt.limit)}
-                                  : m_cpu.gdt;
+    const DescriptorTable t =
+        ldt ? DescriptorTable{m_cpu.ldt.base, static_cast<std::uint16_t>(m_cpu.ldt.limit)}
+            : m_cpu.gdt;
     const std::uint64_t index = selector & 0xfff8;
     const std::uint64_t need = index + (high ? 15 : 7);
     if ((ldt && m_cpu.ldt.unusable) || need > (ldt ? m_cpu.ldt.limit : t.limit)) {
@@ -147,8 +147,8 @@ void Interpreter::load_code_segment(std::uint16_t selector, std::uint8_t new_cpl
     update_mode();
 }
 
-void Interpreter::deliver(std::uint8_t vector, bool has_error, std::uint32_t error,
-                          bool software, std::uint64_t return_rip) {
+void Interpreter::deliver(std::uint8_t vector, bool has_error, std::uint32_t error, bool software,
+                          std::uint64_t return_rip) {
     if (++m_fault_depth > 3) {
         throw TripleFault{};
     }
@@ -163,7 +163,8 @@ void Interpreter::deliver(std::uint8_t vector, bool has_error, std::uint32_t err
             if (vector * 4u + 3 > m_cpu.idt.limit) {
                 raise(kGp, 0);
             }
-            const std::uint64_t e = m_mmu.read((m_cpu.idt.base + vector * 4u) & 0xffffffff, 4, false);
+            const std::uint64_t e =
+                m_mmu.read((m_cpu.idt.base + vector * 4u) & 0xffffffff, 4, false);
             push(old_rflags & 0xffff, 2);
             push(old_cs, 2);
             push(return_rip & 0xffff, 2);
@@ -217,8 +218,8 @@ void Interpreter::deliver(std::uint8_t vector, bool has_error, std::uint32_t err
             }
             rsp &= ~0xfULL;  // the new frame is 16-byte aligned (SDM Vol. 3 §6.14.2)
             // The frame, from the top: SS, RSP, RFLAGS, CS, RIP, [error code].
-            const std::uint64_t frame[6] = {m_cpu.seg[kSs].selector, m_cpu.gpr[kRsp],
-                                            old_rflags, old_cs, return_rip, error};
+            const std::uint64_t frame[6] = {
+                m_cpu.seg[kSs].selector, m_cpu.gpr[kRsp], old_rflags, old_cs, return_rip, error};
             const unsigned n = has_error ? 6 : 5;
             const bool frame_user = new_cpl == 3;
             for (unsigned i = 0; i < n; ++i) {
@@ -244,7 +245,8 @@ void Interpreter::deliver(std::uint8_t vector, bool has_error, std::uint32_t err
             if (vector * 8u + 7 > m_cpu.idt.limit) {
                 raise(kGp, idt_error);
             }
-            const std::uint64_t g = m_mmu.read((m_cpu.idt.base + vector * 8u) & 0xffffffff, 8, false);
+            const std::uint64_t g =
+                m_mmu.read((m_cpu.idt.base + vector * 8u) & 0xffffffff, 8, false);
             const std::uint8_t type = (g >> 40) & 0xf;
             if (type != 0xe && type != 0xf) {
                 raise(kGp, idt_error);  // task gates and 16-bit gates are not supported
@@ -367,7 +369,8 @@ void Interpreter::far_return(const Insn& in) {
     const unsigned sz = in.opsize;
     const std::uint64_t rip = stack_read(0, sz);
     const auto cs = static_cast<std::uint16_t>(stack_read(sz, sz));
-    const std::uint64_t extra = (in.nops >= 1 && in.op[0].kind == OpKind::Imm) ? (in.op[0].imm & 0xffff) : 0;
+    const std::uint64_t extra =
+        (in.nops >= 1 && in.op[0].kind == OpKind::Imm) ? (in.op[0].imm & 0xffff) : 0;
     const std::uint8_t new_cpl = m_mode == CpuMode::Real16 ? 0 : (cs & 3);
     if (new_cpl < m_cpu.cpl) {
         raise(kGp, cs & 0xfffc);

@@ -62,47 +62,74 @@ bool alu_sized(Interpreter& c, const Insn& in) {
     const std::uint64_t cf = c.m_cpu.rflags & fl::CF;
     constexpr std::uint64_t all = fl::kArith;
     switch (in.mnemonic) {
-    case ZYDIS_MNEMONIC_ADD:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [](T& a, T b) { return alu::add(a, b); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_ADC:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [cf](T& a, T b) { return alu::adc(a, b, cf); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_SUB:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [](T& a, T b) { return alu::sub(a, b); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_SBB:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [cf](T& a, T b) { return alu::sbb(a, b, cf); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_CMP:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [](T& a, T b) { return alu::sub(a, b); }, all, false);
-        return true;
-    case ZYDIS_MNEMONIC_AND:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [](T& a, T b) { return alu::and_(a, b); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_TEST:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [](T& a, T b) { return alu::and_(a, b); }, all, false);
-        return true;
-    case ZYDIS_MNEMONIC_OR:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [](T& a, T b) { return alu::or_(a, b); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_XOR:
-        binop<T>(c, in, d, static_cast<T>(c.rd(in.op[1], in)), [](T& a, T b) { return alu::xor_(a, b); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_INC:  // CF is not affected (SDM Vol. 2, INC)
-        binop<T>(c, in, d, T{}, [](T& a, T) { return alu::inc(a); }, all & ~fl::CF, true);
-        return true;
-    case ZYDIS_MNEMONIC_DEC:
-        binop<T>(c, in, d, T{}, [](T& a, T) { return alu::dec(a); }, all & ~fl::CF, true);
-        return true;
-    case ZYDIS_MNEMONIC_NEG:
-        binop<T>(c, in, d, T{}, [](T& a, T) { return alu::neg(a); }, all, true);
-        return true;
-    case ZYDIS_MNEMONIC_NOT:
-        binop<T>(c, in, d, T{}, [](T& a, T) { a = static_cast<T>(~a); return std::uint64_t{0}; }, 0, true);
-        return true;
-    default:
-        break;
+        case ZYDIS_MNEMONIC_ADD:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [](T& a, T b) { return alu::add(a, b); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_ADC:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [cf](T& a, T b) { return alu::adc(a, b, cf); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_SUB:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [](T& a, T b) { return alu::sub(a, b); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_SBB:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [cf](T& a, T b) { return alu::sbb(a, b, cf); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_CMP:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [](T& a, T b) { return alu::sub(a, b); }, all, false);
+            return true;
+        case ZYDIS_MNEMONIC_AND:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [](T& a, T b) { return alu::and_(a, b); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_TEST:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [](T& a, T b) { return alu::and_(a, b); }, all, false);
+            return true;
+        case ZYDIS_MNEMONIC_OR:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [](T& a, T b) { return alu::or_(a, b); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_XOR:
+            binop<T>(
+                c, in, d, static_cast<T>(c.rd(in.op[1], in)),
+                [](T& a, T b) { return alu::xor_(a, b); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_INC:  // CF is not affected (SDM Vol. 2, INC)
+            binop<T>(
+                c, in, d, T{}, [](T& a, T) { return alu::inc(a); }, all & ~fl::CF, true);
+            return true;
+        case ZYDIS_MNEMONIC_DEC:
+            binop<T>(
+                c, in, d, T{}, [](T& a, T) { return alu::dec(a); }, all & ~fl::CF, true);
+            return true;
+        case ZYDIS_MNEMONIC_NEG:
+            binop<T>(
+                c, in, d, T{}, [](T& a, T) { return alu::neg(a); }, all, true);
+            return true;
+        case ZYDIS_MNEMONIC_NOT:
+            binop<T>(
+                c, in, d, T{},
+                [](T& a, T) {
+                    a = static_cast<T>(~a);
+                    return std::uint64_t{0};
+                },
+                0, true);
+            return true;
+        default:
+            break;
     }
     // Shifts and rotates: the count is masked to 5 bits (6 with REX.W); a masked count of 0
     // changes neither the operand nor the flags (SDM Vol. 2, SAL/SAR/SHL/SHR "Flags Affected").
@@ -124,29 +151,39 @@ bool alu_sized(Interpreter& c, const Insn& in) {
             }
             return true;
         }
-        binop<T>(c, in, d, T{}, [&](T& a, T) { return fn(a); }, mask, true);
+        binop<T>(
+            c, in, d, T{}, [&](T& a, T) { return fn(a); }, mask, true);
         return true;
     };
     const std::uint64_t rot = fl::CF | fl::OF;
     switch (in.mnemonic) {
-    case ZYDIS_MNEMONIC_SHL: return shift([&](T& a) { return alu::shl(a, count, cf); }, all);
-    case ZYDIS_MNEMONIC_SHR: return shift([&](T& a) { return alu::shr(a, count, cf); }, all);
-    case ZYDIS_MNEMONIC_SAR: return shift([&](T& a) { return alu::sar(a, count, cf); }, all);
-    case ZYDIS_MNEMONIC_ROL: return shift([&](T& a) { return alu::rol(a, count, cf); }, rot);
-    case ZYDIS_MNEMONIC_ROR: return shift([&](T& a) { return alu::ror(a, count, cf); }, rot);
-    case ZYDIS_MNEMONIC_RCL: return shift([&](T& a) { return alu::rcl(a, count, cf); }, rot);
-    case ZYDIS_MNEMONIC_RCR: return shift([&](T& a) { return alu::rcr(a, count, cf); }, rot);
-    case ZYDIS_MNEMONIC_SHLD:
-    case ZYDIS_MNEMONIC_SHRD:
-        if constexpr (sizeof(T) == 1) {
-            raise(kUd);
-        } else {
-            const T b = static_cast<T>(c.rd(in.op[1], in));
-            const bool left = in.mnemonic == ZYDIS_MNEMONIC_SHLD;
-            return shift([&](T& a) { return left ? alu::shld(a, b, count) : alu::shrd(a, b, count); }, all);
-        }
-    default:
-        return false;
+        case ZYDIS_MNEMONIC_SHL:
+            return shift([&](T& a) { return alu::shl(a, count, cf); }, all);
+        case ZYDIS_MNEMONIC_SHR:
+            return shift([&](T& a) { return alu::shr(a, count, cf); }, all);
+        case ZYDIS_MNEMONIC_SAR:
+            return shift([&](T& a) { return alu::sar(a, count, cf); }, all);
+        case ZYDIS_MNEMONIC_ROL:
+            return shift([&](T& a) { return alu::rol(a, count, cf); }, rot);
+        case ZYDIS_MNEMONIC_ROR:
+            return shift([&](T& a) { return alu::ror(a, count, cf); }, rot);
+        case ZYDIS_MNEMONIC_RCL:
+            return shift([&](T& a) { return alu::rcl(a, count, cf); }, rot);
+        case ZYDIS_MNEMONIC_RCR:
+            return shift([&](T& a) { return alu::rcr(a, count, cf); }, rot);
+        case ZYDIS_MNEMONIC_SHLD:
+        case ZYDIS_MNEMONIC_SHRD:
+            if constexpr (sizeof(T) == 1) {
+                raise(kUd);
+            } else {
+                const T b = static_cast<T>(c.rd(in.op[1], in));
+                const bool left = in.mnemonic == ZYDIS_MNEMONIC_SHLD;
+                return shift(
+                    [&](T& a) { return left ? alu::shld(a, b, count) : alu::shrd(a, b, count); },
+                    all);
+            }
+        default:
+            return false;
     }
 }
 
@@ -154,25 +191,48 @@ bool alu_sized(Interpreter& c, const Insn& in) {
 
 bool Interpreter::exec_alu(const Insn& in) {
     switch (in.mnemonic) {
-    case ZYDIS_MNEMONIC_ADD: case ZYDIS_MNEMONIC_ADC: case ZYDIS_MNEMONIC_SUB:
-    case ZYDIS_MNEMONIC_SBB: case ZYDIS_MNEMONIC_CMP: case ZYDIS_MNEMONIC_AND:
-    case ZYDIS_MNEMONIC_TEST: case ZYDIS_MNEMONIC_OR: case ZYDIS_MNEMONIC_XOR:
-    case ZYDIS_MNEMONIC_INC: case ZYDIS_MNEMONIC_DEC: case ZYDIS_MNEMONIC_NEG:
-    case ZYDIS_MNEMONIC_NOT: case ZYDIS_MNEMONIC_SHL: case ZYDIS_MNEMONIC_SHR:
-    case ZYDIS_MNEMONIC_SAR: case ZYDIS_MNEMONIC_ROL: case ZYDIS_MNEMONIC_ROR:
-    case ZYDIS_MNEMONIC_RCL: case ZYDIS_MNEMONIC_RCR: case ZYDIS_MNEMONIC_SHLD:
-    case ZYDIS_MNEMONIC_SHRD:
-        break;
-    default:
-        return false;
+        case ZYDIS_MNEMONIC_ADD:
+        case ZYDIS_MNEMONIC_ADC:
+        case ZYDIS_MNEMONIC_SUB:
+        case ZYDIS_MNEMONIC_SBB:
+        case ZYDIS_MNEMONIC_CMP:
+        case ZYDIS_MNEMONIC_AND:
+        case ZYDIS_MNEMONIC_TEST:
+        case ZYDIS_MNEMONIC_OR:
+        case ZYDIS_MNEMONIC_XOR:
+        case ZYDIS_MNEMONIC_INC:
+        case ZYDIS_MNEMONIC_DEC:
+        case ZYDIS_MNEMONIC_NEG:
+        case ZYDIS_MNEMONIC_NOT:
+        case ZYDIS_MNEMONIC_SHL:
+        case ZYDIS_MNEMONIC_SHR:
+        case ZYDIS_MNEMONIC_SAR:
+        case ZYDIS_MNEMONIC_ROL:
+        case ZYDIS_MNEMONIC_ROR:
+        case ZYDIS_MNEMONIC_RCL:
+        case ZYDIS_MNEMONIC_RCR:
+        case ZYDIS_MNEMONIC_SHLD:
+        case ZYDIS_MNEMONIC_SHRD:
+            break;
+        default:
+            return false;
     }
     bool done = false;
     switch (in.op[0].size) {
-    case 1: done = alu_sized<std::uint8_t>(*this, in); break;
-    case 2: done = alu_sized<std::uint16_t>(*this, in); break;
-    case 4: done = alu_sized<std::uint32_t>(*this, in); break;
-    case 8: done = alu_sized<std::uint64_t>(*this, in); break;
-    default: raise(kUd);
+        case 1:
+            done = alu_sized<std::uint8_t>(*this, in);
+            break;
+        case 2:
+            done = alu_sized<std::uint16_t>(*this, in);
+            break;
+        case 4:
+            done = alu_sized<std::uint32_t>(*this, in);
+            break;
+        case 8:
+            done = alu_sized<std::uint64_t>(*this, in);
+            break;
+        default:
+            raise(kUd);
     }
     if (done) {
         m_cpu.rip = next_rip(in);

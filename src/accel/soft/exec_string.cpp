@@ -13,32 +13,59 @@ constexpr std::uint64_t kChunk = 65536;
 
 unsigned element_size(ZydisMnemonic m) {
     switch (m) {
-    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_LODSB:
-    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_INSB:
-    case ZYDIS_MNEMONIC_OUTSB:
-        return 1;
-    case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_LODSW:
-    case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_INSW:
-    case ZYDIS_MNEMONIC_OUTSW:
-        return 2;
-    case ZYDIS_MNEMONIC_MOVSD: case ZYDIS_MNEMONIC_STOSD: case ZYDIS_MNEMONIC_LODSD:
-    case ZYDIS_MNEMONIC_CMPSD: case ZYDIS_MNEMONIC_SCASD: case ZYDIS_MNEMONIC_INSD:
-    case ZYDIS_MNEMONIC_OUTSD:
-        return 4;
-    case ZYDIS_MNEMONIC_MOVSQ: case ZYDIS_MNEMONIC_STOSQ: case ZYDIS_MNEMONIC_LODSQ:
-    case ZYDIS_MNEMONIC_CMPSQ: case ZYDIS_MNEMONIC_SCASQ:
-        return 8;
-    default:
-        return 0;
+        case ZYDIS_MNEMONIC_MOVSB:
+        case ZYDIS_MNEMONIC_STOSB:
+        case ZYDIS_MNEMONIC_LODSB:
+        case ZYDIS_MNEMONIC_CMPSB:
+        case ZYDIS_MNEMONIC_SCASB:
+        case ZYDIS_MNEMONIC_INSB:
+        case ZYDIS_MNEMONIC_OUTSB:
+            return 1;
+        case ZYDIS_MNEMONIC_MOVSW:
+        case ZYDIS_MNEMONIC_STOSW:
+        case ZYDIS_MNEMONIC_LODSW:
+        case ZYDIS_MNEMONIC_CMPSW:
+        case ZYDIS_MNEMONIC_SCASW:
+        case ZYDIS_MNEMONIC_INSW:
+        case ZYDIS_MNEMONIC_OUTSW:
+            return 2;
+        case ZYDIS_MNEMONIC_MOVSD:
+        case ZYDIS_MNEMONIC_STOSD:
+        case ZYDIS_MNEMONIC_LODSD:
+        case ZYDIS_MNEMONIC_CMPSD:
+        case ZYDIS_MNEMONIC_SCASD:
+        case ZYDIS_MNEMONIC_INSD:
+        case ZYDIS_MNEMONIC_OUTSD:
+            return 4;
+        case ZYDIS_MNEMONIC_MOVSQ:
+        case ZYDIS_MNEMONIC_STOSQ:
+        case ZYDIS_MNEMONIC_LODSQ:
+        case ZYDIS_MNEMONIC_CMPSQ:
+        case ZYDIS_MNEMONIC_SCASQ:
+            return 8;
+        default:
+            return 0;
     }
 }
 
 std::uint64_t sub_flags(std::uint64_t a, std::uint64_t b, unsigned size) {
     switch (size) {
-    case 1: { auto x = static_cast<std::uint8_t>(a); return alu::sub(x, static_cast<std::uint8_t>(b)); }
-    case 2: { auto x = static_cast<std::uint16_t>(a); return alu::sub(x, static_cast<std::uint16_t>(b)); }
-    case 4: { auto x = static_cast<std::uint32_t>(a); return alu::sub(x, static_cast<std::uint32_t>(b)); }
-    default: { auto x = a; return alu::sub(x, b); }
+        case 1: {
+            auto x = static_cast<std::uint8_t>(a);
+            return alu::sub(x, static_cast<std::uint8_t>(b));
+        }
+        case 2: {
+            auto x = static_cast<std::uint16_t>(a);
+            return alu::sub(x, static_cast<std::uint16_t>(b));
+        }
+        case 4: {
+            auto x = static_cast<std::uint32_t>(a);
+            return alu::sub(x, static_cast<std::uint32_t>(b));
+        }
+        default: {
+            auto x = a;
+            return alu::sub(x, b);
+        }
     }
 }
 
@@ -58,9 +85,8 @@ bool Interpreter::exec_string(const Insn& in) {
         const bool is_in = in.mnemonic == ZYDIS_MNEMONIC_IN;
         const Operand& data = is_in ? in.op[0] : in.op[1];
         const Operand& port_op = is_in ? in.op[1] : in.op[0];
-        const auto port = static_cast<std::uint16_t>(port_op.kind == OpKind::Imm
-                                                         ? port_op.imm & 0xff
-                                                         : get_gpr(kRdx, 2));
+        const auto port = static_cast<std::uint16_t>(
+            port_op.kind == OpKind::Imm ? port_op.imm & 0xff : get_gpr(kRdx, 2));
         std::uint8_t buf[4] = {};
         const unsigned size = data.size;
         if (is_in) {
@@ -87,11 +113,12 @@ bool Interpreter::exec_string(const Insn& in) {
     if (is_io) {
         check_io(*this);
     }
-    const std::uint64_t amask =
-        in.addrsize == 8 ? ~0ULL : in.addrsize == 4 ? 0xffffffffULL : 0xffffULL;
+    const std::uint64_t amask = in.addrsize == 8   ? ~0ULL
+                                : in.addrsize == 4 ? 0xffffffffULL
+                                                   : 0xffffULL;
     const unsigned src_seg = in.seg_override != kSegCount ? in.seg_override : unsigned{kDs};
-    const std::int64_t step =
-        (m_cpu.rflags & fl::DF) ? -static_cast<std::int64_t>(size) : static_cast<std::int64_t>(size);
+    const std::int64_t step = (m_cpu.rflags & fl::DF) ? -static_cast<std::int64_t>(size)
+                                                      : static_cast<std::int64_t>(size);
     const bool rep = in.rep || in.repne;
     const bool compares = m == ZYDIS_MNEMONIC_CMPSB || m == ZYDIS_MNEMONIC_CMPSW ||
                           m == ZYDIS_MNEMONIC_CMPSD || m == ZYDIS_MNEMONIC_CMPSQ ||
@@ -115,58 +142,70 @@ bool Interpreter::exec_string(const Insn& in) {
         }
         const std::uint64_t si = gpr(kRsi) & amask, di = gpr(kRdi) & amask;
         switch (m) {
-        case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
-        case ZYDIS_MNEMONIC_MOVSQ:
-            mem_write(kEs, di, size, mem_read(src_seg, si, size));
-            advance(kRsi);
-            advance(kRdi);
-            break;
-        case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
-        case ZYDIS_MNEMONIC_STOSQ:
-            mem_write(kEs, di, size, get_gpr(kRax, size));
-            advance(kRdi);
-            break;
-        case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD:
-        case ZYDIS_MNEMONIC_LODSQ:
-            set_gpr(kRax, size, mem_read(src_seg, si, size));
-            advance(kRsi);
-            break;
-        case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
-        case ZYDIS_MNEMONIC_CMPSQ: {
-            const std::uint64_t a = mem_read(src_seg, si, size);
-            const std::uint64_t b = mem_read(kEs, di, size);
-            alu::merge(m_cpu.rflags, sub_flags(a, b, size), fl::kArith);
-            advance(kRsi);
-            advance(kRdi);
-            break;
-        }
-        case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
-        case ZYDIS_MNEMONIC_SCASQ: {
-            const std::uint64_t b = mem_read(kEs, di, size);
-            alu::merge(m_cpu.rflags, sub_flags(get_gpr(kRax, size), b, size), fl::kArith);
-            advance(kRdi);
-            break;
-        }
-        case ZYDIS_MNEMONIC_INSB: case ZYDIS_MNEMONIC_INSW: case ZYDIS_MNEMONIC_INSD: {
-            // Probe the destination first so a #PF does not lose the port read.
-            m_mmu.translate(linear(kEs, di), Access::Write, user());
-            std::uint8_t buf[4] = {};
-            m_io.pio_read(static_cast<std::uint16_t>(gpr(kRdx)), std::span(buf, size));
-            std::uint32_t v = 0;
-            std::memcpy(&v, buf, size);
-            mem_write(kEs, di, size, v);
-            advance(kRdi);
-            break;
-        }
-        default: {  // OUTS
-            const auto v = static_cast<std::uint32_t>(mem_read(src_seg, si, size));
-            std::uint8_t buf[4];
-            std::memcpy(buf, &v, 4);
-            m_io.pio_write(static_cast<std::uint16_t>(gpr(kRdx)),
-                           std::span<const std::uint8_t>(buf, size));
-            advance(kRsi);
-            break;
-        }
+            case ZYDIS_MNEMONIC_MOVSB:
+            case ZYDIS_MNEMONIC_MOVSW:
+            case ZYDIS_MNEMONIC_MOVSD:
+            case ZYDIS_MNEMONIC_MOVSQ:
+                mem_write(kEs, di, size, mem_read(src_seg, si, size));
+                advance(kRsi);
+                advance(kRdi);
+                break;
+            case ZYDIS_MNEMONIC_STOSB:
+            case ZYDIS_MNEMONIC_STOSW:
+            case ZYDIS_MNEMONIC_STOSD:
+            case ZYDIS_MNEMONIC_STOSQ:
+                mem_write(kEs, di, size, get_gpr(kRax, size));
+                advance(kRdi);
+                break;
+            case ZYDIS_MNEMONIC_LODSB:
+            case ZYDIS_MNEMONIC_LODSW:
+            case ZYDIS_MNEMONIC_LODSD:
+            case ZYDIS_MNEMONIC_LODSQ:
+                set_gpr(kRax, size, mem_read(src_seg, si, size));
+                advance(kRsi);
+                break;
+            case ZYDIS_MNEMONIC_CMPSB:
+            case ZYDIS_MNEMONIC_CMPSW:
+            case ZYDIS_MNEMONIC_CMPSD:
+            case ZYDIS_MNEMONIC_CMPSQ: {
+                const std::uint64_t a = mem_read(src_seg, si, size);
+                const std::uint64_t b = mem_read(kEs, di, size);
+                alu::merge(m_cpu.rflags, sub_flags(a, b, size), fl::kArith);
+                advance(kRsi);
+                advance(kRdi);
+                break;
+            }
+            case ZYDIS_MNEMONIC_SCASB:
+            case ZYDIS_MNEMONIC_SCASW:
+            case ZYDIS_MNEMONIC_SCASD:
+            case ZYDIS_MNEMONIC_SCASQ: {
+                const std::uint64_t b = mem_read(kEs, di, size);
+                alu::merge(m_cpu.rflags, sub_flags(get_gpr(kRax, size), b, size), fl::kArith);
+                advance(kRdi);
+                break;
+            }
+            case ZYDIS_MNEMONIC_INSB:
+            case ZYDIS_MNEMONIC_INSW:
+            case ZYDIS_MNEMONIC_INSD: {
+                // Probe the destination first so a #PF does not lose the port read.
+                m_mmu.translate(linear(kEs, di), Access::Write, user());
+                std::uint8_t buf[4] = {};
+                m_io.pio_read(static_cast<std::uint16_t>(gpr(kRdx)), std::span(buf, size));
+                std::uint32_t v = 0;
+                std::memcpy(&v, buf, size);
+                mem_write(kEs, di, size, v);
+                advance(kRdi);
+                break;
+            }
+            default: {  // OUTS
+                const auto v = static_cast<std::uint32_t>(mem_read(src_seg, si, size));
+                std::uint8_t buf[4];
+                std::memcpy(buf, &v, 4);
+                m_io.pio_write(static_cast<std::uint16_t>(gpr(kRdx)),
+                               std::span<const std::uint8_t>(buf, size));
+                advance(kRsi);
+                break;
+            }
         }
         if (!rep) {
             break;

@@ -105,8 +105,8 @@ RunStop Interpreter::run_batch(std::uint64_t n, const std::atomic<bool>* exit) {
                 deliver(f.vector, f.has_error, f.error, false, m_cpu.rip);
             } catch (const TripleFault&) {
                 m_stop = StopReason::Shutdown;
-                m_stop_detail = fmt::format("triple fault (vector {} at rip {:#x})", f.vector,
-                                            m_cpu.rip);
+                m_stop_detail =
+                    fmt::format("triple fault (vector {} at rip {:#x})", f.vector, m_cpu.rip);
             }
         } catch (const TripleFault&) {
             m_stop = StopReason::Shutdown;
@@ -223,10 +223,17 @@ void Interpreter::execute(const Insn& in) {
         &Interpreter::exec_system, &Interpreter::exec_msr,
     };
     switch (in.group) {
-    case 1: exec_alu(in); return;
-    case 2: exec_move(in); return;
-    case 3: exec_control(in); return;
-    default: break;
+        case 1:
+            exec_alu(in);
+            return;
+        case 2:
+            exec_move(in);
+            return;
+        case 3:
+            exec_control(in);
+            return;
+        default:
+            break;
     }
     if (in.group != 0 && (this->*kGroups[in.group - 1])(in)) {
         return;

@@ -97,8 +97,7 @@ public:
     // Loads CS for a far transfer to `selector` (same or lower privilege, non-conforming code).
     void load_code_segment(std::uint16_t selector, std::uint8_t new_cpl);
     std::uint64_t read_descriptor(std::uint16_t selector, std::uint64_t* high = nullptr);
-    void set_segment_from_descriptor(SegmentCache& s, std::uint16_t selector,
-                                     std::uint64_t desc);
+    void set_segment_from_descriptor(SegmentCache& s, std::uint16_t selector, std::uint64_t desc);
 
     // --- exec groups ---
     bool exec_alu(const Insn& in);

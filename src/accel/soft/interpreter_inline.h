@@ -9,26 +9,36 @@ namespace vireo::soft {
 inline std::uint64_t Interpreter::get_gpr(unsigned r, unsigned size, bool hi8) const {
     const std::uint64_t v = m_cpu.gpr[r];
     switch (size) {
-    case 1: return hi8 ? (v >> 8) & 0xff : v & 0xff;
-    case 2: return v & 0xffff;
-    case 4: return v & 0xffffffffULL;
-    default: return v;
+        case 1:
+            return hi8 ? (v >> 8) & 0xff : v & 0xff;
+        case 2:
+            return v & 0xffff;
+        case 4:
+            return v & 0xffffffffULL;
+        default:
+            return v;
     }
 }
 
 inline void Interpreter::set_gpr(unsigned r, unsigned size, std::uint64_t v, bool hi8) {
     std::uint64_t& g = m_cpu.gpr[r];
     switch (size) {
-    case 1:
-        if (hi8) {
-            g = (g & ~0xff00ULL) | ((v & 0xff) << 8);
-        } else {
-            g = (g & ~0xffULL) | (v & 0xff);
-        }
-        break;
-    case 2: g = (g & ~0xffffULL) | (v & 0xffff); break;
-    case 4: g = v & 0xffffffffULL; break;  // 32-bit writes zero-extend (SDM Vol. 1 §3.4.1.1)
-    default: g = v; break;
+        case 1:
+            if (hi8) {
+                g = (g & ~0xff00ULL) | ((v & 0xff) << 8);
+            } else {
+                g = (g & ~0xffULL) | (v & 0xff);
+            }
+            break;
+        case 2:
+            g = (g & ~0xffffULL) | (v & 0xffff);
+            break;
+        case 4:
+            g = v & 0xffffffffULL;
+            break;  // 32-bit writes zero-extend (SDM Vol. 1 §3.4.1.1)
+        default:
+            g = v;
+            break;
     }
 }
 
@@ -43,9 +53,12 @@ inline std::uint64_t Interpreter::ea(const Operand& o, const Insn& in) const {
         a += m_cpu.gpr[o.index] * o.scale;
     }
     switch (in.addrsize) {
-    case 2: return a & 0xffff;
-    case 4: return a & 0xffffffffULL;
-    default: return a;
+        case 2:
+            return a & 0xffff;
+        case 4:
+            return a & 0xffffffffULL;
+        default:
+            return a;
     }
 }
 
@@ -67,7 +80,8 @@ inline std::uint64_t Interpreter::mem_read(unsigned seg, std::uint64_t off, unsi
     return m_mmu.read(lin, size, user());
 }
 
-inline void Interpreter::mem_write(unsigned seg, std::uint64_t off, unsigned size, std::uint64_t v) {
+inline void Interpreter::mem_write(unsigned seg, std::uint64_t off, unsigned size,
+                                   std::uint64_t v) {
     const std::uint64_t lin = linear(seg, off);
     if (long64() && !canonical_addr(lin)) [[unlikely]] {
         raise(seg == kSs ? kSsFault : kGp, 0);
@@ -77,19 +91,29 @@ inline void Interpreter::mem_write(unsigned seg, std::uint64_t off, unsigned siz
 
 inline std::uint64_t Interpreter::rd(const Operand& o, const Insn& in) {
     switch (o.kind) {
-    case OpKind::Gpr: return get_gpr(o.reg, o.size, o.hi8);
-    case OpKind::Imm: return o.imm;
-    case OpKind::Mem: return mem_read(o.seg, ea(o, in), o.size);
-    case OpKind::Seg: return m_cpu.seg[o.reg].selector;
-    default: raise(kUd);
+        case OpKind::Gpr:
+            return get_gpr(o.reg, o.size, o.hi8);
+        case OpKind::Imm:
+            return o.imm;
+        case OpKind::Mem:
+            return mem_read(o.seg, ea(o, in), o.size);
+        case OpKind::Seg:
+            return m_cpu.seg[o.reg].selector;
+        default:
+            raise(kUd);
     }
 }
 
 inline void Interpreter::wr(const Operand& o, const Insn& in, std::uint64_t v) {
     switch (o.kind) {
-    case OpKind::Gpr: set_gpr(o.reg, o.size, v, o.hi8); return;
-    case OpKind::Mem: mem_write(o.seg, ea(o, in), o.size, v); return;
-    default: raise(kUd);
+        case OpKind::Gpr:
+            set_gpr(o.reg, o.size, v, o.hi8);
+            return;
+        case OpKind::Mem:
+            mem_write(o.seg, ea(o, in), o.size, v);
+            return;
+        default:
+            raise(kUd);
     }
 }
 
@@ -118,14 +142,30 @@ inline bool Interpreter::cond(unsigned cc) const {
     const std::uint64_t f = m_cpu.rflags;
     bool r;
     switch (cc >> 1) {
-    case 0: r = (f & fl::OF) != 0; break;
-    case 1: r = (f & fl::CF) != 0; break;
-    case 2: r = (f & fl::ZF) != 0; break;
-    case 3: r = (f & (fl::CF | fl::ZF)) != 0; break;
-    case 4: r = (f & fl::SF) != 0; break;
-    case 5: r = (f & fl::PF) != 0; break;
-    case 6: r = ((f & fl::SF) != 0) != ((f & fl::OF) != 0); break;
-    default: r = (f & fl::ZF) != 0 || (((f & fl::SF) != 0) != ((f & fl::OF) != 0)); break;
+        case 0:
+            r = (f & fl::OF) != 0;
+            break;
+        case 1:
+            r = (f & fl::CF) != 0;
+            break;
+        case 2:
+            r = (f & fl::ZF) != 0;
+            break;
+        case 3:
+            r = (f & (fl::CF | fl::ZF)) != 0;
+            break;
+        case 4:
+            r = (f & fl::SF) != 0;
+            break;
+        case 5:
+            r = (f & fl::PF) != 0;
+            break;
+        case 6:
+            r = ((f & fl::SF) != 0) != ((f & fl::OF) != 0);
+            break;
+        default:
+            r = (f & fl::ZF) != 0 || (((f & fl::SF) != 0) != ((f & fl::OF) != 0));
+            break;
     }
     return (cc & 1) ? !r : r;
 }
@@ -136,6 +176,5 @@ inline std::uint64_t Interpreter::sp_mask() const {
     }
     return m_cpu.seg[kSs].db ? 0xffffffffULL : 0xffffULL;
 }
-
 
 }  // namespace vireo::soft

@@ -18,8 +18,8 @@ constexpr std::uint64_t kRsvdHigh = ((1ULL << 52) - 1) & ~((1ULL << kPhysBits) -
 [[noreturn]] void Mmu::page_fault(std::uint64_t lin, Access acc, bool user, bool present,
                                   bool rsvd) {
     // #PF error code (SDM Vol. 3 §4.7): P, W/R, U/S, RSVD, I/D.
-    std::uint32_t err = (present ? 1u : 0u) | (acc == Access::Write ? 2u : 0u) |
-                        (user ? 4u : 0u) | (rsvd ? 8u : 0u);
+    std::uint32_t err = (present ? 1u : 0u) | (acc == Access::Write ? 2u : 0u) | (user ? 4u : 0u) |
+                        (rsvd ? 8u : 0u);
     if (acc == Access::Exec && (m_cpu.efer & cr::kEferNxe) != 0) {
         err |= 16;
     }
@@ -32,8 +32,7 @@ void Mmu::set_bits(std::uint64_t pa, std::uint64_t entry, std::uint64_t bits, un
         return;
     }
     // The processor sets A/D with a locked operation (SDM Vol. 3 §4.8); do the same on RAM.
-    if (RamSlot* s = ram(pa); s && (pa - s->spec.guest.value) % width == 0 &&
-                              !s->spec.read_only) {
+    if (RamSlot* s = ram(pa); s && (pa - s->spec.guest.value) % width == 0 && !s->spec.read_only) {
         const std::uint64_t off = pa - s->spec.guest.value;
         if (width == 8) {
             __atomic_fetch_or(reinterpret_cast<std::uint64_t*>(s->host + off), bits,
@@ -68,7 +67,8 @@ void Mmu::walk(std::uint64_t lin, Access acc, bool user, TlbEntry& e) {
             level = 4;
         } else if ((m_cpu.cr4 & cr::kCr4Pae) != 0) {
             // PAE: one of four PDPTEs at CR3[31:5] (SDM Vol. 3 §4.4.1); no U/S or R/W there.
-            const std::uint64_t pdpte = phys_read((m_cpu.cr3 & 0xffffffe0) + ((lin >> 30) & 3) * 8, 8);
+            const std::uint64_t pdpte =
+                phys_read((m_cpu.cr3 & 0xffffffe0) + ((lin >> 30) & 3) * 8, 8);
             if ((pdpte & kP) == 0) {
                 page_fault(lin, acc, user, false, false);
             }
@@ -152,8 +152,8 @@ void Mmu::walk(std::uint64_t lin, Access acc, bool user, TlbEntry& e) {
 
 std::uint64_t Mmu::translate(std::uint64_t lin, Access acc, bool user) {
     TlbEntry& e = m_tlb[index(lin)];
-    if (e.tag != (lin >> kPageShift) || (user && !e.user) ||
-        (acc == Access::Write && !e.host_w) || acc == Access::Exec) {
+    if (e.tag != (lin >> kPageShift) || (user && !e.user) || (acc == Access::Write && !e.host_w) ||
+        acc == Access::Exec) {
         walk(lin, acc, user, e);
     }
     return e.pa_page | (lin & (kPageSize - 1));

@@ -82,7 +82,9 @@ public:
     // Physical access: RAM through the slot table, else MMIO.
     std::uint64_t phys_read(std::uint64_t pa, unsigned size);
     void phys_write(std::uint64_t pa, unsigned size, std::uint64_t v);
-    RamSlot* ram(std::uint64_t pa) const { return m_table ? PhysMemory::find(*m_table, pa) : nullptr; }
+    RamSlot* ram(std::uint64_t pa) const {
+        return m_table ? PhysMemory::find(*m_table, pa) : nullptr;
+    }
 
     // Set when a store hit a page holding decoded code; the interpreter re-checks its cache.
     bool m_code_written = false;
@@ -91,8 +93,8 @@ private:
     static constexpr std::uint64_t kInvalid = ~0ULL;
     static constexpr unsigned kTlbSize = 512;
     struct TlbEntry {
-        std::uint64_t tag = kInvalid;  // linear page number
-        std::uint8_t* host = nullptr;  // page base when RAM
+        std::uint64_t tag = kInvalid;    // linear page number
+        std::uint8_t* host = nullptr;    // page base when RAM
         std::uint8_t* host_w = nullptr;  // page base when RAM, writable and already dirty
         RamSlot* slot = nullptr;
         std::uint64_t slot_page = 0;
@@ -105,8 +107,7 @@ private:
     void write_slow(std::uint64_t lin, unsigned size, std::uint64_t v, bool user);
     // Page walk per the current paging mode; fills `e` or raises #PF.
     void walk(std::uint64_t lin, Access acc, bool user, TlbEntry& e);
-    [[noreturn]] void page_fault(std::uint64_t lin, Access acc, bool user, bool present,
-                                 bool rsvd);
+    [[noreturn]] void page_fault(std::uint64_t lin, Access acc, bool user, bool present, bool rsvd);
     void set_bits(std::uint64_t pa, std::uint64_t entry, std::uint64_t bits, unsigned width);
 
     CpuState& m_cpu;

@@ -19,8 +19,8 @@ Result<void> PhysMemory::map(const MemorySlot& slot) {
         for (const auto& s : next->slots) {
             const auto a = s->spec.guest.value;
             if (slot.guest.value < a + s->spec.size && a < slot.guest.value + slot.size) {
-                return Error(fmt::format("soft: memory slot {} overlaps slot {}", slot.slot,
-                                         s->spec.slot));
+                return Error(
+                    fmt::format("soft: memory slot {} overlaps slot {}", slot.slot, s->spec.slot));
             }
         }
         auto r = std::make_shared<RamSlot>();
@@ -71,9 +71,10 @@ Result<void> PhysMemory::get_dirty_log(std::uint32_t slot, std::span<std::uint64
         }
         const std::uint64_t words = (s->pages + 63) / 64;
         if (bitmap.size() < words) {
-            return Error(fmt::format("dirty log: bitmap of {} words too small for slot {} ({} "
-                                     "pages)",
-                                     bitmap.size(), slot, s->pages));
+            return Error(
+                fmt::format("dirty log: bitmap of {} words too small for slot {} ({} "
+                            "pages)",
+                            bitmap.size(), slot, s->pages));
         }
         for (std::uint64_t i = 0; i < words; ++i) {
             bitmap[i] = s->dirty[i].exchange(0, std::memory_order_relaxed);

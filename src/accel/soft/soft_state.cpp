@@ -36,8 +36,8 @@ void persist(Ar& ar, MsrFile& m) {
 
 template <typename Ar>
 void persist(Ar& ar, CpuState& s) {
-    ar(s.gpr, s.rip, s.rflags, s.seg, s.tr, s.ldt, s.gdt, s.idt, s.cr0, s.cr2, s.cr3, s.cr4,
-       s.cr8, s.efer, s.dr, s.msr, s.cpl, s.halted, s.int_shadow, s.fcw, s.mxcsr);
+    ar(s.gpr, s.rip, s.rflags, s.seg, s.tr, s.ldt, s.gdt, s.idt, s.cr0, s.cr2, s.cr3, s.cr4, s.cr8,
+       s.efer, s.dr, s.msr, s.cpl, s.halted, s.int_shadow, s.fcw, s.mxcsr);
 }
 
 namespace {
@@ -55,8 +55,7 @@ template <typename Ar>
 void persist(Ar& ar, SavedCpu& s) {
     ar(s.magic, s.version);
     if (s.magic != kMagic || s.version != kVersion) {
-        ar.fail(fmt::format("not a soft vCPU state (magic {:#x}, version {})", s.magic,
-                            s.version));
+        ar.fail(fmt::format("not a soft vCPU state (magic {:#x}, version {})", s.magic, s.version));
         return;
     }
     ar(s.cpu);
@@ -67,65 +66,134 @@ void persist(Ar& ar, SavedCpu& s) {
 bool soft_get_msr(const CpuState& s, std::uint32_t index, std::uint64_t& v) {
     const MsrFile& m = s.msr;
     switch (index) {
-    case 0x10: v = __rdtsc() + static_cast<std::uint64_t>(s.tsc_offset); return true;
-    case 0x1b: v = m.apic_base; return true;
-    case 0x174: v = m.sysenter_cs; return true;
-    case 0x175: v = m.sysenter_esp; return true;
-    case 0x176: v = m.sysenter_eip; return true;
-    case 0x1a0: v = m.misc_enable; return true;
-    case 0x277: v = m.pat; return true;
-    case 0x2ff: v = m.mtrr_def_type; return true;
-    case 0xc0000080: v = s.efer; return true;
-    case 0xc0000081: v = m.star; return true;
-    case 0xc0000082: v = m.lstar; return true;
-    case 0xc0000083: v = m.cstar; return true;
-    case 0xc0000084: v = m.sfmask; return true;
-    case 0xc0000100: v = s.seg[kFs].base; return true;
-    case 0xc0000101: v = s.seg[kGs].base; return true;
-    case 0xc0000102: v = m.kernel_gs_base; return true;
-    case 0xc0000103: v = m.tsc_aux; return true;
-    default:
-        if (index >= 0x200 && index <= 0x20f) {
-            v = m.mtrr_var[index - 0x200];
+        case 0x10:
+            v = __rdtsc() + static_cast<std::uint64_t>(s.tsc_offset);
             return true;
-        }
-        return false;
+        case 0x1b:
+            v = m.apic_base;
+            return true;
+        case 0x174:
+            v = m.sysenter_cs;
+            return true;
+        case 0x175:
+            v = m.sysenter_esp;
+            return true;
+        case 0x176:
+            v = m.sysenter_eip;
+            return true;
+        case 0x1a0:
+            v = m.misc_enable;
+            return true;
+        case 0x277:
+            v = m.pat;
+            return true;
+        case 0x2ff:
+            v = m.mtrr_def_type;
+            return true;
+        case 0xc0000080:
+            v = s.efer;
+            return true;
+        case 0xc0000081:
+            v = m.star;
+            return true;
+        case 0xc0000082:
+            v = m.lstar;
+            return true;
+        case 0xc0000083:
+            v = m.cstar;
+            return true;
+        case 0xc0000084:
+            v = m.sfmask;
+            return true;
+        case 0xc0000100:
+            v = s.seg[kFs].base;
+            return true;
+        case 0xc0000101:
+            v = s.seg[kGs].base;
+            return true;
+        case 0xc0000102:
+            v = m.kernel_gs_base;
+            return true;
+        case 0xc0000103:
+            v = m.tsc_aux;
+            return true;
+        default:
+            if (index >= 0x200 && index <= 0x20f) {
+                v = m.mtrr_var[index - 0x200];
+                return true;
+            }
+            return false;
     }
 }
 
 bool soft_set_msr(CpuState& s, std::uint32_t index, std::uint64_t v) {
     MsrFile& m = s.msr;
     switch (index) {
-    case 0x10: s.tsc_offset = static_cast<std::int64_t>(v - __rdtsc()); return true;
-    case 0x1b: m.apic_base = v; return true;
-    case 0x174: m.sysenter_cs = v; return true;
-    case 0x175: m.sysenter_esp = v; return true;
-    case 0x176: m.sysenter_eip = v; return true;
-    case 0x1a0: m.misc_enable = v; return true;
-    case 0x277: m.pat = v; return true;
-    case 0x2ff: m.mtrr_def_type = v; return true;
-    case 0xc0000080: s.efer = v & cr::kEferAllowed; return true;
-    case 0xc0000081: m.star = v; return true;
-    case 0xc0000082: m.lstar = v; return true;
-    case 0xc0000083: m.cstar = v; return true;
-    case 0xc0000084: m.sfmask = v; return true;
-    case 0xc0000100: s.seg[kFs].base = v; return true;
-    case 0xc0000101: s.seg[kGs].base = v; return true;
-    case 0xc0000102: m.kernel_gs_base = v; return true;
-    case 0xc0000103: m.tsc_aux = v; return true;
-    default:
-        if (index >= 0x200 && index <= 0x20f) {
-            m.mtrr_var[index - 0x200] = v;
+        case 0x10:
+            s.tsc_offset = static_cast<std::int64_t>(v - __rdtsc());
             return true;
-        }
-        return false;
+        case 0x1b:
+            m.apic_base = v;
+            return true;
+        case 0x174:
+            m.sysenter_cs = v;
+            return true;
+        case 0x175:
+            m.sysenter_esp = v;
+            return true;
+        case 0x176:
+            m.sysenter_eip = v;
+            return true;
+        case 0x1a0:
+            m.misc_enable = v;
+            return true;
+        case 0x277:
+            m.pat = v;
+            return true;
+        case 0x2ff:
+            m.mtrr_def_type = v;
+            return true;
+        case 0xc0000080:
+            s.efer = v & cr::kEferAllowed;
+            return true;
+        case 0xc0000081:
+            m.star = v;
+            return true;
+        case 0xc0000082:
+            m.lstar = v;
+            return true;
+        case 0xc0000083:
+            m.cstar = v;
+            return true;
+        case 0xc0000084:
+            m.sfmask = v;
+            return true;
+        case 0xc0000100:
+            s.seg[kFs].base = v;
+            return true;
+        case 0xc0000101:
+            s.seg[kGs].base = v;
+            return true;
+        case 0xc0000102:
+            m.kernel_gs_base = v;
+            return true;
+        case 0xc0000103:
+            m.tsc_aux = v;
+            return true;
+        default:
+            if (index >= 0x200 && index <= 0x20f) {
+                m.mtrr_var[index - 0x200] = v;
+                return true;
+            }
+            return false;
     }
 }
 
 const std::vector<std::uint32_t>& soft_saved_msrs() {
     static const std::vector<std::uint32_t> list = {
-        0x10, 0x1b, 0x174, 0x175, 0x176, 0x1a0, 0x277, 0x2ff, 0xc0000080, 0xc0000081,
-        0xc0000082, 0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
+        0x10,       0x1b,       0x174,      0x175,      0x176,      0x1a0,
+        0x277,      0x2ff,      0xc0000080, 0xc0000081, 0xc0000082, 0xc0000083,
+        0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
     return list;
 }
 

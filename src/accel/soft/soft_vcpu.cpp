@@ -27,19 +27,19 @@ Result<VcpuExit> SoftVcpu::run(IoHandler& io) {
     RunStop stop = m_interp.run(m_exit);
     m_io = nullptr;
     switch (stop.reason) {
-    case StopReason::Halt:
-        m_stats.add(ExitReason::Halt);
-        return VcpuExit{VcpuExitKind::Halt, {}};
-    case StopReason::Shutdown:
-        m_stats.add(ExitReason::Shutdown);
-        return VcpuExit{VcpuExitKind::Shutdown, std::move(stop.detail)};
-    case StopReason::InternalError:
-        m_stats.add(ExitReason::InternalError);
-        return VcpuExit{VcpuExitKind::InternalError, std::move(stop.detail)};
-    default:
-        m_exit.store(false, std::memory_order_release);
-        m_stats.add(ExitReason::Interrupted);
-        return VcpuExit{VcpuExitKind::Interrupted, {}};
+        case StopReason::Halt:
+            m_stats.add(ExitReason::Halt);
+            return VcpuExit{VcpuExitKind::Halt, {}};
+        case StopReason::Shutdown:
+            m_stats.add(ExitReason::Shutdown);
+            return VcpuExit{VcpuExitKind::Shutdown, std::move(stop.detail)};
+        case StopReason::InternalError:
+            m_stats.add(ExitReason::InternalError);
+            return VcpuExit{VcpuExitKind::InternalError, std::move(stop.detail)};
+        default:
+            m_exit.store(false, std::memory_order_release);
+            m_stats.add(ExitReason::Interrupted);
+            return VcpuExit{VcpuExitKind::Interrupted, {}};
     }
 }
 

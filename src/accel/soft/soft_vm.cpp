@@ -58,8 +58,8 @@ Result<VmPlatformState> SoftVm::save_platform_state() {
 
 Result<void> SoftVm::restore_platform_state(const VmPlatformState& state) {
     if (state.accelerator != "soft") {
-        return Error(fmt::format("soft: cannot restore platform state saved by '{}'",
-                                 state.accelerator));
+        return Error(
+            fmt::format("soft: cannot restore platform state saved by '{}'", state.accelerator));
     }
     if (state.irqchip) {
         return Error("soft: saved state has an irqchip, which soft does not implement yet");
@@ -87,9 +87,8 @@ Result<void> SoftVm::add_ioevent(const IoEventAddress& where, int eventfd) {
 
 Result<void> SoftVm::remove_ioevent(const IoEventAddress& where, int eventfd) {
     std::lock_guard lock(m_ioevent_mutex);
-    const auto n = std::erase_if(m_ioevents, [&](const IoEvent& e) {
-        return e.where == where && e.fd == eventfd;
-    });
+    const auto n = std::erase_if(
+        m_ioevents, [&](const IoEvent& e) { return e.where == where && e.fd == eventfd; });
     m_have_ioevents = !m_ioevents.empty();
     if (n == 0) {
         return Error(fmt::format("ioeventfd: {:#x} not registered", where.address));
@@ -105,8 +104,7 @@ bool SoftVm::ioevent_write(bool mmio, std::uint64_t address, std::span<const std
     std::memcpy(&value, data.data(), std::min<std::size_t>(data.size(), 8));
     std::lock_guard lock(m_ioevent_mutex);
     for (const auto& e : m_ioevents) {
-        if (e.where.mmio != mmio || e.where.address != address ||
-            e.where.length != data.size()) {
+        if (e.where.mmio != mmio || e.where.address != address || e.where.length != data.size()) {
             continue;
         }
         if (e.where.datamatch && *e.where.datamatch != value) {
