@@ -13,9 +13,10 @@
 namespace vireo::soft::test {
 
 inline std::unique_ptr<probe::ProbeGuest> soft_guest(probe::CpuMode mode,
-                                                     std::span<const std::uint8_t> code) {
+                                                     std::span<const std::uint8_t> code,
+                                                     std::uint64_t ram = 2 * 1024 * 1024) {
     static SoftAccelerator accel;
-    auto g = probe::ProbeGuest::create(accel, mode, code);
+    auto g = probe::ProbeGuest::create(accel, mode, code, ram);
     return g.ok() ? std::move(g).value() : nullptr;
 }
 
