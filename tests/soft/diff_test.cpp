@@ -136,6 +136,15 @@ void run_group(Group group) {
         if (s.divide && (rng() % 4) != 0) {
             in.gpr[2] = (rng() & 1) ? 0 : ((in.gpr[0] >> 63) ? ~0ULL : 0);
         }
+        if (s.cmpxchg_disp >= 0 && (rng() & 1)) {
+            // Make the compare succeed: RDX:RAX = the operand in the buffer.
+            const unsigned half = s.wide ? 8 : 4;
+            std::uint64_t lo = 0, hi = 0;
+            std::memcpy(&lo, init_buf + s.cmpxchg_disp, half);
+            std::memcpy(&hi, init_buf + s.cmpxchg_disp + half, half);
+            in.gpr[0] = (in.gpr[0] & ~(half == 8 ? ~0ULL : 0xffffffffULL)) | lo;
+            in.gpr[2] = (in.gpr[2] & ~(half == 8 ? ~0ULL : 0xffffffffULL)) | hi;
+        }
         NativeState host = in;
         for (unsigned r = 0; r < 16; ++r) {
             if (is_ptr[r]) {
@@ -174,9 +183,15 @@ void run_group(Group group) {
         r.r14 = gv[14];
         r.r15 = gv[15];
         r.rip = probe::kCodeAddress;
-        r.rflags = in.rflags | (3ULL << 12);
+        r.rflags = in.rflags;  // IOPL 0, as the host process runs
         ASSERT_TRUE(vcpu.set_regs(r).ok());
-        const RunStop stop = vcpu.interpreter().step(1);
+        // Multi-instruction snippets (the stack group) run until RIP reaches their end.
+        RunStop stop{StopReason::None, {}};
+        for (int i = 0; i < 16 && stop.reason == StopReason::None &&
+                        vcpu.interpreter().state().rip != probe::kCodeAddress + s.code.size();
+             ++i) {
+            stop = vcpu.interpreter().step(1);
+        }
         const bool soft_fault = stop.reason == StopReason::Shutdown;
         if (soft_fault) {
             ASSERT_TRUE(vcpu.set_sregs(*sregs).ok());  // undo whatever delivery touched
@@ -265,6 +280,9 @@ TEST(SoftDiff, Move) {
 }
 TEST(SoftDiff, String) {
     run_group(Group::String);
+}
+TEST(SoftDiff, Stack) {
+    run_group(Group::Stack);
 }
 
 }  // namespace

@@ -204,7 +204,7 @@ void move(Gen& g, Snippet& s) {
     const unsigned ws = g.wide_size();
     const bool mem = g.pick(3) == 0;
     const std::uint8_t w = size == 1 ? 0 : 1;
-    switch (g.pick(14)) {
+    switch (g.pick(15)) {
         case 0:
             g.modrm(s.code, {static_cast<std::uint8_t>(0x88 + w + 2 * g.pick(2))}, size, -1, mem,
                     0);
@@ -279,6 +279,17 @@ void move(Gen& g, Snippet& s) {
             }
             break;
         }
+        case 13: {  // [LOCK] CMPXCHG8B / CMPXCHG16B [R15 + disp8]
+            s.wide = g.coin();
+            const unsigned disp = s.wide ? (g.pick(8) == 0 ? 8 : 16 * g.pick(7)) : g.pick(15) * 8;
+            if (g.coin()) {
+                s.code.push_back(0xf0);
+            }
+            s.code.insert(s.code.end(), {static_cast<std::uint8_t>(s.wide ? 0x49 : 0x41), 0x0f,
+                                         0xc7, 0x4f, static_cast<std::uint8_t>(disp)});
+            s.cmpxchg_disp = static_cast<int>(disp);
+            break;
+        }
         default: {  // MOV r, imm (B8+r), imm64 with REX.W
             const unsigned r = g.reg(4, true);
             const bool wide = g.coin();
@@ -313,6 +324,58 @@ void string_op(Gen& g, Snippet& s) {
     s.code.push_back(static_cast<std::uint8_t>(op + (size == 1 ? 0 : 1)));
 }
 
+// Balanced stack sequences: what goes on the stack comes off again, so RSP (the harness's own
+// stack natively, the guest stack in the interpreter) ends where it started.
+void stack(Gen& g, Snippet& s) {
+    auto reg_byte = [&](std::uint8_t base, unsigned r) {
+        if (r >= 8) {
+            s.code.push_back(0x41);
+        }
+        s.code.push_back(static_cast<std::uint8_t>(base + (r & 7)));
+    };
+    switch (g.pick(6)) {
+        case 0:  // push r; pop r2
+            reg_byte(0x50, g.reg(8, true));
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        case 1:  // push imm8/imm32; pop r
+            if (g.coin()) {
+                s.code.insert(s.code.end(), {0x6a, static_cast<std::uint8_t>(g.pick(256))});
+            } else {
+                s.code.push_back(0x68);
+                for (int i = 0; i < 4; ++i) {
+                    s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+                }
+            }
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        case 2:  // pushfq; pop r
+            s.code.push_back(0x9c);
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        case 3:  // push qword [r15+d]; pop qword [r15+d2]
+            s.code.insert(s.code.end(), {0x41, 0xff, 0x77, static_cast<std::uint8_t>(g.pick(120))});
+            s.code.insert(s.code.end(), {0x41, 0x8f, 0x47, static_cast<std::uint8_t>(g.pick(120))});
+            break;
+        case 4:  // 66 push r16; 66 pop r16
+            s.code.push_back(0x66);
+            reg_byte(0x50, g.reg(8, true));
+            s.code.push_back(0x66);
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        default: {  // push r; push r2; xchg r3, [rsp]; pop r4; pop r5
+            reg_byte(0x50, g.reg(8, true));
+            reg_byte(0x50, g.reg(8, true));
+            const unsigned r3 = g.reg(8, true);
+            s.code.insert(s.code.end(), {static_cast<std::uint8_t>(0x48 | (r3 >= 8 ? 4 : 0)), 0x87,
+                                         static_cast<std::uint8_t>(0x04 | ((r3 & 7) << 3)), 0x24});
+            reg_byte(0x58, g.reg(8, true));
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        }
+    }
+}
+
 }  // namespace
 
 Snippet generate(Group grp, std::mt19937_64& rng) {
@@ -337,12 +400,15 @@ Snippet generate(Group grp, std::mt19937_64& rng) {
         case Group::String:
             string_op(g, s);
             break;
+        case Group::Stack:
+            stack(g, s);
+            break;
     }
     return s;
 }
 
 std::string to_string(Group g) {
-    static const char* kNames[] = {"alu", "shift", "muldiv", "bits", "move", "string"};
+    static const char* kNames[] = {"alu", "shift", "muldiv", "bits", "move", "string", "stack"};
     return kNames[static_cast<int>(g)];
 }
 

@@ -11,12 +11,16 @@
 
 namespace vireo::soft::test {
 
-enum class Group { Alu, Shift, MulDiv, Bits, Move, String };
+enum class Group { Alu, Shift, MulDiv, Bits, Move, String, Stack };
 
 struct Snippet {
     std::vector<std::uint8_t> code;
     bool string_op = false;  // RSI/RDI hold scratch-buffer pointers, RCX a small count
     bool divide = false;     // bias RDX so that most divisions do not fault
+    // CMPXCHG8B/16B at [R15 + disp]: the harness may load RDX:RAX from the buffer there so
+    // that the compare also succeeds sometimes. -1 when absent; `wide` for 16B.
+    int cmpxchg_disp = -1;
+    bool wide = false;
 };
 
 Snippet generate(Group g, std::mt19937_64& rng);
