@@ -106,8 +106,10 @@ void run_group(Group group) {
     auto g = soft_guest(probe::CpuMode::User64, probe::Asm().hlt().code());
     ASSERT_TRUE(g);
     SoftVcpu& vcpu = soft_vcpu(*g);
-    const auto sregs = vcpu.get_sregs();
+    auto sregs = vcpu.get_sregs();
     ASSERT_TRUE(sregs.ok());
+    sregs->cr4 |= (1u << 9) | (1u << 10);  // CR4.OSFXSR, OSXMMEXCPT: SSE on, as in the host
+    ASSERT_TRUE(vcpu.set_sregs(*sregs).ok());
 
     std::uint64_t faults = 0, mismatches = 0;
     for (std::uint64_t n = 0; n < cases && mismatches < 5; ++n) {
@@ -144,6 +146,11 @@ void run_group(Group group) {
             std::memcpy(&hi, init_buf + s.cmpxchg_disp + half, half);
             in.gpr[0] = (in.gpr[0] & ~(half == 8 ? ~0ULL : 0xffffffffULL)) | lo;
             in.gpr[2] = (in.gpr[2] & ~(half == 8 ? ~0ULL : 0xffffffffULL)) | hi;
+        }
+        for (auto& x : in.xmm) {
+            for (auto& b : x) {
+                b = static_cast<std::uint8_t>(rng());
+            }
         }
         NativeState host = in;
         for (unsigned r = 0; r < 16; ++r) {
@@ -185,6 +192,9 @@ void run_group(Group group) {
         r.rip = probe::kCodeAddress;
         r.rflags = in.rflags;  // IOPL 0, as the host process runs
         ASSERT_TRUE(vcpu.set_regs(r).ok());
+        for (unsigned x = 0; x < 16; ++x) {
+            std::memcpy(vcpu.interpreter().state().xmm[x].data(), in.xmm[x], 16);
+        }
         // Multi-instruction snippets (the stack group) run until RIP reaches their end.
         RunStop stop{StopReason::None, {}};
         for (int i = 0; i < 16 && stop.reason == StopReason::None &&
@@ -239,6 +249,16 @@ void run_group(Group group) {
             diff += fmt::format(" rflags: native {:#x} soft {:#x} (in {:#x}, compared {:#x});",
                                 host.rflags & mask, out.rflags & mask, in.rflags, mask);
         }
+        for (unsigned x = 0; x < 16; ++x) {
+            if (std::memcmp(out.xmm[x].data(), host.xmm[x], 16) != 0) {
+                bad = true;
+                std::uint64_t nx[2], sx[2];
+                std::memcpy(nx, host.xmm[x], 16);
+                std::memcpy(sx, out.xmm[x].data(), 16);
+                diff += fmt::format(" xmm{}: native {:016x}{:016x} soft {:016x}{:016x};", x, nx[1],
+                                    nx[0], sx[1], sx[0]);
+            }
+        }
         std::uint8_t guest_buf[kBufferSize];
         ASSERT_TRUE(g->memory().read(GuestAddress(kGuestBuffer), std::span(guest_buf)).ok());
         for (std::size_t i = 0; i < kBufferSize; ++i) {
@@ -283,6 +303,9 @@ TEST(SoftDiff, String) {
 }
 TEST(SoftDiff, Stack) {
     run_group(Group::Stack);
+}
+TEST(SoftDiff, Sse) {
+    run_group(Group::Sse);
 }
 
 }  // namespace

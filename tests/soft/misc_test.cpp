@@ -121,3 +121,58 @@ TEST(SoftMisc, InterruptStackTableEntryIsUsed) {
 
 }  // namespace
 }  // namespace vireo::soft::test
+
+namespace vireo::soft::test {
+namespace {
+
+TEST(SoftMisc, FxsaveFxrstorAndControlWords) {
+    // fninit; mov word [0x100000], 0x27f; fldcw [0x100000]; fnstcw [0x100002];
+    // stmxcsr [0x100004]; pcmpeqb xmm3, xmm3; fxsave [0x100200]; pxor xmm3, xmm3;
+    // fxrstor [0x100200]; pmovmskb eax, xmm3; hlt   (addresses through RBX = 0x100000)
+    const Bytes c = {0x48, 0xc7, 0xc3, 0x00, 0x00, 0x10, 0x00,  // mov rbx, 0x100000
+                     0xdb, 0xe3,                                // fninit
+                     0x66, 0xc7, 0x03, 0x7f, 0x02,              // mov word [rbx], 0x27f
+                     0xd9, 0x2b,                                // fldcw [rbx]
+                     0xd9, 0x7b, 0x02,                          // fnstcw [rbx+2]
+                     0x0f, 0xae, 0x5b, 0x04,                    // stmxcsr [rbx+4]
+                     0x66, 0x0f, 0x74, 0xdb,                    // pcmpeqb xmm3, xmm3
+                     0x0f, 0xae, 0x83, 0x00, 0x02, 0x00, 0x00,  // fxsave [rbx+0x200]
+                     0x66, 0x0f, 0xef, 0xdb,                    // pxor xmm3, xmm3
+                     0x0f, 0xae, 0x8b, 0x00, 0x02, 0x00, 0x00,  // fxrstor [rbx+0x200]
+                     0x66, 0x0f, 0xd7, 0xc3,                    // pmovmskb eax, xmm3
+                     0xf4};
+    auto g = soft_guest(CpuMode::Long64, c);
+    ASSERT_TRUE(g);
+    auto& v = soft_vcpu(*g);
+    auto s = *v.get_sregs();
+    s.cr4 |= 1u << 9;  // OSFXSR
+    ASSERT_TRUE(v.set_sregs(s).ok());
+    probe::RecordingIo io;
+    auto exit = v.run(io);
+    ASSERT_TRUE(exit.ok());
+    ASSERT_EQ(exit->kind, VcpuExitKind::Halt) << exit->detail;
+    EXPECT_EQ(*g->memory().read_obj<std::uint16_t>(GuestAddress(0x100002)), 0x27fU);
+    EXPECT_EQ(*g->memory().read_obj<std::uint32_t>(GuestAddress(0x100004)), 0x1f80U);
+    EXPECT_EQ(*g->memory().read_obj<std::uint16_t>(GuestAddress(0x100200)), 0x27fU) << "FCW";
+    EXPECT_EQ(v.get_regs()->rax, 0xffffU) << "XMM3 came back from the FXSAVE image";
+}
+
+TEST(SoftMisc, SseWithCr0TsRaisesDeviceNotAvailable) {
+    // pxor xmm0, xmm0 with CR0.TS: #NM (vector 7); handler: mov r15, 7; hlt
+    auto g = soft_guest(CpuMode::Long64, Bytes{0x66, 0x0f, 0xef, 0xc0, 0xf4});
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(
+        g->memory().write(GuestAddress(0x9000), Bytes{0x49, 0xc7, 0xc7, 7, 0, 0, 0, 0xf4}).ok());
+    gate(*g, 7, 0x9000);
+    auto& v = soft_vcpu(*g);
+    auto s = *v.get_sregs();
+    s.cr4 |= 1u << 9;
+    s.cr0 |= 1u << 3;  // TS
+    ASSERT_TRUE(v.set_sregs(s).ok());
+    probe::RecordingIo io;
+    ASSERT_EQ(v.run(io)->kind, VcpuExitKind::Halt);
+    EXPECT_EQ(v.get_regs()->r15, 7U);
+}
+
+}  // namespace
+}  // namespace vireo::soft::test

@@ -30,6 +30,21 @@ void mov_state(std::vector<std::uint8_t>& out, unsigned r, bool store) {
     out.push_back(static_cast<std::uint8_t>(8 * r));
 }
 
+// movdqu xmm<x>, [rdi + 136 + 16x] (F3 0F 6F) / movdqu [rdi + ...], xmm<x> (F3 0F 7F).
+void mov_xmm(std::vector<std::uint8_t>& out, unsigned x, bool store) {
+    out.push_back(0xf3);
+    if (x >= 8) {
+        out.push_back(0x44);  // REX.R
+    }
+    out.push_back(0x0f);
+    out.push_back(store ? 0x7f : 0x6f);
+    out.push_back(static_cast<std::uint8_t>(0x80 | ((x & 7) << 3) | 7));  // [rdi + disp32]
+    const std::uint32_t disp = 136 + 16 * x;
+    for (int i = 0; i < 4; ++i) {
+        out.push_back(static_cast<std::uint8_t>(disp >> (8 * i)));
+    }
+}
+
 }  // namespace
 
 NativeRunner::NativeRunner() {
@@ -55,6 +70,9 @@ int NativeRunner::run(std::span<const std::uint8_t> code, NativeState& state) {
     for (std::uint8_t x : {0xff, 0xb7, 0x80, 0x00, 0x00, 0x00, 0x9d}) {
         b.push_back(x);  // push qword [rdi+128]; popfq
     }
+    for (unsigned x = 0; x < 16; ++x) {
+        mov_xmm(b, x, false);
+    }
     for (unsigned r = 0; r < 16; ++r) {
         if (r != 4 && r != 7) {
             mov_state(b, r, false);
@@ -71,6 +89,9 @@ int NativeRunner::run(std::span<const std::uint8_t> code, NativeState& state) {
         if (r != 4 && r != 7) {
             mov_state(b, r, true);
         }
+    }
+    for (unsigned x = 0; x < 16; ++x) {
+        mov_xmm(b, x, true);
     }
     for (std::uint8_t x : {0x9c, 0x58, 0x48, 0x89, 0x87, 0x80, 0x00, 0x00, 0x00}) {
         b.push_back(x);  // pushfq; pop rax; mov [rdi+128], rax

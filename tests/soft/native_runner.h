@@ -13,8 +13,9 @@ namespace vireo::soft::test {
 struct NativeState {
     std::uint64_t gpr[16];  // hardware order: RAX RCX RDX RBX RSP RBP RSI RDI R8..R15 (RSP unused)
     std::uint64_t rflags;
+    alignas(8) std::uint8_t xmm[16][16];  // XMM0-15, loaded and stored with MOVDQU
 };
-static_assert(sizeof(NativeState) == 136);
+static_assert(sizeof(NativeState) == 392);
 
 class NativeRunner {
 public:

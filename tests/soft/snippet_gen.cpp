@@ -376,6 +376,54 @@ void stack(Gen& g, Snippet& s) {
     }
 }
 
+// SSE2 moves and integer/logic operations: [66|F3] [REX] 0F op ModRM [disp8] [imm8], XMM
+// registers 0-15 and [R15 + disp8] (16-aligned most of the time; a misaligned legacy-SSE
+// operand must #GP on both sides).
+void sse(Gen& g, Snippet& s) {
+    struct Op {
+        std::uint8_t prefix, opcode;
+        bool imm8;
+        int gpr;  // 0: reg and r/m are XMM; 1: r/m may be a GPR (MOVD/MOVQ); 2: reg is a GPR
+    };
+    static constexpr Op kOps[] = {
+        {0x66, 0x6f, false, 0}, {0xf3, 0x6f, false, 0}, {0x66, 0x7f, false, 0},
+        {0xf3, 0x7f, false, 0}, {0x00, 0x28, false, 0}, {0x00, 0x29, false, 0},
+        {0x00, 0x10, false, 0}, {0x00, 0x11, false, 0}, {0x66, 0x28, false, 0},
+        {0x66, 0x10, false, 0}, {0x66, 0x6e, false, 1}, {0x66, 0x7e, false, 1},
+        {0xf3, 0x7e, false, 0}, {0x66, 0xd6, false, 0}, {0x66, 0xef, false, 0},
+        {0x00, 0x57, false, 0}, {0x66, 0x57, false, 0}, {0x66, 0xdb, false, 0},
+        {0x00, 0x54, false, 0}, {0x66, 0xeb, false, 0}, {0x00, 0x56, false, 0},
+        {0x66, 0xdf, false, 0}, {0x00, 0x55, false, 0}, {0x66, 0x74, false, 0},
+        {0x66, 0x75, false, 0}, {0x66, 0x76, false, 0}, {0x66, 0xd7, false, 2},
+        {0x66, 0xfc, false, 0}, {0x66, 0xfd, false, 0}, {0x66, 0xfe, false, 0},
+        {0x66, 0xd4, false, 0}, {0x66, 0xf8, false, 0}, {0x66, 0xf9, false, 0},
+        {0x66, 0xfa, false, 0}, {0x66, 0xfb, false, 0}, {0x66, 0x70, true, 0},
+        {0x66, 0x60, false, 0}, {0x66, 0x61, false, 0}, {0x66, 0x62, false, 0},
+        {0x66, 0x6c, false, 0}, {0x66, 0xda, false, 0}, {0x66, 0xde, false, 0},
+    };
+    const Op& op = kOps[g.pick(std::size(kOps))];
+    const bool mem = op.gpr != 2 && g.pick(3) == 0;
+    const unsigned reg = op.gpr == 2 ? g.reg(4, true) : g.pick(16);
+    const unsigned rm = mem ? 15 : (op.gpr == 1 ? g.reg(8, true) : g.pick(16));
+    const bool w = op.gpr == 1 && g.coin();  // MOVQ with a GPR or m64
+    if (op.prefix) {
+        s.code.push_back(op.prefix);
+    }
+    const std::uint8_t rex =
+        static_cast<std::uint8_t>(0x40 | (w ? 8 : 0) | (reg >= 8 ? 4 : 0) | (rm >= 8 ? 1 : 0));
+    if (rex != 0x40) {
+        s.code.push_back(rex);
+    }
+    s.code.insert(s.code.end(), {0x0f, op.opcode});
+    s.code.push_back(static_cast<std::uint8_t>((mem ? 0x40 : 0xc0) | ((reg & 7) << 3) | (rm & 7)));
+    if (mem) {
+        s.code.push_back(static_cast<std::uint8_t>(g.pick(8) == 0 ? g.pick(112) : 16 * g.pick(7)));
+    }
+    if (op.imm8) {
+        s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+    }
+}
+
 }  // namespace
 
 Snippet generate(Group grp, std::mt19937_64& rng) {
@@ -403,12 +451,16 @@ Snippet generate(Group grp, std::mt19937_64& rng) {
         case Group::Stack:
             stack(g, s);
             break;
+        case Group::Sse:
+            sse(g, s);
+            break;
     }
     return s;
 }
 
 std::string to_string(Group g) {
-    static const char* kNames[] = {"alu", "shift", "muldiv", "bits", "move", "string", "stack"};
+    static const char* kNames[] = {"alu",  "shift",  "muldiv", "bits",
+                                   "move", "string", "stack",  "sse"};
     return kNames[static_cast<int>(g)];
 }
 

@@ -11,7 +11,7 @@
 
 namespace vireo::soft::test {
 
-enum class Group { Alu, Shift, MulDiv, Bits, Move, String, Stack };
+enum class Group { Alu, Shift, MulDiv, Bits, Move, String, Stack, Sse };
 
 struct Snippet {
     std::vector<std::uint8_t> code;

@@ -94,9 +94,15 @@ struct CpuState {
     // The STI / MOV SS shadow: interrupts are held off until after the next instruction
     // (SDM Vol. 3 §6.8.3). Holds the RIP the shadow ends at.
     bool int_shadow = false;
-    // x87/SSE control words kept for set_fpu (the FPU itself is not emulated yet).
-    std::uint16_t fcw = 0x37f;
+    // x87/SSE state in FXSAVE terms (SDM Vol. 1 §10.5.1). x87 arithmetic is not emulated yet:
+    // the control/status words and the ST registers are only stored and moved (FNINIT, FLDCW,
+    // FXSAVE/FXRSTOR...); the XMM registers are used by the SSE integer and move instructions.
+    std::uint16_t fcw = 0x37f, fsw = 0, fop = 0;
+    std::uint8_t ftw = 0;  // abridged tag word: 1 bit per register, 1 = valid
+    std::uint64_t fip = 0, fdp = 0;
     std::uint32_t mxcsr = 0x1f80;
+    std::array<std::array<std::uint8_t, 16>, 8> st{};
+    std::array<std::array<std::uint8_t, 16>, 16> xmm{};
 };
 
 }  // namespace vireo::soft

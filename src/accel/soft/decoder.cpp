@@ -65,8 +65,11 @@ Operand convert(const ZydisDecodedOperand& z) {
             } else if (r >= ZYDIS_REGISTER_DR0 && r <= ZYDIS_REGISTER_DR15) {
                 o.kind = OpKind::Dr;
                 o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_DR0);
+            } else if (r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15) {
+                o.kind = OpKind::Xmm;
+                o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_XMM0);
             } else {
-                o.kind = OpKind::Unsupported;  // x87, MMX, SSE, AVX, mask registers
+                o.kind = OpKind::Unsupported;  // x87 stack, MMX, YMM/ZMM, mask registers
             }
             break;
         }

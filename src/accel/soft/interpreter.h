@@ -108,6 +108,10 @@ public:
     bool exec_string(const Insn& in);
     bool exec_system(const Insn& in);
     bool exec_msr(const Insn& in);
+    bool exec_fpu(const Insn& in);
+    bool exec_sse(const Insn& in);
+    // #UD/#NM checks of x87 (sse=false) and SSE (sse=true) instructions.
+    void check_fpu(bool sse);
     void cpuid();
     std::uint64_t read_tsc() const;
 

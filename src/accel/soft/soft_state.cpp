@@ -37,13 +37,14 @@ void persist(Ar& ar, MsrFile& m) {
 template <typename Ar>
 void persist(Ar& ar, CpuState& s) {
     ar(s.gpr, s.rip, s.rflags, s.seg, s.tr, s.ldt, s.gdt, s.idt, s.cr0, s.cr2, s.cr3, s.cr4, s.cr8,
-       s.efer, s.dr, s.msr, s.cpl, s.halted, s.int_shadow, s.fcw, s.mxcsr);
+       s.efer, s.dr, s.msr, s.cpl, s.halted, s.int_shadow, s.fcw, s.fsw, s.fop, s.ftw, s.fip, s.fdp,
+       s.mxcsr, s.st, s.xmm);
 }
 
 namespace {
 
 constexpr std::uint32_t kMagic = 0x54464f53;  // "SOFT"
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;         // 2: x87/SSE state
 
 struct SavedCpu {
     std::uint32_t magic = kMagic;
