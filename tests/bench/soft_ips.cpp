@@ -44,10 +44,13 @@ Bytes loop(std::uint64_t n, const Bytes& body) {
     return c;
 }
 
+// Best of three runs: the machine is shared, and the best run is the interpreter's speed.
 void run(const char* name, const Bytes& body, std::uint64_t per_iter, double seconds) {
     static SoftAccelerator accel;
     // Calibrate with a short run, then size the loop to about `seconds`.
     std::uint64_t n = 1000000;
+    int runs = 0;
+    double best = 1e9;
     for (;;) {
         auto g = probe::ProbeGuest::create(accel, probe::CpuMode::Long64, loop(n, body));
         if (!g) {
@@ -58,8 +61,7 @@ void run(const char* name, const Bytes& body, std::uint64_t per_iter, double sec
         NullIo io;
         const auto t0 = std::chrono::steady_clock::now();
         auto exit = vcpu.run(io);
-        const double dt =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (!exit || exit->kind != VcpuExitKind::Halt) {
             std::fprintf(stderr, "soft-ips: %s did not halt\n", name);
             std::exit(1);
@@ -68,13 +70,18 @@ void run(const char* name, const Bytes& body, std::uint64_t per_iter, double sec
             n *= 4;
             continue;
         }
+        if (++runs < 3) {
+            best = std::min(best, dt);
+            continue;
+        }
+        dt = std::min(best, dt);
         const std::uint64_t instr = vcpu.interpreter().instructions();
         const auto& ds = vcpu.interpreter().decode_stats();
         const double hit =
             100.0 * static_cast<double>(ds.hits) / static_cast<double>(ds.hits + ds.misses);
         std::printf(
             "%-8s %6.1f M guest instr/s  (%llu instructions, %llu per iteration, %.2f s; "
-            "decode cache hit rate %.5f%%, %llu decodes)\n",
+            "best of 3; decode cache hit rate %.5f%%, %llu decodes)\n",
             name, static_cast<double>(instr) / dt / 1e6, static_cast<unsigned long long>(instr),
             static_cast<unsigned long long>(per_iter), dt, hit,
             static_cast<unsigned long long>(ds.misses));

@@ -56,13 +56,22 @@ public:
     // The page for RAM page `slot_page` of `s` at guest-physical `pa_page`, current with the
     // slot's code generation (cleared when stale). Marks the page as holding code.
     CodePage& page(std::uint64_t pa_page, RamSlot& s, std::uint64_t slot_page);
-    void clear() { m_pages.clear(); }
+    void clear() {
+        m_pages.clear();
+        m_instructions = 0;
+    }
+    // Decoded instructions held; the interpreter clears the cache past kMaxInstructions, so a
+    // guest that executes from many pages cannot make it grow without bound (~112 bytes each).
+    std::size_t instructions() const { return m_instructions; }
+    void count_insert() { ++m_instructions; }
+    static constexpr std::size_t kMaxInstructions = 1 << 20;
     DecodeStats stats;
 
 private:
     // Caps the cache so a guest executing from many pages cannot grow it without bound.
     static constexpr std::size_t kMaxPages = 16384;
     std::unordered_map<std::uint64_t, std::unique_ptr<CodePage>> m_pages;
+    std::size_t m_instructions = 0;
 };
 
 }  // namespace vireo::soft

@@ -134,6 +134,9 @@ void Interpreter::refill_fetch(std::uint64_t lin) {
     m_fetch_lpn = lin >> kPageShift;
     m_fetch_page = nullptr;
     const std::uint64_t pa_page = pa & ~(kPageSize - 1);
+    if (m_cache.instructions() > DecodeCache::kMaxInstructions) {
+        m_cache.clear();  // no instruction pointer is held across a refill
+    }
     if (RamSlot* s = m_mmu.ram(pa_page)) {
         const std::uint64_t slot_page = (pa_page - s->spec.guest.value) >> kPageShift;
         m_fetch_page = &m_cache.page(pa_page, *s, slot_page);
@@ -186,6 +189,7 @@ const Insn* Interpreter::decode_slow(std::uint64_t lin) {
     }
     if (m_fetch_page && m_fetch_lpn == (lin >> kPageShift)) {
         if (const Insn* cached = m_fetch_page->insert(off, m_scratch)) {
+            m_cache.count_insert();
             return cached;
         }
     }
