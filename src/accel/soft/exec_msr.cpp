@@ -11,6 +11,16 @@ std::uint64_t Interpreter::read_tsc() const {
     return __rdtsc() + static_cast<std::uint64_t>(m_cpu.tsc_offset);
 }
 
+bool Interpreter::cpuid_has(std::uint32_t leaf, unsigned reg, unsigned bit) const {
+    for (const auto& e : m_cpuid) {
+        if (e.function == leaf && e.index == 0) {
+            const std::uint32_t regs[4] = {e.eax, e.ebx, e.ecx, e.edx};
+            return ((regs[reg & 3] >> bit) & 1) != 0;
+        }
+    }
+    return false;
+}
+
 void Interpreter::cpuid() {
     const auto leaf = static_cast<std::uint32_t>(gpr(kRax));
     const auto sub = static_cast<std::uint32_t>(gpr(kRcx));
@@ -56,6 +66,10 @@ bool Interpreter::exec_msr(const Insn& in) {
             break;
         case ZYDIS_MNEMONIC_RDTSC:
         case ZYDIS_MNEMONIC_RDTSCP: {
+            // RDTSCP only where CPUID 0x80000001:EDX[27] says so (qemu64 does not).
+            if (in.mnemonic == ZYDIS_MNEMONIC_RDTSCP && !cpuid_has(0x80000001, 3, 27)) {
+                raise(kUd);
+            }
             if ((m_cpu.cr4 & 4) && m_cpu.cpl != 0) {  // CR4.TSD
                 raise(kGp, 0);
             }

@@ -113,6 +113,9 @@ public:
     // #UD/#NM checks of x87 (sse=false) and SSE (sse=true) instructions.
     void check_fpu(bool sse);
     void cpuid();
+    // Whether the guest's CPUID (as set) has bit `bit` of register `reg` (0 EAX .. 3 EDX) in
+    // `leaf`: instructions the CPUID does not advertise raise #UD.
+    bool cpuid_has(std::uint32_t leaf, unsigned reg, unsigned bit) const;
     std::uint64_t read_tsc() const;
 
     CpuState m_cpu;

@@ -24,7 +24,14 @@ Result<VcpuExit> SoftVcpu::run(IoHandler& io) {
     m_io = &io;
     // Without an irqchip a HLT returns to the VMM, and running again continues after it.
     m_interp.state().halted = false;
-    RunStop stop = m_interp.run(m_exit);
+    RunStop stop{StopReason::InternalError, {}};
+    try {
+        stop = m_interp.run(m_exit);
+    } catch (const std::exception& e) {
+        // Guest faults never get here (the interpreter delivers them); this is a host failure
+        // such as an allocation, and it must not escape the vCPU thread (DESIGN.md §6).
+        stop = {StopReason::InternalError, std::string("soft: ") + e.what()};
+    }
     m_io = nullptr;
     switch (stop.reason) {
         case StopReason::Halt:
