@@ -225,7 +225,7 @@ void Interpreter::execute(const Insn& in) {
         &Interpreter::exec_alu,    &Interpreter::exec_move,   &Interpreter::exec_control,
         &Interpreter::exec_bits,   &Interpreter::exec_muldiv, &Interpreter::exec_string,
         &Interpreter::exec_system, &Interpreter::exec_msr,    &Interpreter::exec_fpu,
-        &Interpreter::exec_sse,
+        &Interpreter::exec_sse,    &Interpreter::exec_legacy,
     };
     switch (in.group) {
         case 1:

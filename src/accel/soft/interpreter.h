@@ -110,6 +110,7 @@ public:
     bool exec_msr(const Insn& in);
     bool exec_fpu(const Insn& in);
     bool exec_sse(const Insn& in);
+    bool exec_legacy(const Insn& in);
     // #UD/#NM checks of x87 (sse=false) and SSE (sse=true) instructions.
     void check_fpu(bool sse);
     void cpuid();
