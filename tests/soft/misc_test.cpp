@@ -176,3 +176,28 @@ TEST(SoftMisc, SseWithCr0TsRaisesDeviceNotAvailable) {
 
 }  // namespace
 }  // namespace vireo::soft::test
+
+namespace vireo::soft::test {
+namespace {
+
+TEST(SoftMisc, TrapFlagSingleSteps) {
+    // pushfq; or qword [rsp], 0x100; popfq; nop; nop; nop; hlt. #DB handler: inc r14;
+    // cmp r14, 3; jne done; and qword [rsp+16], ~0x100 (clear TF in the frame); done: iretq.
+    auto g = soft_guest(CpuMode::Long64, Bytes{0x9c, 0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00,
+                                               0x00, 0x9d, 0x90, 0x90, 0x90, 0xf4});
+    ASSERT_TRUE(g);
+    ASSERT_TRUE(g->memory()
+                    .write(GuestAddress(0x9000),
+                           Bytes{0x49, 0xff, 0xc6, 0x49, 0x83, 0xfe, 0x03, 0x75, 0x09, 0x48, 0x81,
+                                 0x64, 0x24, 0x10, 0xff, 0xfe, 0xff, 0xff, 0x48, 0xcf})
+                    .ok());
+    gate(*g, 1, 0x9000);
+    probe::RecordingIo io;
+    auto exit = soft_vcpu(*g).run(io);
+    ASSERT_TRUE(exit.ok());
+    EXPECT_EQ(exit->kind, VcpuExitKind::Halt) << exit->detail;
+    EXPECT_EQ(soft_vcpu(*g).get_regs()->r14, 3U) << "one trap after each NOP";
+}
+
+}  // namespace
+}  // namespace vireo::soft::test

@@ -85,7 +85,13 @@ RunStop Interpreter::run_batch(std::uint64_t n, const std::atomic<bool>* exit) {
         try {
             for (; done < n; ++done) {
                 const Insn* in = fetch();
+                // RFLAGS.TF as the instruction starts: a single-step trap follows it
+                // (SDM Vol. 3 §18.3.1.4), so POPF setting TF traps after the next one.
+                const bool single_step = (m_cpu.rflags & fl::TF) != 0;
                 execute(*in);
+                if (single_step) [[unlikely]] {
+                    single_step_trap();
+                }
                 if (m_stop != StopReason::None || m_mmu.m_code_written) [[unlikely]] {
                     if (m_mmu.m_code_written) {
                         m_mmu.m_code_written = false;
@@ -127,6 +133,12 @@ RunStop Interpreter::run_batch(std::uint64_t n, const std::atomic<bool>* exit) {
     const StopReason r = m_stop;
     m_stop = StopReason::None;
     return {r, std::move(m_stop_detail)};
+}
+
+void Interpreter::single_step_trap() {
+    m_cpu.dr[6] |= 1u << 14;  // DR6.BS
+    m_fault_depth = 0;
+    deliver(kDb, false, 0, false, m_cpu.rip);
 }
 
 void Interpreter::refill_fetch(std::uint64_t lin) {

@@ -60,6 +60,7 @@ private:
     const Insn* fetch();
     const Insn* decode_slow(std::uint64_t lin);
     void refill_fetch(std::uint64_t lin);
+    [[gnu::cold, gnu::noinline]] void single_step_trap();
     void execute(const Insn& in);
     void update_mode();
     void sync_table();
