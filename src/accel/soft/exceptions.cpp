@@ -241,40 +241,7 @@ void Interpreter::deliver(std::uint8_t vector, bool has_error, std::uint32_t err
                 m_cpu.rflags &= ~fl::IF;
             }
         } else {
-            // 32-bit protected mode: 8-byte interrupt/trap gates, same privilege only.
-            if (vector * 8u + 7 > m_cpu.idt.limit) {
-                raise(kGp, idt_error);
-            }
-            const std::uint64_t g =
-                m_mmu.read((m_cpu.idt.base + vector * 8u) & 0xffffffff, 8, false);
-            const std::uint8_t type = (g >> 40) & 0xf;
-            if (type != 0xe && type != 0xf) {
-                raise(kGp, idt_error);  // task gates and 16-bit gates are not supported
-            }
-            if (software && ((g >> 45) & 3) < m_cpu.cpl) {
-                raise(kGp, idt_error);
-            }
-            if (((g >> 47) & 1) == 0) {
-                raise(kNp, idt_error);
-            }
-            const auto sel = static_cast<std::uint16_t>(g >> 16);
-            const std::uint64_t d = read_descriptor(sel);
-            const std::uint8_t dpl = (d >> 45) & 3;
-            if (dpl != m_cpu.cpl) {
-                raise(kGp, (sel & 0xfffc) + ext);  // inter-privilege 32-bit delivery: not yet
-            }
-            push(old_rflags & 0xffffffff, 4);
-            push(old_cs, 4);
-            push(return_rip & 0xffffffff, 4);
-            if (has_error) {
-                push(error, 4);
-            }
-            load_code_segment(sel, dpl);
-            m_cpu.rip = (g & 0xffff) | ((g >> 32) & 0xffff0000);
-            m_cpu.rflags &= ~(fl::TF | fl::NT | fl::RF | fl::VM);
-            if (type == 0xe) {
-                m_cpu.rflags &= ~fl::IF;
-            }
+            deliver_protected32(vector, has_error, error, software, return_rip);
         }
     } catch (const GuestFault& f) {
         m_cpu.rflags = old_rflags;

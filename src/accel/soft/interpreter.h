@@ -90,6 +90,10 @@ public:
     // --- exceptions.cpp ---
     void deliver(std::uint8_t vector, bool has_error, std::uint32_t error, bool software,
                  std::uint64_t return_rip);
+    // Delivery through an 8-byte 32-bit interrupt/trap gate, with the stack switch to the
+    // TSS's SS:ESP for the new CPL (deliver32.cpp).
+    void deliver_protected32(std::uint8_t vector, bool has_error, std::uint32_t error,
+                             bool software, std::uint64_t return_rip);
     void do_iret(const Insn& in);
     void far_return(const Insn& in);
     // Loads a data/stack segment register (MOV Sreg, POP Sreg, LDS...) with the checks of SDM
