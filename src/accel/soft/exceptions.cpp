@@ -275,6 +275,7 @@ void Interpreter::do_iret(const Insn& in) {
         load_code_segment(static_cast<std::uint16_t>(cs), 0);
         m_cpu.rip = ip & (sz == 2 ? 0xffff : 0xffffffff);
         m_cpu.rflags = (m_cpu.rflags & ~mask) | (fl_ & mask) | fl::kFixed1;
+        interrupts_enabled();
         return;
     }
     if ((m_cpu.rflags & fl::NT) != 0 && !long64()) {
@@ -330,6 +331,7 @@ void Interpreter::do_iret(const Insn& in) {
         throw;
     }
     m_cpu.int_shadow = false;
+    interrupts_enabled();
 }
 
 void Interpreter::far_return(const Insn& in) {

@@ -177,6 +177,7 @@ bool Interpreter::exec_control(const Insn& in) {
                 mask &= 0xffff;
             }
             m_cpu.rflags = (m_cpu.rflags & ~mask) | (v & mask) | fl::kFixed1;
+            interrupts_enabled();
             break;
         }
         case ZYDIS_MNEMONIC_LEAVE: {

@@ -243,6 +243,7 @@ bool Interpreter::exec_system(const Insn& in) {
                     m_cpu.int_shadow = true;  // the STI shadow (SDM Vol. 3 §6.8.3)
                 }
                 m_cpu.rflags |= fl::IF;
+                interrupts_enabled();
             }
             break;
         case ZYDIS_MNEMONIC_HLT:

@@ -74,6 +74,46 @@ RunStop Interpreter::step(std::uint64_t n) {
     return run_batch(n, &never);
 }
 
+RunStop Interpreter::run_slice(const std::atomic<bool>& exit) {
+    m_exit = &exit;
+    return run_batch(kBatch, &exit);
+}
+
+RunStop Interpreter::inject(std::uint8_t vector) {
+    sync_table();
+    try {
+        m_fault_depth = 0;
+        deliver(vector, false, 0, false, m_cpu.rip);
+    } catch (const TripleFault&) {
+        return {StopReason::Shutdown, fmt::format("triple fault delivering vector {}", vector)};
+    }
+    m_cpu.halted = false;
+    return {StopReason::None, {}};
+}
+
+void Interpreter::start_at_sipi(std::uint8_t vector) {
+    CpuState& s = m_cpu;
+    for (auto& seg : s.seg) {
+        seg = SegmentCache{};
+        seg.limit = 0xffff;
+        seg.present = 1;
+        seg.s = 1;
+        seg.type = 3;
+    }
+    s.seg[kCs].type = 0xb;
+    s.seg[kCs].selector = static_cast<std::uint16_t>(vector << 8);
+    s.seg[kCs].base = static_cast<std::uint64_t>(vector) << 12;
+    s.rip = 0;
+    s.rflags = fl::kFixed1;
+    s.cr0 = 0x60000010;
+    s.cr4 = 0;
+    s.efer = 0;
+    s.cpl = 0;
+    s.halted = false;
+    s.int_shadow = false;
+    state_changed();
+}
+
 RunStop Interpreter::run_batch(std::uint64_t n, const std::atomic<bool>* exit) {
     sync_table();
     // Guest RAM may have changed from the host side since the last batch (decode-cache pages

@@ -18,7 +18,9 @@
 
 namespace vireo::soft {
 
-enum class StopReason { None, Halt, Shutdown, Interrupted, InternalError };
+// Yield: an instruction set RFLAGS.IF while an interrupt may be pending; the irqchip run loop
+// takes it before the next instruction.
+enum class StopReason { None, Halt, Shutdown, Interrupted, InternalError, Yield };
 
 struct RunStop {
     StopReason reason;
@@ -37,6 +39,24 @@ public:
     RunStop run(const std::atomic<bool>& exit);
     // Executes at most `n` instructions (tests); returns early on a stop.
     RunStop step(std::uint64_t n);
+    // One batch (kBatch instructions, less on a stop or `exit`): the irqchip run loop checks
+    // for interrupts between slices.
+    RunStop run_slice(const std::atomic<bool>& exit);
+    // Delivers external interrupt `vector` now (the caller checked RFLAGS.IF and the
+    // interrupt shadow). Shutdown when the delivery triple-faults.
+    RunStop inject(std::uint8_t vector);
+    // The INIT-SIPI-SIPI start of an application processor: real mode at vector * 4 KiB
+    // (SDM Vol. 3 §9.4.4, §11.6.1).
+    void start_at_sipi(std::uint8_t vector);
+    // The LAPIC's "an interrupt may be pending" flag: STI, POPF and IRET that set RFLAGS.IF end
+    // the slice when it is up, so the interrupt is not held back by a whole slice.
+    void set_interrupt_hint(const std::atomic<bool>* hint) { m_irq_hint = hint; }
+    void interrupts_enabled() {
+        if (m_irq_hint && (m_cpu.rflags & fl::IF) != 0 &&
+            m_irq_hint->load(std::memory_order_acquire) && m_stop == StopReason::None) {
+            m_stop = StopReason::Yield;
+        }
+    }
 
     CpuState& state() { return m_cpu; }
     // Call after changing state() from outside (set_regs/set_sregs/restore).
@@ -130,6 +150,7 @@ public:
     StopReason m_stop = StopReason::None;
     std::string m_stop_detail;
     const std::atomic<bool>* m_exit = nullptr;
+    const std::atomic<bool>* m_irq_hint = nullptr;
 
 private:
     PhysMemory& m_mem;

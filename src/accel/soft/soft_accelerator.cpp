@@ -6,10 +6,7 @@
 namespace vireo {
 
 Result<std::unique_ptr<Vm>> SoftAccelerator::create_vm(const VmOptions& options) {
-    if (options.irqchip) {
-        return Error("soft: in-kernel style irqchip not yet implemented");
-    }
-    return std::unique_ptr<Vm>(std::make_unique<soft::SoftVm>());
+    return std::unique_ptr<Vm>(std::make_unique<soft::SoftVm>(options.irqchip));
 }
 
 Result<std::vector<CpuidEntry>> SoftAccelerator::supported_cpuid() {

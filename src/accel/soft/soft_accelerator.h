@@ -9,8 +9,8 @@ namespace vireo {
 class SoftAccelerator final : public Accelerator {
 public:
     const char* name() const override { return "soft"; }
-    // VmOptions::irqchip needs the userspace LAPIC/IOAPIC/PIC/PIT, not implemented yet: refused
-    // with a clear error rather than a VM whose interrupts never arrive.
+    // VmOptions::irqchip gives the VM the userspace LAPICs and IOAPIC (soft_vm.h); there is no
+    // 8259 PIC or 8254 PIT yet.
     Result<std::unique_ptr<Vm>> create_vm(const VmOptions& options) override;
     Result<std::vector<CpuidEntry>> supported_cpuid() override;
 };

@@ -223,6 +223,10 @@ Result<VcpuState> SoftVcpu::save_state() {
     st.regs = save_to_bytes(saved);
     st.fpu_is_xsave = false;
     st.mp_state = m_interp.state().halted ? 3 : 0;  // KVM_MP_STATE_HALTED : RUNNABLE
+    if (m_lapic) {
+        const LapicState l = m_lapic->state();
+        st.lapic.assign(l.regs.begin(), l.regs.end());
+    }
     for (std::uint32_t index : soft_saved_msrs()) {
         std::uint64_t v = 0;
         if (soft_get_msr(m_interp.state(), index, v)) {
@@ -250,6 +254,11 @@ Result<void> SoftVcpu::restore_state(const VcpuState& state) {
         if (m.index == 0x10) {
             soft_set_msr(m_interp.state(), m.index, m.data);
         }
+    }
+    if (m_lapic && state.lapic.size() == sizeof(LapicState::regs)) {
+        LapicState l;
+        std::copy(state.lapic.begin(), state.lapic.end(), l.regs.begin());
+        m_lapic->set_state(l);
     }
     m_interp.state_changed();
     return ok();

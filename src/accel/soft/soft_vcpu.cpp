@@ -10,9 +10,83 @@ namespace vireo::soft {
 SoftVcpu::SoftVcpu(SoftVm& vm, std::uint32_t id)
     : m_vm(vm), m_id(id), m_cpuid(cpuid_model()), m_interp(vm.memory(), *this, m_cpuid) {
     // The xAPIC ID register (offset 0x20, bits 31:24) and the BSP flag of IA32_APIC_BASE.
-    m_lapic.write(0x20, id << 24);
+    m_lapic_regs.write(0x20, id << 24);
     if (id != 0) {
         m_interp.state().msr.apic_base &= ~0x100ULL;
+    }
+    if (vm.irqchip()) {
+        // Application processors wait for INIT-SIPI-SIPI, as with KVM's irqchip.
+        m_lapic = std::make_unique<SoftLapic>(
+            id, [this](std::uint32_t hi, std::uint32_t lo) { m_vm.ipi(*m_lapic, hi, lo); },
+            [this](std::uint8_t vector) { m_vm.ioapic()->eoi(vector); }, id != 0);
+        m_vm.add_lapic(m_lapic.get());
+        m_interp.set_interrupt_hint(&m_lapic->pending_hint());
+    }
+}
+
+SoftVcpu::~SoftVcpu() {
+    if (m_lapic) {
+        m_vm.remove_lapic(m_lapic.get());
+    }
+}
+
+VcpuExit SoftVcpu::finish(const RunStop& stop) {
+    switch (stop.reason) {
+        case StopReason::Halt:
+            m_stats.add(ExitReason::Halt);
+            return VcpuExit{VcpuExitKind::Halt, {}};
+        case StopReason::Shutdown:
+            m_stats.add(ExitReason::Shutdown);
+            return VcpuExit{VcpuExitKind::Shutdown, stop.detail};
+        case StopReason::InternalError:
+            m_stats.add(ExitReason::InternalError);
+            return VcpuExit{VcpuExitKind::InternalError, stop.detail};
+        default:
+            m_exit.store(false, std::memory_order_release);
+            m_stats.add(ExitReason::Interrupted);
+            return VcpuExit{VcpuExitKind::Interrupted, {}};
+    }
+}
+
+Result<VcpuExit> SoftVcpu::run_with_irqchip() {
+    CpuState& st = m_interp.state();
+    for (;;) {
+        if (m_exit.exchange(false, std::memory_order_acq_rel)) {
+            m_stats.add(ExitReason::Interrupted);
+            return VcpuExit{VcpuExitKind::Interrupted, {}};
+        }
+        if (m_lapic->init_pending()) {
+            const int v = m_lapic->take_sipi();
+            if (v < 0) {
+                m_lapic->wait();
+                continue;
+            }
+            m_interp.start_at_sipi(static_cast<std::uint8_t>(v));
+        }
+        // External interrupts are taken between slices when RFLAGS.IF is set and no STI/MOV SS
+        // shadow is active (SDM Vol. 3 §6.8.3); the shadow then ends, since every slice runs
+        // at least one instruction.
+        if ((st.rflags & fl::IF) != 0 && !st.int_shadow) {
+            const int v = m_lapic->pending();
+            if (v >= 0) {
+                m_lapic->acknowledge(static_cast<std::uint8_t>(v));
+                const RunStop r = m_interp.inject(static_cast<std::uint8_t>(v));
+                if (r.reason != StopReason::None) {
+                    return finish(r);
+                }
+            }
+        }
+        st.int_shadow = false;
+        if (st.halted) {
+            // HLT: sleep until an interrupt, the LAPIC timer or request_exit().
+            m_lapic->wait();
+            continue;
+        }
+        const RunStop r = m_interp.run_slice(m_exit);
+        if (r.reason == StopReason::Shutdown || r.reason == StopReason::InternalError) {
+            return finish(r);
+        }
+        // Halt: st.halted is set and the next round waits; Interrupted: the top returns.
     }
 }
 
@@ -26,6 +100,11 @@ Result<VcpuExit> SoftVcpu::run(IoHandler& io) {
     m_interp.state().halted = false;
     RunStop stop{StopReason::InternalError, {}};
     try {
+        if (m_lapic) {
+            auto r = run_with_irqchip();
+            m_io = nullptr;
+            return r;
+        }
         stop = m_interp.run(m_exit);
     } catch (const std::exception& e) {
         // Guest faults never get here (the interpreter delivers them); this is a host failure
@@ -33,21 +112,7 @@ Result<VcpuExit> SoftVcpu::run(IoHandler& io) {
         stop = {StopReason::InternalError, std::string("soft: ") + e.what()};
     }
     m_io = nullptr;
-    switch (stop.reason) {
-        case StopReason::Halt:
-            m_stats.add(ExitReason::Halt);
-            return VcpuExit{VcpuExitKind::Halt, {}};
-        case StopReason::Shutdown:
-            m_stats.add(ExitReason::Shutdown);
-            return VcpuExit{VcpuExitKind::Shutdown, std::move(stop.detail)};
-        case StopReason::InternalError:
-            m_stats.add(ExitReason::InternalError);
-            return VcpuExit{VcpuExitKind::InternalError, std::move(stop.detail)};
-        default:
-            m_exit.store(false, std::memory_order_release);
-            m_stats.add(ExitReason::Interrupted);
-            return VcpuExit{VcpuExitKind::Interrupted, {}};
-    }
+    return finish(stop);
 }
 
 void SoftVcpu::pio_read(std::uint16_t port, std::span<std::uint8_t> data) {
@@ -64,11 +129,34 @@ void SoftVcpu::pio_write(std::uint16_t port, std::span<const std::uint8_t> data)
 }
 
 void SoftVcpu::mmio_read(std::uint64_t pa, std::span<std::uint8_t> data) {
+    if (m_lapic) {
+        // The xAPIC page at IA32_APIC_BASE (when globally enabled, bit 11) and the IOAPIC.
+        const std::uint64_t base = m_interp.state().msr.apic_base;
+        if ((base & (1u << 11)) != 0 && (pa & ~0xfffULL) == (base & 0xffffff000ULL)) {
+            m_lapic->mmio_read(static_cast<std::uint32_t>(pa & 0xfff), data);
+            return;
+        }
+        if ((pa & ~0xfffULL) == SoftIoApic::kBase) {
+            m_vm.ioapic()->mmio_read(pa & 0xfff, data);
+            return;
+        }
+    }
     m_stats.add(ExitReason::MmioRead);
     m_io->mmio_read(pa, data);
 }
 
 void SoftVcpu::mmio_write(std::uint64_t pa, std::span<const std::uint8_t> data) {
+    if (m_lapic) {
+        const std::uint64_t base = m_interp.state().msr.apic_base;
+        if ((base & (1u << 11)) != 0 && (pa & ~0xfffULL) == (base & 0xffffff000ULL)) {
+            m_lapic->mmio_write(static_cast<std::uint32_t>(pa & 0xfff), data);
+            return;
+        }
+        if ((pa & ~0xfffULL) == SoftIoApic::kBase) {
+            m_vm.ioapic()->mmio_write(pa & 0xfff, data);
+            return;
+        }
+    }
     if (m_vm.ioevent_write(true, pa, data)) {
         return;
     }
@@ -188,11 +276,15 @@ Result<void> SoftVcpu::set_fpu(const FpuState& fpu) {
 }
 
 Result<LapicState> SoftVcpu::get_lapic() {
-    return m_lapic;
+    return m_lapic ? m_lapic->state() : m_lapic_regs;
 }
 
 Result<void> SoftVcpu::set_lapic(const LapicState& lapic) {
-    m_lapic = lapic;
+    if (m_lapic) {
+        m_lapic->set_state(lapic);
+    } else {
+        m_lapic_regs = lapic;
+    }
     return ok();
 }
 

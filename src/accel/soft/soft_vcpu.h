@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "accel/soft/interpreter.h"
+#include "accel/soft/soft_lapic.h"
 #include "accel/vcpu.h"
 
 namespace vireo::soft {
@@ -16,10 +17,16 @@ class SoftVm;
 class SoftVcpu final : public Vcpu, private IoSink {
 public:
     SoftVcpu(SoftVm& vm, std::uint32_t id);
+    ~SoftVcpu() override;
 
     std::uint32_t id() const override { return m_id; }
     Result<VcpuExit> run(IoHandler& io) override;
-    void request_exit() override { m_exit.store(true, std::memory_order_release); }
+    void request_exit() override {
+        m_exit.store(true, std::memory_order_release);
+        if (m_lapic) {
+            m_lapic->wake();  // out of a HLT or wait-for-SIPI sleep
+        }
+    }
     Result<Regs> get_regs() override;
     Result<void> set_regs(const Regs& regs) override;
     Result<Sregs> get_sregs() override;
@@ -50,7 +57,12 @@ private:
     std::atomic<bool> m_exit{false};
     IoHandler* m_io = nullptr;
     ExitStats m_stats;
-    LapicState m_lapic;  // kept for get/set; no LAPIC model yet
+    // With the irqchip: the run loop that accepts interrupts between slices and sleeps in HLT.
+    Result<VcpuExit> run_with_irqchip();
+    VcpuExit finish(const RunStop& stop);
+
+    LapicState m_lapic_regs;             // without the irqchip: kept for get/set only
+    std::unique_ptr<SoftLapic> m_lapic;  // with the irqchip
 };
 
 // MSRs the soft CPU lists in a saved state and accepts from the VMM (host-side access: no

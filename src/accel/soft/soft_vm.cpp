@@ -19,6 +19,81 @@ std::uint64_t monotonic_ns() {
 }
 }  // namespace
 
+SoftVm::SoftVm(bool irqchip) {
+    if (irqchip) {
+        m_ioapic = std::make_unique<SoftIoApic>(
+            [this](std::uint8_t dest, bool logical, std::uint8_t vector, bool level) {
+                deliver_interrupt(dest, logical, vector, level);
+            });
+    }
+}
+
+void SoftVm::add_lapic(SoftLapic* lapic) {
+    std::lock_guard lock(m_lapic_mutex);
+    m_lapics.push_back(lapic);
+}
+
+void SoftVm::remove_lapic(SoftLapic* lapic) {
+    std::lock_guard lock(m_lapic_mutex);
+    std::erase(m_lapics, lapic);
+}
+
+void SoftVm::deliver_interrupt(std::uint8_t dest, bool logical, std::uint8_t vector, bool level,
+                               std::uint32_t mode, SoftLapic* self, std::uint32_t shorthand) {
+    std::lock_guard lock(m_lapic_mutex);
+    for (SoftLapic* l : m_lapics) {
+        bool hit;
+        switch (shorthand) {
+            case 1:
+                hit = l == self;
+                break;  // self
+            case 2:
+                hit = true;
+                break;  // all including self
+            case 3:
+                hit = l != self;
+                break;  // all excluding self
+            default:
+                // Physical: the APIC ID or 0xff (broadcast); logical (flat model): the LDR bitmask.
+                hit = logical ? (l->logical_id() & dest) != 0 : (l->id() == dest || dest == 0xff);
+                break;
+        }
+        if (!hit) {
+            continue;
+        }
+        switch (mode) {
+            case 5:
+                l->init_signal();
+                break;  // INIT
+            case 6:
+                l->sipi(vector);
+                break;  // start-up
+            default:
+                l->accept(vector, level);
+                break;  // fixed, lowest priority (as fixed)
+        }
+        if (mode == 1) {
+            break;  // lowest priority: one target is enough
+        }
+    }
+}
+
+void SoftVm::deliver_msi(const MsiMessage& m) {
+    // MSI address bits 19:12 destination, bit 2 destination mode; data bits 7:0 vector,
+    // 10:8 delivery mode, 15 trigger mode (SDM Vol. 3 §11.11).
+    deliver_interrupt(static_cast<std::uint8_t>(m.address >> 12), (m.address & 4) != 0,
+                      static_cast<std::uint8_t>(m.data), (m.data & 0x8000) != 0, (m.data >> 8) & 7);
+}
+
+void SoftVm::ipi(SoftLapic& from, std::uint32_t icr_high, std::uint32_t icr_low) {
+    const std::uint32_t mode = (icr_low >> 8) & 7;
+    if (mode == 5 && (icr_low & (1u << 14)) == 0) {
+        return;  // INIT level de-assert: no action on xAPIC (SDM Vol. 3 §11.6.1)
+    }
+    deliver_interrupt(static_cast<std::uint8_t>(icr_high >> 24), (icr_low & (1u << 11)) != 0,
+                      static_cast<std::uint8_t>(icr_low), false, mode, &from, (icr_low >> 18) & 3);
+}
+
 Result<void> SoftVm::map_memory(const MemorySlot& slot) {
     return m_memory.map(slot);
 }
@@ -27,12 +102,59 @@ Result<std::unique_ptr<Vcpu>> SoftVm::create_vcpu(std::uint32_t id) {
     return std::unique_ptr<Vcpu>(std::make_unique<SoftVcpu>(*this, id));
 }
 
-Result<std::unique_ptr<IrqLine>> SoftVm::create_irq_line(std::uint32_t) {
-    return Error("soft: interrupt lines need the userspace irqchip (not yet implemented)");
+namespace {
+
+class SoftIrqLine final : public IrqLine {
+public:
+    SoftIrqLine(SoftIoApic& ioapic, std::uint32_t pin) : m_ioapic(ioapic), m_pin(pin) {}
+    void set_level(bool high) override { m_ioapic.set_level(m_pin, high); }
+
+private:
+    SoftIoApic& m_ioapic;
+    std::uint32_t m_pin;
+};
+
+class SoftMsiRoute final : public MsiRoute {
+public:
+    explicit SoftMsiRoute(SoftVm& vm) : m_vm(vm) {}
+    Result<void> set_message(const MsiMessage& message) override {
+        std::lock_guard lock(m_mutex);
+        m_message = message;
+        return ok();
+    }
+    void trigger() override {
+        MsiMessage m;
+        {
+            std::lock_guard lock(m_mutex);
+            m = m_message;
+        }
+        m_vm.deliver_msi(m);
+    }
+
+private:
+    SoftVm& m_vm;
+    std::mutex m_mutex;
+    MsiMessage m_message;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<IrqLine>> SoftVm::create_irq_line(std::uint32_t gsi) {
+    if (!m_ioapic) {
+        return Error("interrupt lines need the irqchip (VmOptions::irqchip)");
+    }
+    if (gsi >= SoftIoApic::kPins) {
+        return Error(
+            fmt::format("GSI {} out of range (IOAPIC has {} pins)", gsi, SoftIoApic::kPins));
+    }
+    return std::unique_ptr<IrqLine>(std::make_unique<SoftIrqLine>(*m_ioapic, gsi));
 }
 
 Result<std::unique_ptr<MsiRoute>> SoftVm::create_msi_route() {
-    return Error("soft: MSI routes need the userspace irqchip (not yet implemented)");
+    if (!m_ioapic) {
+        return Error("MSI routes need the irqchip (VmOptions::irqchip)");
+    }
+    return std::unique_ptr<MsiRoute>(std::make_unique<SoftMsiRoute>(*this));
 }
 
 Result<void> SoftVm::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) {
@@ -52,7 +174,10 @@ Result<void> SoftVm::set_clock(std::uint64_t ns) {
 Result<VmPlatformState> SoftVm::save_platform_state() {
     VmPlatformState s;
     s.accelerator = "soft";
-    s.irqchip = false;
+    s.irqchip = m_ioapic != nullptr;
+    if (m_ioapic) {
+        s.ioapic = m_ioapic->save();
+    }
     return s;
 }
 
@@ -61,8 +186,11 @@ Result<void> SoftVm::restore_platform_state(const VmPlatformState& state) {
         return Error(
             fmt::format("soft: cannot restore platform state saved by '{}'", state.accelerator));
     }
-    if (state.irqchip) {
-        return Error("soft: saved state has an irqchip, which soft does not implement yet");
+    if (state.irqchip != (m_ioapic != nullptr)) {
+        return Error("soft: saved state and VM differ in having an irqchip");
+    }
+    if (m_ioapic && !m_ioapic->restore(state.ioapic)) {
+        return Error("soft: bad IOAPIC state");
     }
     return ok();
 }
