@@ -51,9 +51,7 @@ public:
         const unsigned off = lin & (kPageSize - 1);
         if (e.tag == (lin >> kPageShift) && e.host && off + size <= kPageSize &&
             (!user || e.user)) {
-            std::uint64_t v = 0;
-            std::memcpy(&v, e.host + off, size);
-            return v;
+            return load(e.host + off, size);
         }
         return read_slow(lin, size, user);
     }
@@ -62,7 +60,7 @@ public:
         const unsigned off = lin & (kPageSize - 1);
         if (e.tag == (lin >> kPageShift) && e.host_w && off + size <= kPageSize &&
             (!user || e.user)) {
-            std::memcpy(e.host_w + off, &v, size);
+            store(e.host_w + off, v, size);
             m_code_written |= e.slot->on_write(e.slot_page);
             return;
         }
@@ -90,6 +88,48 @@ public:
     bool m_code_written = false;
 
 private:
+    // Fixed-size copies, so the hot path has no call into memcpy for a variable length.
+    static std::uint64_t load(const std::uint8_t* p, unsigned size) {
+        switch (size) {
+            case 1:
+                return *p;
+            case 2: {
+                std::uint16_t v;
+                std::memcpy(&v, p, 2);
+                return v;
+            }
+            case 4: {
+                std::uint32_t v;
+                std::memcpy(&v, p, 4);
+                return v;
+            }
+            default: {
+                std::uint64_t v;
+                std::memcpy(&v, p, 8);
+                return v;
+            }
+        }
+    }
+    static void store(std::uint8_t* p, std::uint64_t v, unsigned size) {
+        switch (size) {
+            case 1:
+                *p = static_cast<std::uint8_t>(v);
+                break;
+            case 2: {
+                const auto x = static_cast<std::uint16_t>(v);
+                std::memcpy(p, &x, 2);
+                break;
+            }
+            case 4: {
+                const auto x = static_cast<std::uint32_t>(v);
+                std::memcpy(p, &x, 4);
+                break;
+            }
+            default:
+                std::memcpy(p, &v, 8);
+                break;
+        }
+    }
     static constexpr std::uint64_t kInvalid = ~0ULL;
     static constexpr unsigned kTlbSize = 512;
     struct TlbEntry {
