@@ -182,6 +182,15 @@ TEST(SoftIrqchip, InitSipiStartsTheSecondVcpu) {
     EXPECT_EQ(ap_exit, VcpuExitKind::Interrupted);
     EXPECT_EQ(*g.mem->read_obj<std::uint8_t>(GuestAddress(0x7000)), 0x55U);
     EXPECT_EQ(g.cpus[1]->get_sregs()->cs.selector, 0x0a00);
+    // The vCPU state carries the LAPIC and whether the vCPU still waits for SIPI.
+    auto started = g.cpus[1]->save_state();
+    ASSERT_TRUE(started.ok());
+    EXPECT_EQ(started->lapic.size(), 1024U);
+    EXPECT_EQ(started->mp_state, 3U) << "the AP halted";
+    IrqGuest fresh(Bytes{0xf4}, 2);
+    auto waiting = fresh.cpus[1]->save_state();
+    ASSERT_TRUE(waiting.ok());
+    EXPECT_EQ(waiting->mp_state, 1U) << "an AP not yet started waits for INIT-SIPI";
 }
 
 }  // namespace

@@ -42,6 +42,12 @@ public:
     // vCPU thread: consumes a pending INIT/SIPI; returns the SIPI vector, or -1.
     int take_sipi();
     bool init_pending() const { return m_init.load(); }
+    // Restore: whether this vCPU still waits for INIT-SIPI.
+    void set_waiting_for_sipi(bool waiting) {
+        std::lock_guard lock(m_mutex);
+        m_init = waiting;
+        m_sipi = -1;
+    }
 
     // vCPU thread: the highest-priority pending vector that can be delivered now (above the
     // processor priority), or -1. Runs the timer first.

@@ -222,7 +222,8 @@ Result<VcpuState> SoftVcpu::save_state() {
     saved.cpu = m_interp.state();
     st.regs = save_to_bytes(saved);
     st.fpu_is_xsave = false;
-    st.mp_state = m_interp.state().halted ? 3 : 0;  // KVM_MP_STATE_HALTED : RUNNABLE
+    // KVM's numbering: RUNNABLE 0, UNINITIALIZED 1 (waiting for INIT-SIPI), HALTED 3.
+    st.mp_state = (m_lapic && m_lapic->init_pending()) ? 1 : m_interp.state().halted ? 3 : 0;
     if (m_lapic) {
         const LapicState l = m_lapic->state();
         st.lapic.assign(l.regs.begin(), l.regs.end());
@@ -259,6 +260,9 @@ Result<void> SoftVcpu::restore_state(const VcpuState& state) {
         LapicState l;
         std::copy(state.lapic.begin(), state.lapic.end(), l.regs.begin());
         m_lapic->set_state(l);
+    }
+    if (m_lapic) {
+        m_lapic->set_waiting_for_sipi(state.mp_state == 1);
     }
     m_interp.state_changed();
     return ok();
