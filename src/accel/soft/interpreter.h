@@ -1,7 +1,7 @@
-// The soft CPU's interpreter: fetches through the decode cache, executes the integer ISA and the
-// system instructions, and delivers exceptions through the IDT. One per vCPU, run on the vCPU's
-// thread. Guest faults are C++ exceptions (GuestFault) inside a batch; they are caught by run()
-// and never escape it.
+// The soft CPU's interpreter: fetches through the decode cache, executes the integer ISA, the
+// system instructions and an SSE2 integer/move subset, and delivers exceptions through the IDT
+// (IVT in real mode). One per vCPU, run on the vCPU's thread. Guest faults are C++ exceptions
+// (GuestFault) inside a batch; they are caught by run() and never escape it.
 #pragma once
 
 #include <atomic>
@@ -74,7 +74,6 @@ public:
     static constexpr std::uint64_t kBatch = 4096;
 
 private:
-    friend class Exec;
     // --- run loop (interpreter.cpp) ---
     RunStop run_batch(std::uint64_t n, const std::atomic<bool>* exit);
     const Insn* fetch();
@@ -86,7 +85,8 @@ private:
     void sync_table();
 
 public:
-    // --- helpers shared by the exec_*.cpp files ---
+    // --- helpers shared by the exec_*.cpp files (public for their file-local helpers, such as
+    // exec_alu.cpp's binop; the interpreter is not used outside accel/soft and its tests) ---
     bool user() const { return m_cpu.cpl == 3; }
     bool long64() const { return m_mode == CpuMode::Long64; }
     CpuMode mode() const { return m_mode; }
@@ -164,8 +164,8 @@ private:
     CodePage* m_fetch_page = nullptr;
     Insn m_scratch;  // an uncached instruction (page-crossing or from MMIO)
     std::uint64_t m_icount = 0;
-    int m_fault_depth = 0;
-    int m_last_fault = -1;  // nesting of exception delivery: #DF, then shutdown
+    int m_fault_depth = 0;  // nesting of exception delivery: #DF, then shutdown
+    int m_last_fault = -1;
 
 public:
     void invalidate_fetch() { m_fetch_lpn = ~0ULL; }
