@@ -195,3 +195,58 @@ TEST(SoftIrqchip, InitSipiStartsTheSecondVcpu) {
 
 }  // namespace
 }  // namespace vireo::soft::test
+
+namespace vireo::soft::test {
+namespace {
+
+TEST(SoftIrqchip, RequestExitWakesAHaltWithInterruptsOff) {
+    IrqGuest g(Bytes{0xfa, 0xf4});  // cli; hlt: nothing but request_exit() can end this
+    probe::RecordingIo io;
+    Vcpu& v = *g.cpus[0];
+    std::thread stopper([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        v.request_exit();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    auto exit = v.run(io);
+    stopper.join();
+    ASSERT_TRUE(exit.ok());
+    EXPECT_EQ(exit->kind, VcpuExitKind::Interrupted);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+TEST(SoftIrqchip, MsiStormFromAnotherThreadIsCountedExactly) {
+    // The guest counts interrupts in ESI until it has seen kStorm, then reports: sti; L:
+    // cmp esi, kStorm; jb L; mov al, 1; out 0x80, al; jmp $. Each MSI is sent only after the
+    // previous one was taken (an edge while the vector is still in IRR would merge).
+    constexpr std::uint32_t kStorm = 2000;
+    Bytes c;
+    store(c, 0xfee000f0, 0x1ff);
+    c.insert(c.end(), {0xfb, 0x81, 0xfe});
+    put(c, kStorm, 4);
+    c.insert(c.end(), {0x72, 0xf8, 0xb0, 0x01, 0xe6, 0x80, 0xeb, 0xfe});
+    IrqGuest g(c);
+    auto msi = g.vm->create_msi_route();
+    ASSERT_TRUE(msi.ok());
+    ASSERT_TRUE((*msi)->set_message({0xfee00000, 0x43}).ok());
+    std::atomic<bool> done{false};
+    std::thread storm([&] {
+        std::uint32_t sent = 0;
+        while (!done && sent < kStorm) {
+            const auto isr = g.cpus[0]->get_lapic();  // racy read, only to pace the sender
+            const bool in_irr = (isr->read(0x200 + 0x10 * (0x43 / 32)) >> (0x43 % 32)) & 1;
+            if (!in_irr) {
+                (*msi)->trigger();
+                ++sent;
+                std::this_thread::sleep_for(std::chrono::microseconds(20));
+            }
+        }
+    });
+    const auto count = run_until_done(g);
+    done = true;
+    storm.join();
+    EXPECT_EQ(count, kStorm);
+}
+
+}  // namespace
+}  // namespace vireo::soft::test
