@@ -1,15 +1,41 @@
 #include "probe_fixture.h"
 
+#ifdef VIREO_PROBE_SOFT
+#include "accel/soft/soft_accelerator.h"
+#else
+#include "accel/kvm/kvm_accelerator.h"
+#endif
+
 namespace vireo::probe {
 
-void ProbeTest::SetUp() {
+Result<std::unique_ptr<Accelerator>> open_probe_accelerator() {
+#ifdef VIREO_PROBE_SOFT
+    return std::unique_ptr<Accelerator>(std::make_unique<SoftAccelerator>());
+#else
     auto kvm = KvmAccelerator::open();
-    ASSERT_TRUE(kvm.ok()) << "probe tests need a working /dev/kvm: " << kvm.error().message();
-    m_kvm = std::move(kvm).value();
+    if (!kvm) {
+        return kvm.error();
+    }
+    return std::unique_ptr<Accelerator>(std::move(kvm).value());
+#endif
+}
+
+bool probe_on_soft() {
+#ifdef VIREO_PROBE_SOFT
+    return true;
+#else
+    return false;
+#endif
+}
+
+void ProbeTest::SetUp() {
+    auto accel = open_probe_accelerator();
+    ASSERT_TRUE(accel.ok()) << "probe tests need their accelerator: " << accel.error().message();
+    m_accel = std::move(accel).value();
 }
 
 std::unique_ptr<ProbeGuest> ProbeTest::guest(CpuMode mode, const Asm& code) {
-    auto g = ProbeGuest::create(*m_kvm, mode, code.code());
+    auto g = ProbeGuest::create(*m_accel, mode, code.code());
     EXPECT_TRUE(g.ok()) << g.error().message();
     return g.ok() ? std::move(g).value() : nullptr;
 }

@@ -96,7 +96,7 @@ TEST_F(ProbeTest, CounterContinuesInANewProcessAfterRestore) {
     if (pid == 0) {
         // The child: a fresh accelerator, VM and vCPU from the files alone.
         int code = 10;
-        auto accel = KvmAccelerator::open();
+        auto accel = open_probe_accelerator();
         auto file = read_snapshot_file(dir + "/state");
         if (accel && file) {
             code = 11;

@@ -1,0 +1,475 @@
+#include "snippet_gen.h"
+
+#include <fmt/format.h>
+
+namespace vireo::soft::test {
+
+namespace {
+
+class Gen {
+public:
+    explicit Gen(std::mt19937_64& rng) : m_rng(rng) {}
+
+    unsigned pick(unsigned n) { return static_cast<unsigned>(m_rng() % n); }
+    bool coin() { return (m_rng() & 1) != 0; }
+
+    // A GPR number for a register operand: not RSP (4) or R15; for byte operands without REX,
+    // 4..7 are AH..BH and all usable.
+    unsigned reg(unsigned size, bool rex) {
+        for (;;) {
+            const unsigned r = pick(rex ? 15 : 8);
+            if (r == 4 && (size != 1 || rex)) {
+                continue;
+            }
+            return r;
+        }
+    }
+
+    // Emits one ModRM instruction. `digit` >= 0 fixes the reg field (/digit); `mem` picks
+    // [R15 + disp8] for r/m; `imm` bytes of immediate follow.
+    void modrm(std::vector<std::uint8_t>& out, std::initializer_list<std::uint8_t> opcode,
+               unsigned size, int digit, bool mem, unsigned imm, std::uint8_t prefix = 0) {
+        // Byte operands: with a REX prefix 4..7 are SPL..DIL, without it AH..BH.
+        const bool rex_wanted = size == 8 || mem || (size == 1 ? coin() : pick(4) != 0);
+        const unsigned r = digit >= 0 ? static_cast<unsigned>(digit) : reg(size, rex_wanted);
+        const unsigned rm = mem ? 15 : reg(size, rex_wanted);
+        std::uint8_t rex = 0x40;
+        if (size == 8) {
+            rex |= 8;
+        }
+        if (r >= 8) {
+            rex |= 4;
+        }
+        if (rm >= 8) {
+            rex |= 1;
+        }
+        if (size == 2) {
+            out.push_back(0x66);
+        }
+        if (prefix) {
+            out.push_back(prefix);
+        }
+        if (rex_wanted || rex != 0x40) {
+            out.push_back(rex);
+        }
+        out.insert(out.end(), opcode.begin(), opcode.end());
+        out.push_back(static_cast<std::uint8_t>((mem ? 0x40 : 0xc0) | ((r & 7) << 3) | (rm & 7)));
+        if (mem) {
+            out.push_back(static_cast<std::uint8_t>(pick(120)));
+        }
+        for (unsigned i = 0; i < imm; ++i) {
+            out.push_back(static_cast<std::uint8_t>(m_rng()));
+        }
+    }
+
+    unsigned size() {
+        static constexpr unsigned kSizes[] = {1, 2, 4, 8};
+        return kSizes[pick(4)];
+    }
+    unsigned wide_size() {
+        static constexpr unsigned kSizes[] = {2, 4, 8};
+        return kSizes[pick(3)];
+    }
+    static unsigned imm_z(unsigned size) { return size == 2 ? 2 : 4; }
+
+private:
+    std::mt19937_64& m_rng;
+};
+
+void alu(Gen& g, Snippet& s) {
+    const auto op = static_cast<std::uint8_t>(g.pick(8));  // ADD OR ADC SBB AND SUB XOR CMP
+    const unsigned size = g.size();
+    const bool mem = g.pick(3) == 0;
+    const std::uint8_t lock = (mem && op != 7 && g.coin()) ? 0xf0 : 0;
+    const std::uint8_t w = size == 1 ? 0 : 1;
+    switch (g.pick(7)) {
+        case 0:  // op r/m, r
+            g.modrm(s.code, {static_cast<std::uint8_t>(op * 8 + w)}, size, -1, mem, 0, lock);
+            break;
+        case 1:  // op r, r/m
+            g.modrm(s.code, {static_cast<std::uint8_t>(op * 8 + 2 + w)}, size, -1, mem, 0);
+            break;
+        case 2:  // op r/m, imm
+            if (size == 1) {
+                g.modrm(s.code, {0x80}, 1, op, mem, 1, lock);
+            } else if (g.coin()) {
+                g.modrm(s.code, {0x83}, size, op, mem, 1, lock);
+            } else {
+                g.modrm(s.code, {0x81}, size, op, mem, Gen::imm_z(size), lock);
+            }
+            break;
+        case 3:  // TEST r/m, r | TEST r/m, imm
+            if (g.coin()) {
+                g.modrm(s.code, {static_cast<std::uint8_t>(0x84 + w)}, size, -1, mem, 0);
+            } else {
+                g.modrm(s.code, {static_cast<std::uint8_t>(0xf6 + w)}, size, 0, mem,
+                        size == 1 ? 1 : Gen::imm_z(size));
+            }
+            break;
+        case 4:  // NOT / NEG
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xf6 + w)}, size,
+                    2 + static_cast<int>(g.pick(2)), mem, 0, mem && g.coin() ? 0xf0 : 0);
+            break;
+        case 5:  // INC / DEC
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xfe + w)}, size,
+                    static_cast<int>(g.pick(2)), mem, 0, mem && g.coin() ? 0xf0 : 0);
+            break;
+        default:  // op AL/eAX, imm
+            if (size == 2) {
+                s.code.push_back(0x66);
+            } else if (size == 8) {
+                s.code.push_back(0x48);
+            }
+            s.code.push_back(static_cast<std::uint8_t>(op * 8 + 4 + w));
+            for (unsigned i = 0; i < (size == 1 ? 1 : Gen::imm_z(size)); ++i) {
+                s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+            }
+            break;
+    }
+}
+
+void shift(Gen& g, Snippet& s) {
+    const unsigned size = g.size();
+    const bool mem = g.pick(3) == 0;
+    const std::uint8_t w = size == 1 ? 0 : 1;
+    static constexpr int kOps[] = {0, 1, 2, 3, 4, 5, 7};
+    const int op = kOps[g.pick(7)];
+    switch (g.pick(4)) {
+        case 0:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xc0 + w)}, size, op, mem, 1);
+            break;
+        case 1:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xd0 + w)}, size, op, mem, 0);
+            break;
+        case 2:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xd2 + w)}, size, op, mem, 0);
+            break;
+        default: {
+            const unsigned ws = g.wide_size();
+            const std::uint8_t opc =
+                static_cast<std::uint8_t>((g.coin() ? 0xa4 : 0xac) + (g.coin() ? 1 : 0));
+            g.modrm(s.code, {0x0f, opc}, ws, -1, mem, (opc & 1) ? 0 : 1);
+            break;
+        }
+    }
+}
+
+void muldiv(Gen& g, Snippet& s) {
+    const unsigned size = g.size();
+    const bool mem = g.pick(3) == 0;
+    switch (g.pick(3)) {
+        case 0: {
+            const int op = 4 + static_cast<int>(g.pick(4));  // MUL IMUL DIV IDIV
+            g.modrm(s.code, {static_cast<std::uint8_t>(size == 1 ? 0xf6 : 0xf7)}, size, op, mem, 0);
+            s.divide = op >= 6;
+            break;
+        }
+        case 1:
+            g.modrm(s.code, {0x0f, 0xaf}, g.wide_size(), -1, mem, 0);
+            break;
+        default: {
+            const unsigned ws = g.wide_size();
+            if (g.coin()) {
+                g.modrm(s.code, {0x6b}, ws, -1, mem, 1);
+            } else {
+                g.modrm(s.code, {0x69}, ws, -1, mem, Gen::imm_z(ws));
+            }
+            break;
+        }
+    }
+}
+
+void bits(Gen& g, Snippet& s) {
+    const unsigned ws = g.wide_size();
+    const bool mem = g.pick(3) == 0;
+    switch (g.pick(3)) {
+        case 0: {  // BT/BTS/BTR/BTC r/m, r (register destination only: a register bit offset
+                   // would address outside the scratch buffer)
+            static constexpr std::uint8_t kOps[] = {0xa3, 0xab, 0xb3, 0xbb};
+            g.modrm(s.code, {0x0f, kOps[g.pick(4)]}, ws, -1, false, 0);
+            break;
+        }
+        case 1:  // BT/BTS/BTR/BTC r/m, imm8
+            g.modrm(s.code, {0x0f, 0xba}, ws, 4 + static_cast<int>(g.pick(4)), mem, 1,
+                    mem && g.coin() ? 0xf0 : 0);
+            break;
+        default:  // BSF / BSR
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xbc + g.pick(2))}, ws, -1, mem, 0);
+            break;
+    }
+}
+
+void move(Gen& g, Snippet& s) {
+    const unsigned size = g.size();
+    const unsigned ws = g.wide_size();
+    const bool mem = g.pick(3) == 0;
+    const std::uint8_t w = size == 1 ? 0 : 1;
+    switch (g.pick(15)) {
+        case 0:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0x88 + w + 2 * g.pick(2))}, size, -1, mem,
+                    0);
+            break;
+        case 1:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0xc6 + w)}, size, 0, mem,
+                    size == 1 ? 1 : Gen::imm_z(size));
+            break;
+        case 2:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xb6 + g.pick(2) + 8 * g.pick(2))}, ws,
+                    -1, mem, 0);
+            break;
+        case 3:
+            g.modrm(s.code, {0x63}, 8, -1, mem, 0);
+            break;
+        case 4:
+            g.modrm(s.code, {static_cast<std::uint8_t>(0x86 + w)}, size, -1, mem, 0);
+            break;
+        case 5:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xb0 + w)}, size, -1, mem, 0,
+                    mem && g.coin() ? 0xf0 : 0);
+            break;
+        case 6:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0xc0 + w)}, size, -1, mem, 0,
+                    mem && g.coin() ? 0xf0 : 0);
+            break;
+        case 7:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0x40 + g.pick(16))}, ws, -1, mem, 0);
+            break;
+        case 8:
+            g.modrm(s.code, {0x0f, static_cast<std::uint8_t>(0x90 + g.pick(16))}, 1, 0, mem, 0);
+            break;
+        case 9: {  // BSWAP r32/r64
+            const unsigned r = g.reg(4, true);
+            s.code.push_back(
+                static_cast<std::uint8_t>(0x40 | (g.coin() ? 8 : 0) | (r >= 8 ? 1 : 0)));
+            s.code.push_back(0x0f);
+            s.code.push_back(static_cast<std::uint8_t>(0xc8 + (r & 7)));
+            break;
+        }
+        case 10: {  // CBW/CWDE/CDQE, CWD/CDQ/CQO
+            if (ws == 2) {
+                s.code.push_back(0x66);
+            } else if (ws == 8) {
+                s.code.push_back(0x48);
+            }
+            s.code.push_back(static_cast<std::uint8_t>(0x98 + g.pick(2)));
+            break;
+        }
+        case 11: {  // SAHF LAHF CMC CLC STC
+            static constexpr std::uint8_t kOps[] = {0x9e, 0x9f, 0xf5, 0xf8, 0xf9};
+            s.code.push_back(kOps[g.pick(5)]);
+            break;
+        }
+        case 12: {  // LEA r, [base + disp] with a base other than RSP/R12 (SIB) and R15
+            unsigned base;
+            do {
+                base = g.pick(15);
+            } while (base == 4 || base == 12);
+            const unsigned r = g.reg(8, true);
+            const bool d32 = g.coin();
+            if (ws == 2) {
+                s.code.push_back(0x66);
+            }
+            s.code.push_back(static_cast<std::uint8_t>(0x40 | (ws == 8 ? 8 : 0) | (r >= 8 ? 4 : 0) |
+                                                       (base >= 8 ? 1 : 0)));
+            s.code.push_back(0x8d);
+            s.code.push_back(
+                static_cast<std::uint8_t>((d32 ? 0x80 : 0x40) | ((r & 7) << 3) | (base & 7)));
+            for (unsigned i = 0; i < (d32 ? 4u : 1u); ++i) {
+                s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+            }
+            break;
+        }
+        case 13: {  // [LOCK] CMPXCHG8B / CMPXCHG16B [R15 + disp8]
+            s.wide = g.coin();
+            const unsigned disp = s.wide ? (g.pick(8) == 0 ? 8 : 16 * g.pick(7)) : g.pick(15) * 8;
+            if (g.coin()) {
+                s.code.push_back(0xf0);
+            }
+            s.code.insert(s.code.end(), {static_cast<std::uint8_t>(s.wide ? 0x49 : 0x41), 0x0f,
+                                         0xc7, 0x4f, static_cast<std::uint8_t>(disp)});
+            s.cmpxchg_disp = static_cast<int>(disp);
+            break;
+        }
+        default: {  // MOV r, imm (B8+r), imm64 with REX.W
+            const unsigned r = g.reg(4, true);
+            const bool wide = g.coin();
+            s.code.push_back(static_cast<std::uint8_t>(0x40 | (wide ? 8 : 0) | (r >= 8 ? 1 : 0)));
+            s.code.push_back(static_cast<std::uint8_t>(0xb8 + (r & 7)));
+            for (unsigned i = 0; i < (wide ? 8u : 4u); ++i) {
+                s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+            }
+            break;
+        }
+    }
+}
+
+void string_op(Gen& g, Snippet& s) {
+    s.string_op = true;
+    static constexpr std::uint8_t kOps[] = {0xa4, 0xaa, 0xac, 0xa6,
+                                            0xae};  // MOVS STOS LODS CMPS SCAS
+    const std::uint8_t op = kOps[g.pick(5)];
+    const unsigned size = g.size();
+    if (size == 2) {
+        s.code.push_back(0x66);
+    }
+    const unsigned rep = g.pick(3);
+    if (rep == 1) {
+        s.code.push_back(0xf3);
+    } else if (rep == 2) {
+        s.code.push_back(0xf2);
+    }
+    if (size == 8) {
+        s.code.push_back(0x48);
+    }
+    s.code.push_back(static_cast<std::uint8_t>(op + (size == 1 ? 0 : 1)));
+}
+
+// Balanced stack sequences: what goes on the stack comes off again, so RSP (the harness's own
+// stack natively, the guest stack in the interpreter) ends where it started.
+void stack(Gen& g, Snippet& s) {
+    auto reg_byte = [&](std::uint8_t base, unsigned r) {
+        if (r >= 8) {
+            s.code.push_back(0x41);
+        }
+        s.code.push_back(static_cast<std::uint8_t>(base + (r & 7)));
+    };
+    switch (g.pick(6)) {
+        case 0:  // push r; pop r2
+            reg_byte(0x50, g.reg(8, true));
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        case 1:  // push imm8/imm32; pop r
+            if (g.coin()) {
+                s.code.insert(s.code.end(), {0x6a, static_cast<std::uint8_t>(g.pick(256))});
+            } else {
+                s.code.push_back(0x68);
+                for (int i = 0; i < 4; ++i) {
+                    s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+                }
+            }
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        case 2:  // pushfq; pop r
+            s.code.push_back(0x9c);
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        case 3:  // push qword [r15+d]; pop qword [r15+d2]
+            s.code.insert(s.code.end(), {0x41, 0xff, 0x77, static_cast<std::uint8_t>(g.pick(120))});
+            s.code.insert(s.code.end(), {0x41, 0x8f, 0x47, static_cast<std::uint8_t>(g.pick(120))});
+            break;
+        case 4:  // 66 push r16; 66 pop r16
+            s.code.push_back(0x66);
+            reg_byte(0x50, g.reg(8, true));
+            s.code.push_back(0x66);
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        default: {  // push r; push r2; xchg r3, [rsp]; pop r4; pop r5
+            reg_byte(0x50, g.reg(8, true));
+            reg_byte(0x50, g.reg(8, true));
+            const unsigned r3 = g.reg(8, true);
+            s.code.insert(s.code.end(), {static_cast<std::uint8_t>(0x48 | (r3 >= 8 ? 4 : 0)), 0x87,
+                                         static_cast<std::uint8_t>(0x04 | ((r3 & 7) << 3)), 0x24});
+            reg_byte(0x58, g.reg(8, true));
+            reg_byte(0x58, g.reg(8, true));
+            break;
+        }
+    }
+}
+
+// SSE2 moves and integer/logic operations: [66|F3] [REX] 0F op ModRM [disp8] [imm8], XMM
+// registers 0-15 and [R15 + disp8] (16-aligned most of the time; a misaligned legacy-SSE
+// operand must #GP on both sides).
+void sse(Gen& g, Snippet& s) {
+    struct Op {
+        std::uint8_t prefix, opcode;
+        bool imm8;
+        int gpr;  // 0: reg and r/m are XMM; 1: r/m may be a GPR (MOVD/MOVQ); 2: reg is a GPR
+    };
+    static constexpr Op kOps[] = {
+        {0x66, 0x6f, false, 0}, {0xf3, 0x6f, false, 0}, {0x66, 0x7f, false, 0},
+        {0xf3, 0x7f, false, 0}, {0x00, 0x28, false, 0}, {0x00, 0x29, false, 0},
+        {0x00, 0x10, false, 0}, {0x00, 0x11, false, 0}, {0x66, 0x28, false, 0},
+        {0x66, 0x10, false, 0}, {0x66, 0x6e, false, 1}, {0x66, 0x7e, false, 1},
+        {0xf3, 0x7e, false, 0}, {0x66, 0xd6, false, 0}, {0x66, 0xef, false, 0},
+        {0x00, 0x57, false, 0}, {0x66, 0x57, false, 0}, {0x66, 0xdb, false, 0},
+        {0x00, 0x54, false, 0}, {0x66, 0xeb, false, 0}, {0x00, 0x56, false, 0},
+        {0x66, 0xdf, false, 0}, {0x00, 0x55, false, 0}, {0x66, 0x74, false, 0},
+        {0x66, 0x75, false, 0}, {0x66, 0x76, false, 0}, {0x66, 0xd7, false, 2},
+        {0x66, 0xfc, false, 0}, {0x66, 0xfd, false, 0}, {0x66, 0xfe, false, 0},
+        {0x66, 0xd4, false, 0}, {0x66, 0xf8, false, 0}, {0x66, 0xf9, false, 0},
+        {0x66, 0xfa, false, 0}, {0x66, 0xfb, false, 0}, {0x66, 0x70, true, 0},
+        {0x66, 0x60, false, 0}, {0x66, 0x61, false, 0}, {0x66, 0x62, false, 0},
+        {0x66, 0x6c, false, 0}, {0x66, 0xda, false, 0}, {0x66, 0xde, false, 0},
+    };
+    const Op& op = kOps[g.pick(std::size(kOps))];
+    const bool mem = op.gpr != 2 && g.pick(3) == 0;
+    const unsigned reg = op.gpr == 2 ? g.reg(4, true) : g.pick(16);
+    const unsigned rm = mem ? 15 : (op.gpr == 1 ? g.reg(8, true) : g.pick(16));
+    const bool w = op.gpr == 1 && g.coin();  // MOVQ with a GPR or m64
+    if (op.prefix) {
+        s.code.push_back(op.prefix);
+    }
+    const std::uint8_t rex =
+        static_cast<std::uint8_t>(0x40 | (w ? 8 : 0) | (reg >= 8 ? 4 : 0) | (rm >= 8 ? 1 : 0));
+    if (rex != 0x40) {
+        s.code.push_back(rex);
+    }
+    s.code.insert(s.code.end(), {0x0f, op.opcode});
+    s.code.push_back(static_cast<std::uint8_t>((mem ? 0x40 : 0xc0) | ((reg & 7) << 3) | (rm & 7)));
+    if (mem) {
+        s.code.push_back(static_cast<std::uint8_t>(g.pick(8) == 0 ? g.pick(112) : 16 * g.pick(7)));
+    }
+    if (op.imm8) {
+        s.code.push_back(static_cast<std::uint8_t>(g.pick(256)));
+    }
+}
+
+}  // namespace
+
+Snippet generate(Group grp, std::mt19937_64& rng) {
+    Gen g(rng);
+    Snippet s;
+    switch (grp) {
+        case Group::Alu:
+            alu(g, s);
+            break;
+        case Group::Shift:
+            shift(g, s);
+            break;
+        case Group::MulDiv:
+            muldiv(g, s);
+            break;
+        case Group::Bits:
+            bits(g, s);
+            break;
+        case Group::Move:
+            move(g, s);
+            break;
+        case Group::String:
+            string_op(g, s);
+            break;
+        case Group::Stack:
+            stack(g, s);
+            break;
+        case Group::Sse:
+            sse(g, s);
+            break;
+    }
+    return s;
+}
+
+std::string to_string(Group g) {
+    static const char* kNames[] = {"alu",  "shift",  "muldiv", "bits",
+                                   "move", "string", "stack",  "sse"};
+    return kNames[static_cast<int>(g)];
+}
+
+std::string hex(const std::vector<std::uint8_t>& code) {
+    std::string out;
+    for (auto b : code) {
+        out += fmt::format("{:02x} ", b);
+    }
+    return out;
+}
+
+}  // namespace vireo::soft::test
