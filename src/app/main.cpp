@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "app/accel_option.h"
 #include "app/probe_command.h"
 #include "app/run_command.h"
 #include "app/snapshot_command.h"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     auto* probe = app.add_subcommand(
         "probe", "Run synthetic probe guests on /dev/kvm and report what the vCPU core saw");
     probe->add_option("--device", probe_opts.device, "KVM device node")->capture_default_str();
+    vireo::app::add_accel_option(*probe, probe_opts.accel);
     probe
         ->add_option("--user-loop", probe_opts.user_loop_iterations,
                      "Iterations of the user-mode (CPL3) loop")

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "accel/kvm/kvm_accelerator.h"
+#include "app/accel_option.h"
 #include "probe/asm.h"
 #include "probe/probe_guest.h"
 
@@ -95,17 +95,22 @@ Result<void> user_loop(Accelerator& accel, unsigned long long iterations) {
 }  // namespace
 
 int run_probe_command(const ProbeCommandOptions& options) {
-    auto accel = KvmAccelerator::open(options.device.c_str());
-    if (!accel) {
-        fmt::print(stderr, "vireo probe: {}\n", accel.error().message());
+    auto opened = open_accel_option(options.accel, "vireo probe", options.device.c_str());
+    if (!opened) {
+        fmt::print(stderr, "vireo probe: {}\n", opened.error().message());
         return 1;
     }
-    fmt::print("vireo probe: {} opened, API version 12\n", options.device);
-    if (auto r = hello(**accel); !r) {
+    Accelerator* accel = opened->accel.get();
+    if (opened->kind == AccelKind::Kvm) {
+        fmt::print("vireo probe: {} opened, API version 12\n", options.device);
+    } else {
+        fmt::print("vireo probe: the software CPU (--accel soft)\n");
+    }
+    if (auto r = hello(*accel); !r) {
         fmt::print(stderr, "vireo probe: real-mode guest: {}\n", r.error().message());
         return 1;
     }
-    if (auto r = user_loop(**accel, options.user_loop_iterations); !r) {
+    if (auto r = user_loop(*accel, options.user_loop_iterations); !r) {
         fmt::print(stderr, "vireo probe: user-mode guest: {}\n", r.error().message());
         return 1;
     }

@@ -8,6 +8,7 @@ namespace vireo::app {
 
 struct ProbeCommandOptions {
     std::string device = "/dev/kvm";
+    std::string accel;  // --accel; empty: kvm
     unsigned long long user_loop_iterations = 100'000'000;
 };
 

@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
-#include "accel/kvm/kvm_accelerator.h"
+#include "app/accel_option.h"
 #include "backends/char/console.h"
 #include "base/size.h"
 #include "loader/boot_layout.h"
@@ -119,6 +119,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
     run->add_option("--cpus", o.machine.cpus, "Number of vCPUs")
         ->capture_default_str()
         ->check(CLI::Range(1U, kMaxVcpus));
+    add_accel_option(*run, o.accel);
     run->add_option("--memory", o.memory_text, "Guest RAM, e.g. 512M or 2G (bare number: MiB)")
         ->capture_default_str()
         ->check(size_validator());
@@ -229,9 +230,9 @@ int run_command(RunOptions& o) {
         fmt::print(stderr, "vireo: {}\n", console.error().message());
         return kExitUsage;
     }
-    auto kvm = KvmAccelerator::open();
-    if (!kvm) {
-        fmt::print(stderr, "vireo: {}\n", kvm.error().message());
+    auto accel = open_accel_option(o.accel, "vireo");
+    if (!accel) {
+        fmt::print(stderr, "vireo: {}\n", accel.error().message());
         return kExitError;
     }
     if (auto r = seccomp::confine_thread(seccomp::ThreadKind::Vmm); !r) {
@@ -239,7 +240,7 @@ int run_command(RunOptions& o) {
         return kExitError;
     }
     for (unsigned boot = 1;; ++boot) {
-        auto machine = Machine::create(**kvm, o.machine, **console);
+        auto machine = Machine::create(*accel->accel, o.machine, **console);
         if (!machine) {
             (*console).reset();  // restore the terminal before printing
             fmt::print(stderr, "vireo: {}\n", machine.error().message());

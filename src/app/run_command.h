@@ -27,6 +27,7 @@ struct RunOptions {
     OnReboot on_reboot = OnReboot::Exit;
     bool cmdline_given = false;
     bool verbose = false;
+    std::string accel;  // --accel; empty: kvm
     SeccompCliOptions seccomp;
 };
 

@@ -9,9 +9,9 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "accel/kvm/kvm_accelerator.h"
 #include "api/api_server.h"
 #include "api/config_file.h"
+#include "app/accel_option.h"
 #include "app/run_command.h"
 #include "backends/char/console.h"
 #include "seccomp/seccomp.h"
@@ -22,9 +22,10 @@ namespace vireo::app {
 
 namespace {
 
-constexpr const char* kVmmFlags[] = {
-    "--api-sock",     "--config-file", "--no-api",     "--id",         "--log-path",      "--level",
-    "--metrics-path", "--boot-timer",  "--enable-pci", "--no-seccomp", "--seccomp-filter"};
+constexpr const char* kVmmFlags[] = {"--api-sock",     "--config-file",    "--no-api",
+                                     "--id",           "--log-path",       "--level",
+                                     "--metrics-path", "--boot-timer",     "--enable-pci",
+                                     "--no-seccomp",   "--seccomp-filter", "--accel"};
 
 }  // namespace
 
@@ -34,6 +35,7 @@ void add_vmm_options(CLI::App& app, VmmCommandOptions& o) {
     app.add_option("--config-file", o.config_file,
                    "Start the VM from a Firecracker JSON configuration file");
     app.add_flag("--no-api", o.no_api, "No API socket (needs --config-file)");
+    add_accel_option(app, o.accel);
     app.add_option("--id", o.id, "Instance id (GET /, metrics)")->capture_default_str();
     app.add_option("--log-path", o.log_path, "Write the log to this file");
     app.add_option("--level", o.level, "Log level: Error, Warning, Info, Debug, Trace, Off")
@@ -102,12 +104,12 @@ int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams
         fmt::print(stderr, "vireo: {}\n", console.error().message());
         return kExitError;
     }
-    auto kvm = KvmAccelerator::open();
-    if (!kvm) {
-        fmt::print(stderr, "vireo: {}\n", kvm.error().message());
+    auto accel = open_accel_option(o.accel, "vireo");
+    if (!accel) {
+        fmt::print(stderr, "vireo: {}\n", accel.error().message());
         return kExitError;
     }
-    auto controller = VmmController::create(**kvm, **console, std::move(options));
+    auto controller = VmmController::create(*accel->accel, **console, std::move(options));
     if (!controller) {
         fmt::print(stderr, "vireo: {}\n", controller.error().message());
         return kExitError;

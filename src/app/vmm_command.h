@@ -25,6 +25,7 @@ struct VmmCommandOptions {
     std::string metrics_path;
     bool boot_timer = false;
     bool enable_pci = false;  // accepted: vireo's devices are always PCI
+    std::string accel;        // --accel (a vireo extension); empty: kvm
     SeccompCliOptions seccomp;
 };
 
