@@ -264,3 +264,23 @@ TEST(SoftIrqchip, MsiStormFromAnotherThreadIsCountedExactly) {
 
 }  // namespace
 }  // namespace vireo::soft::test
+
+namespace vireo::soft::test {
+namespace {
+
+TEST(SoftIrqchip, TscDeadlineTimer) {
+    // LVT timer: vector 0x44, TSC-deadline mode (bits 18:17 = 2); rdtsc; add eax, 1000000;
+    // adc edx, 0; mov ecx, 0x6e0; wrmsr (IA32_TSC_DEADLINE), then the common sti; hlt tail.
+    Bytes setup;
+    store(setup, 0xfee00320, 0x44 | (2u << 17));
+    setup.insert(setup.end(), {0x0f, 0x31, 0x05, 0x40, 0x42, 0x0f, 0x00, 0x83, 0xd2, 0x00, 0xb9,
+                               0xe0, 0x06, 0x00, 0x00, 0x0f, 0x30});
+    IrqGuest g(program(setup));
+    EXPECT_EQ(run_until_done(g), 1U) << "one TSC-deadline interrupt";
+    MsrEntry e{0x6e0, 0};
+    EXPECT_FALSE(g.cpus[0]->get_msrs(std::span(&e, 1)).ok())
+        << "IA32_TSC_DEADLINE is the LAPIC's, not part of the saved MSR list";
+}
+
+}  // namespace
+}  // namespace vireo::soft::test
