@@ -3,7 +3,7 @@
 // the GPRs, RFLAGS (less the flags Zydis reports undefined for the instruction) and a 256-byte
 // scratch buffer must match; a fault must be a fault on both sides. The seed is printed;
 // VIREO_SOFT_DIFF_SEED=<n> reproduces a run and VIREO_SOFT_DIFF_CASES=<n> sets the cases per
-// group (default 3000; the long run uses e.g. 200000).
+// group (default 10000; the long run uses e.g. 300000).
 #include <gtest/gtest.h>
 
 #include <Zydis/Zydis.h>
@@ -93,7 +93,7 @@ void run_group(Group group) {
     const std::uint64_t seed = env_u64(
         "VIREO_SOFT_DIFF_SEED",
         static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
-    const std::uint64_t cases = env_u64("VIREO_SOFT_DIFF_CASES", 3000);
+    const std::uint64_t cases = env_u64("VIREO_SOFT_DIFF_CASES", 10000);
     std::printf("[ diff     ] group %s: %llu cases, VIREO_SOFT_DIFF_SEED=%llu\n",
                 to_string(group).c_str(), static_cast<unsigned long long>(cases),
                 static_cast<unsigned long long>(seed));

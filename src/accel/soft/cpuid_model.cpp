@@ -27,9 +27,10 @@ std::vector<CpuidEntry> cpuid_model() {
     // Leaf 0: highest basic leaf and vendor "AuthenticAMD" (EBX, EDX, ECX), as qemu64.
     t.push_back({0, 0, 0, 0xd, chars("Auth"), chars("cAMD"), chars("enti")});
     // Leaf 1: family 15, model 107, stepping 1 (qemu64); EBX: CLFLUSH 8*8 bytes, 1 logical
-    // CPU; ECX: SSE3, CX16, hypervisor; EDX: FPU DE PSE TSC MSR PAE MCE CX8 APIC MTRR PGE MCA
-    // CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 (SDM Vol. 2, CPUID Tables 3-10, 3-11).
-    t.push_back({1, 0, 0, 0x00060fb1, 0x00010800, bits({0, 13, 31}),
+    // CPU; ECX: SSE3, CX16, TSC-deadline (a LAPIC timer mode), hypervisor; EDX: FPU DE PSE TSC
+    // MSR PAE MCE CX8 APIC MTRR PGE MCA CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 (SDM Vol. 2,
+    // CPUID Tables 3-10, 3-11).
+    t.push_back({1, 0, 0, 0x00060fb1, 0x00010800, bits({0, 13, 24, 31}),
                  bits({0, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 19, 23, 24, 25, 26})});
     // Leaf 2: cache and TLB descriptors (one-byte descriptors, AL=1): 64-byte prefetch, 32 KiB
     // L1d/L1i, 2 MiB L2, as QEMU reports.

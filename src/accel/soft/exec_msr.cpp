@@ -211,6 +211,11 @@ bool Interpreter::exec_msr(const Insn& in) {
                         reg = &m.mtrr_var[index - 0x200];
                     } else if (index >= 0x268 && index <= 0x26f) {
                         reg = &m.mtrr_fixed[3 + index - 0x268];
+                    } else if (m_msr_hook && m_msr_hook(index, value, write, v)) {
+                        // Platform MSRs (IA32_TSC_DEADLINE with the irqchip's LAPIC).
+                        if (write) {
+                            goto done;
+                        }
                     } else {
                         raise(kGp, 0);
                     }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,10 @@ public:
     // The LAPIC's "an interrupt may be pending" flag: STI, POPF and IRET that set RFLAGS.IF end
     // the slice when it is up, so the interrupt is not held back by a whole slice.
     void set_interrupt_hint(const std::atomic<bool>* hint) { m_irq_hint = hint; }
+    // MSRs beyond the CPU's own, served by the platform (the LAPIC's IA32_TSC_DEADLINE):
+    // (index, value out for reads, write?, value in for writes) -> handled. Unhandled: #GP.
+    using MsrHook = std::function<bool(std::uint32_t, std::uint64_t&, bool, std::uint64_t)>;
+    void set_msr_hook(MsrHook hook) { m_msr_hook = std::move(hook); }
     void interrupts_enabled() {
         if (m_irq_hint && (m_cpu.rflags & fl::IF) != 0 &&
             m_irq_hint->load(std::memory_order_acquire) && m_stop == StopReason::None) {
@@ -151,6 +156,7 @@ public:
     std::string m_stop_detail;
     const std::atomic<bool>* m_exit = nullptr;
     const std::atomic<bool>* m_irq_hint = nullptr;
+    MsrHook m_msr_hook;
 
 private:
     PhysMemory& m_mem;

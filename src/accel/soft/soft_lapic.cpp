@@ -113,6 +113,7 @@ void SoftLapic::update_timer_locked(Clock::time_point now) {
         set(m_regs, kTmr, static_cast<std::uint8_t>(lvt & 0xff), false);
         m_maybe_pending.store(true, std::memory_order_release);
     }
+    m_tsc_deadline = 0;
     if (((lvt >> 17) & 3) == 1 && m_period.count() > 0) {
         // Periodic: the next expiry after `now` (missed periods collapse into one interrupt).
         const auto missed = (now - m_deadline) / m_period;
@@ -122,7 +123,30 @@ void SoftLapic::update_timer_locked(Clock::time_point now) {
     }
 }
 
+void SoftLapic::set_tsc_deadline(std::uint64_t deadline, std::uint64_t tsc_now,
+                                 std::uint32_t tsc_khz) {
+    std::lock_guard lock(m_mutex);
+    if (((reg(kLvtTimer) >> 17) & 3) != 2) {
+        return;  // ignored unless the LVT timer is in TSC-deadline mode
+    }
+    m_tsc_deadline = deadline;
+    m_period = {};
+    if (deadline == 0) {
+        m_deadline = Clock::time_point::max();
+        return;
+    }
+    const auto now = Clock::now();
+    const std::uint64_t ticks = deadline > tsc_now ? deadline - tsc_now : 0;
+    const auto ns = std::chrono::nanoseconds(
+        static_cast<std::int64_t>(static_cast<double>(ticks) * 1e6 / (tsc_khz ? tsc_khz : 1)));
+    m_deadline = now + ns;
+    signal_locked();  // a sleeping HLT re-arms its wait with the new deadline
+}
+
 void SoftLapic::start_timer_locked(Clock::time_point now) {
+    if (((reg(kLvtTimer) >> 17) & 3) == 2) {
+        return;  // TSC-deadline mode: TMICT is ignored
+    }
     const std::uint64_t initial = reg(kTimerInitial);
     if (initial == 0) {
         m_deadline = Clock::time_point::max();
@@ -257,6 +281,10 @@ void SoftLapic::mmio_write(std::uint32_t offset, std::span<const std::uint8_t> d
             case 0x340: {
                 // A software-disabled APIC keeps every LVT masked (SDM Vol. 3 §11.4.7.2).
                 const std::uint32_t mask = (reg(kSvr) & 0x100) ? 0 : kLvtMasked;
+                if (off == kLvtTimer && (((reg(kLvtTimer) ^ v) >> 17) & 3) != 0) {
+                    m_deadline = Clock::time_point::max();  // a mode change disarms the timer
+                    m_tsc_deadline = 0;
+                }
                 set_reg(off, v | mask);
                 break;
             }

@@ -65,6 +65,14 @@ public:
         return static_cast<std::uint8_t>(reg(0xd0) >> 24);
     }
 
+    // IA32_TSC_DEADLINE (SDM Vol. 3 §11.5.4.1): arms the timer in TSC-deadline mode for guest
+    // TSC `deadline` (0 disarms), given the guest TSC now and its rate.
+    void set_tsc_deadline(std::uint64_t deadline, std::uint64_t tsc_now, std::uint32_t tsc_khz);
+    std::uint64_t tsc_deadline() const {
+        std::lock_guard lock(m_mutex);
+        return m_tsc_deadline;
+    }
+
     LapicState state();
     void set_state(const LapicState& s);
 
@@ -86,6 +94,7 @@ private:
     // Timer: next expiry, or time_point::max() when not armed.
     Clock::time_point m_deadline = Clock::time_point::max();
     std::chrono::nanoseconds m_period{0};
+    std::uint64_t m_tsc_deadline = 0;  // as programmed; 0 once it fired
     std::atomic<bool> m_maybe_pending{false};
     bool m_woken = false;
     std::atomic<bool> m_init{false};

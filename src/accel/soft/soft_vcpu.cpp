@@ -21,6 +21,18 @@ SoftVcpu::SoftVcpu(SoftVm& vm, std::uint32_t id)
             [this](std::uint8_t vector) { m_vm.ioapic()->eoi(vector); }, id != 0);
         m_vm.add_lapic(m_lapic.get());
         m_interp.set_interrupt_hint(&m_lapic->pending_hint());
+        m_interp.set_msr_hook(
+            [this](std::uint32_t index, std::uint64_t& out, bool write, std::uint64_t in) {
+                if (index != 0x6e0) {  // IA32_TSC_DEADLINE
+                    return false;
+                }
+                if (write) {
+                    m_lapic->set_tsc_deadline(in, m_interp.read_tsc(), host_tsc_khz());
+                } else {
+                    out = m_lapic->tsc_deadline();
+                }
+                return true;
+            });
     }
 }
 
