@@ -255,6 +255,22 @@ wait_for() {
   return 1
 }
 
+# wait_while_alive PID FILE REGEX SECONDS: wait_for, but gives up (status 2) as soon as process
+# PID has ended, instead of waiting out SECONDS for a VMM that is gone.
+wait_while_alive() {
+  _n=$(($4 * 10))
+  while [ $_n -gt 0 ]; do
+    tr -d '\r' 2>/dev/null < "$2" | grep -qE -- "$3" && return 0
+    kill -0 "$1" 2>/dev/null || {
+      tr -d '\r' 2>/dev/null < "$2" | grep -qE -- "$3" && return 0
+      return 2
+    }
+    sleep 0.1
+    _n=$((_n - 1))
+  done
+  return 1
+}
+
 # now_ms: sets NOW_MS to the milliseconds since boot (/proc/uptime: 10 ms resolution; no process
 # is started, so it can sit in a polling loop; busybox date has no %N).
 now_ms() {

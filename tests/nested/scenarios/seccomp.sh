@@ -62,10 +62,12 @@ boot_run() {
     --memory 256M --disk path="$SCRATCH/disk.img" --net tap=vtap0,mac=52:54:00:5e:cc:01 \
     --console virtio "$@" > "/tmp/$_name.log" 2>&1 < /dev/null &
   PID=$!
-  wait_for "/tmp/$_name.log" SECCOMP-GUEST-BUSY 240 || {
-    cat "/tmp/$_name.log"
-    fail "the guest did not get busy"
-  }
+  wait_while_alive "$PID" "/tmp/$_name.log" SECCOMP-GUEST-BUSY 240
+  case $? in
+    0) ;;
+    2) cat "/tmp/$_name.log"; fail "vireo exited before the guest got busy" ;;
+    *) cat "/tmp/$_name.log"; fail "the guest did not get busy" ;;
+  esac
 }
 
 # stop PID NAME: SIGTERM; vireo must exit 0.
