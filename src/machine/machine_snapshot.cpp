@@ -3,7 +3,7 @@
 //
 //   "memory"      the RAM layout (region starts and sizes): the memory file must match it
 //   "platform"    the accelerator's PIC, IOAPIC, PIT and the guest clock at pause
-//   "vcpu.N"      each vCPU, N = 0 .. cpus-1
+//   "vcpu.N"      each vCPU, N = 0 .. cpus-1, in the accelerator-neutral form (vcpu_section.h)
 //   and one section per component with state, named as registered (machine.cpp,
 //   machine_pci.cpp): "serial", "i8042", "cmos", "virtio.N" (each virtio-pci function in slot
 //   order: disks, NICs, console, entropy), "pci-root"; each with its own version
@@ -20,6 +20,7 @@
 #include "base/state_archive.h"
 #include "machine/machine.h"
 #include "machine/memory_layout.h"
+#include "machine/vcpu_section.h"
 
 namespace vireo {
 
@@ -50,7 +51,7 @@ Result<T> load_section(const SnapshotContents& snapshot, const std::string& name
     if (section == nullptr) {
         return Error(fmt::format("the snapshot has no '{}' section", name));
     }
-    // The machine's own sections (RAM layout, platform, vCPUs) have one encoding so far.
+    // The RAM layout and the platform have one encoding so far.
     if (section->version != 1) {
         return Error(fmt::format("section '{}' has version {}; this vireo reads version 1", name,
                                  section->version));
@@ -99,7 +100,8 @@ Result<SnapshotContents> Machine::save_state() {
                 msr.data = tscs[i];
             }
         }
-        out.add(fmt::format("vcpu.{}", v->id()), save_to_bytes(std::move(s).value()));
+        out.add(fmt::format("vcpu.{}", v->id()), save_to_bytes(std::move(s).value()),
+                kVcpuSectionVersion);
     }
     if (auto r = m_components.save(out); !r) {
         return r.error();
@@ -164,7 +166,12 @@ Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& con
         return r;
     }
     for (std::uint32_t id = 0; id < config.cpus; ++id) {
-        auto s = load_section<VcpuState>(snapshot, fmt::format("vcpu.{}", id));
+        const std::string name = fmt::format("vcpu.{}", id);
+        const SnapshotSection* section = snapshot.find(name);
+        if (section == nullptr) {
+            return Error(fmt::format("the snapshot has no '{}' section", name));
+        }
+        auto s = load_vcpu_section(*section);
         if (!s) {
             return s.error();
         }

@@ -4,9 +4,11 @@
 // IVT, self-modifying code, REP under request_exit, and hostile state that must not hurt the host.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 #include <thread>
 
+#include "accel/kvm/kvm_state_convert.h"
 #include "accel/open_accelerator.h"
 #include "soft_guest.h"
 
@@ -254,20 +256,102 @@ TEST(SoftInterpreter, SnapshotOfTheCpuRoundTrips) {
     auto g = soft_guest(CpuMode::User64, Bytes{0x48, 0xff, 0xc3, 0xeb, 0xfb});  // inc rbx; jmp
     auto& v = soft_vcpu(*g);
     ASSERT_EQ(v.interpreter().step(1001).reason, StopReason::None);
+    v.interpreter().state().xmm[5][3] = 0x42;
+    v.interpreter().state().st[7][9] = 0x3f;
+    v.interpreter().state().fcw = 0x27f;
+    v.interpreter().state().msr.mtrr_fixed[4] = 0x0606060606060606ULL;
     auto st = v.save_state();
     ASSERT_TRUE(st.ok());
+    // The neutral form: CPL as SS.DPL, x87/SSE in the XSAVE legacy region.
+    EXPECT_EQ(st->sregs.ss.dpl, 3);
+    EXPECT_EQ(st->xsave.at(xsave::kXmm0 + 5 * 16 + 3), 0x42);
     auto g2 = soft_guest(CpuMode::Real, Bytes{0xf4});
     auto& v2 = soft_vcpu(*g2);
     ASSERT_TRUE(v2.restore_state(*st).ok());
     EXPECT_EQ(v2.get_regs()->rbx, v.get_regs()->rbx);
     EXPECT_EQ(v2.get_regs()->rip, v.get_regs()->rip);
     EXPECT_EQ(v2.get_sregs()->cs.dpl, 3);
+    const CpuState& c = v2.interpreter().state();
+    EXPECT_EQ(c.cpl, 3);
+    EXPECT_EQ(c.xmm[5][3], 0x42);
+    EXPECT_EQ(c.st[7][9], 0x3f);
+    EXPECT_EQ(c.fcw, 0x27f);
+    EXPECT_EQ(c.msr.mtrr_fixed[4], 0x0606060606060606ULL);
+}
+
+// A state the interpreter cannot continue from is refused by name and changes nothing.
+TEST(SoftInterpreter, RestoreRefusesWhatItCannotResume) {
+    auto g = soft_guest(CpuMode::User64, Bytes{0x48, 0xff, 0xc3, 0xeb, 0xfb});
+    auto& v = soft_vcpu(*g);
+    ASSERT_EQ(v.interpreter().step(11).reason, StopReason::None);
+    auto st = v.save_state();
+    ASSERT_TRUE(st.ok());
+    auto g2 = soft_guest(CpuMode::Real, Bytes{0xf4});
+    auto& v2 = soft_vcpu(*g2);
+    const auto before = v2.get_regs()->rip;
+    const auto refused = [&](const VcpuState& bad, const char* says) {
+        auto r = v2.restore_state(bad);
+        ASSERT_FALSE(r.ok()) << says;
+        EXPECT_NE(r.error().message().find(says), std::string::npos) << r.error().message();
+        EXPECT_EQ(v2.get_regs()->rip, before) << "a refused restore changed the vCPU";
+    };
     VcpuState bad = *st;
-    bad.regs[0] ^= 0xff;  // wrong magic
-    EXPECT_FALSE(v2.restore_state(bad).ok());
+    bad.events.nmi_pending = true;
+    refused(bad, "NMI");
     bad = *st;
-    bad.regs.resize(bad.regs.size() / 2);  // truncated
-    EXPECT_FALSE(v2.restore_state(bad).ok());
+    bad.xsave.resize(100);
+    refused(bad, "XSAVE area is 100 bytes");
+    bad = *st;
+    std::uint64_t avx = 0x7;
+    std::memcpy(bad.xsave.data() + xsave::kXstateBv, &avx, 8);
+    refused(bad, "x87 and SSE only");
+    bad = *st;
+    bad.msrs.push_back({0x4b564d01, 1});  // kvmclock: the soft CPU has none
+    refused(bad, "MSR 0x4b564d01");
+    bad = *st;
+    bad.mp_state = MpState::SipiReceived;
+    refused(bad, "between INIT and SIPI");
+    // Out-of-range bits are cut to what the interpreter implements.
+    bad = *st;
+    bad.sregs.cr4 |= 1ULL << 22;  // PKE
+    bad.regs.rflags |= 1ULL << 40;
+    ASSERT_TRUE(v2.restore_state(bad).ok());
+    EXPECT_EQ(v2.interpreter().state().cr4 & (1ULL << 22), 0U);
+    EXPECT_EQ(v2.interpreter().state().rflags >> 32, 0U);
+}
+
+// The neutral form is the meeting point of the accelerators: a soft vCPU's state goes through
+// KVM's structs (what a KVM vCPU would be given, and what it would save) and comes back whole.
+TEST(SoftInterpreter, StateSurvivesKvmsStructs) {
+    auto g = soft_guest(CpuMode::User64, Bytes{0x48, 0xff, 0xc3, 0xeb, 0xfb});
+    auto& v = soft_vcpu(*g);
+    ASSERT_EQ(v.interpreter().step(101).reason, StopReason::None);
+    v.interpreter().state().xmm[15][15] = 0x99;
+    v.interpreter().state().dr[7] = 0x401;
+    auto st = v.save_state();
+    ASSERT_TRUE(st.ok());
+    for (bool host_xsave : {true, false}) {
+        auto k = kvm::from_neutral(*st, host_xsave);
+        ASSERT_TRUE(k.ok()) << k.error().message();
+        VcpuState back = kvm::to_neutral(*k);
+        back.id = st->id;
+        back.tsc_khz = st->tsc_khz;
+        back.cpuid = st->cpuid;
+        back.msrs = st->msrs;
+        auto g2 = soft_guest(CpuMode::Real, Bytes{0xf4});
+        auto& v2 = soft_vcpu(*g2);
+        ASSERT_TRUE(v2.restore_state(back).ok());
+        const CpuState& a = v.interpreter().state();
+        const CpuState& b = v2.interpreter().state();
+        EXPECT_EQ(a.gpr, b.gpr);
+        EXPECT_EQ(a.rip, b.rip);
+        EXPECT_EQ(a.cpl, b.cpl);
+        EXPECT_EQ(a.xmm, b.xmm);
+        EXPECT_EQ(a.dr[7], b.dr[7]);
+        EXPECT_EQ(a.cr0, b.cr0);
+        EXPECT_EQ(a.efer, b.efer);
+        EXPECT_EQ(a.seg[kCs].l, b.seg[kCs].l);
+    }
 }
 
 TEST(SoftAccel, OpenAcceleratorPicksSoftWhenKvmIsMissing) {

@@ -198,12 +198,12 @@ TEST(SoftIrqchip, InitSipiStartsTheSecondVcpu) {
     // The vCPU state carries the LAPIC and whether the vCPU still waits for SIPI.
     auto started = g.cpus[1]->save_state();
     ASSERT_TRUE(started.ok());
-    EXPECT_EQ(started->lapic.size(), 1024U);
-    EXPECT_EQ(started->mp_state, 3U) << "the AP halted";
+    EXPECT_TRUE(started->has_lapic);
+    EXPECT_EQ(started->mp_state, MpState::Halted) << "the AP halted";
     IrqGuest fresh(Bytes{0xf4}, 2);
     auto waiting = fresh.cpus[1]->save_state();
     ASSERT_TRUE(waiting.ok());
-    EXPECT_EQ(waiting->mp_state, 1U) << "an AP not yet started waits for INIT-SIPI";
+    EXPECT_EQ(waiting->mp_state, MpState::WaitForInit) << "an AP not yet started waits for INIT-SIPI";
 }
 
 }  // namespace

@@ -8,14 +8,20 @@
 #include <sys/ioctl.h>
 
 #include <cstring>
+#include <memory>
 
 #include <fmt/format.h>
 
+#include "accel/kvm/kvm_state_convert.h"
 #include "accel/kvm/kvm_uapi.h"
 #include "accel/kvm/kvm_vcpu.h"
 #include "accel/kvm/kvm_vm.h"
 
 namespace vireo {
+
+using kvm::from_neutral;
+using kvm::KvmVcpuState;
+using kvm::to_neutral;
 
 namespace {
 
@@ -105,78 +111,61 @@ Result<void> KvmVcpu::restore_msrs(std::span<const MsrEntry> saved) {
 }
 
 Result<VcpuState> KvmVcpu::save_state() {
-    VcpuState s;
+    KvmVcpuState k;
+    if (::ioctl(m_fd.get(), KVM_GET_MP_STATE, &k.mp) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_MP_STATE", m_id));
+    }
+    if (::ioctl(m_fd.get(), KVM_GET_REGS, &k.regs) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_REGS", m_id));
+    }
+    if (::ioctl(m_fd.get(), KVM_GET_SREGS, &k.sregs) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_SREGS", m_id));
+    }
+    k.has_xsave = m_caps->xsave;
+    if (k.has_xsave) {
+        if (::ioctl(m_fd.get(), KVM_GET_XSAVE, &k.xsave) < 0) {
+            return Error::from_errno(fmt::format("vCPU {}: KVM_GET_XSAVE", m_id));
+        }
+    } else if (::ioctl(m_fd.get(), KVM_GET_FPU, &k.fpu) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_FPU", m_id));
+    }
+    k.has_xcrs = m_caps->xcrs;
+    if (k.has_xcrs && ::ioctl(m_fd.get(), KVM_GET_XCRS, &k.xcrs) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_XCRS", m_id));
+    }
+    k.has_debugregs = m_caps->debugregs;
+    if (k.has_debugregs && ::ioctl(m_fd.get(), KVM_GET_DEBUGREGS, &k.debugregs) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_DEBUGREGS", m_id));
+    }
+    if (::ioctl(m_fd.get(), KVM_GET_LAPIC, &k.lapic) == 0) {
+        k.has_lapic = true;
+    } else if (errno != ENXIO && errno != EINVAL) {  // no in-kernel LAPIC: nothing to save
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_LAPIC", m_id));
+    }
+    k.has_events = m_caps->vcpu_events;
+    if (k.has_events && ::ioctl(m_fd.get(), KVM_GET_VCPU_EVENTS, &k.events) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_VCPU_EVENTS", m_id));
+    }
+    VcpuState s = to_neutral(k);
     s.id = m_id;
     s.cpuid = m_cpuid;
     const int khz = ::ioctl(m_fd.get(), KVM_GET_TSC_KHZ, 0);
     s.tsc_khz = khz > 0 ? static_cast<std::uint32_t>(khz) : 0;
-
-    kvm_mp_state mp{};
-    if (::ioctl(m_fd.get(), KVM_GET_MP_STATE, &mp) < 0) {
-        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_MP_STATE", m_id));
-    }
-    s.mp_state = mp.mp_state;
-    kvm_regs regs{};
-    if (::ioctl(m_fd.get(), KVM_GET_REGS, &regs) < 0) {
-        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_REGS", m_id));
-    }
-    s.regs = to_bytes(regs);
-    kvm_sregs sregs{};
-    if (::ioctl(m_fd.get(), KVM_GET_SREGS, &sregs) < 0) {
-        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_SREGS", m_id));
-    }
-    s.sregs = to_bytes(sregs);
-    if (m_caps->xsave) {
-        kvm_xsave xsave{};
-        if (::ioctl(m_fd.get(), KVM_GET_XSAVE, &xsave) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_GET_XSAVE", m_id));
-        }
-        s.fpu = to_bytes(xsave);
-        s.fpu_is_xsave = true;
-    } else {
-        kvm_fpu fpu{};
-        if (::ioctl(m_fd.get(), KVM_GET_FPU, &fpu) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_GET_FPU", m_id));
-        }
-        s.fpu = to_bytes(fpu);
-        s.fpu_is_xsave = false;
-    }
-    if (m_caps->xcrs) {
-        kvm_xcrs xcrs{};
-        if (::ioctl(m_fd.get(), KVM_GET_XCRS, &xcrs) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_GET_XCRS", m_id));
-        }
-        s.xcrs = to_bytes(xcrs);
-    }
-    if (m_caps->debugregs) {
-        kvm_debugregs dr{};
-        if (::ioctl(m_fd.get(), KVM_GET_DEBUGREGS, &dr) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_GET_DEBUGREGS", m_id));
-        }
-        s.debugregs = to_bytes(dr);
-    }
-    kvm_lapic_state lapic{};
-    if (::ioctl(m_fd.get(), KVM_GET_LAPIC, &lapic) == 0) {
-        s.lapic = to_bytes(lapic);
-    } else if (errno != ENXIO && errno != EINVAL) {  // no in-kernel LAPIC: nothing to save
-        return Error::from_errno(fmt::format("vCPU {}: KVM_GET_LAPIC", m_id));
-    }
     auto msrs = read_saveable_msrs();
     if (!msrs) {
         return msrs.error();
     }
     s.msrs = std::move(msrs).value();
-    if (m_caps->vcpu_events) {
-        kvm_vcpu_events ev{};
-        if (::ioctl(m_fd.get(), KVM_GET_VCPU_EVENTS, &ev) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_GET_VCPU_EVENTS", m_id));
-        }
-        s.events = to_bytes(ev);
-    }
     return s;
 }
 
 Result<void> KvmVcpu::restore_state(const VcpuState& s) {
+    auto converted = from_neutral(s, m_caps->xsave);
+    if (!converted) {
+        return converted.error().wrap(fmt::format("vCPU {}", m_id));
+    }
+    // 4 KiB of XSAVE area and more: on the heap, not the vCPU thread's stack.
+    const auto k = std::make_unique<KvmVcpuState>(std::move(converted).value());
     if (auto r = set_cpuid(s.cpuid); !r) {
         return r;
     }
@@ -193,83 +182,37 @@ Result<void> KvmVcpu::restore_state(const VcpuState& s) {
             }
         }
     }
-    kvm_mp_state mp{};
-    mp.mp_state = s.mp_state;
-    if (::ioctl(m_fd.get(), KVM_SET_MP_STATE, &mp) < 0) {
-        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_MP_STATE {}", m_id, s.mp_state));
+    if (::ioctl(m_fd.get(), KVM_SET_MP_STATE, &k->mp) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_MP_STATE {}", m_id, k->mp.mp_state));
     }
-    auto regs = from_bytes<kvm_regs>(s.regs, "registers");
-    if (!regs) {
-        return regs.error();
-    }
-    if (::ioctl(m_fd.get(), KVM_SET_REGS, &*regs) < 0) {
+    if (::ioctl(m_fd.get(), KVM_SET_REGS, &k->regs) < 0) {
         return Error::from_errno(fmt::format("vCPU {}: KVM_SET_REGS", m_id));
     }
-    auto sregs = from_bytes<kvm_sregs>(s.sregs, "special registers");
-    if (!sregs) {
-        return sregs.error();
-    }
-    if (::ioctl(m_fd.get(), KVM_SET_SREGS, &*sregs) < 0) {
+    if (::ioctl(m_fd.get(), KVM_SET_SREGS, &k->sregs) < 0) {
         return Error::from_errno(fmt::format("vCPU {}: KVM_SET_SREGS", m_id));
     }
-    if (s.fpu_is_xsave) {
-        if (!m_caps->xsave) {
-            return Error("the snapshot has XSAVE state and this KVM has no KVM_CAP_XSAVE");
-        }
-        auto xsave = from_bytes<kvm_xsave>(s.fpu, "XSAVE area");
-        if (!xsave) {
-            return xsave.error();
-        }
-        if (::ioctl(m_fd.get(), KVM_SET_XSAVE, &*xsave) < 0) {
+    if (k->has_xsave) {
+        if (::ioctl(m_fd.get(), KVM_SET_XSAVE, &k->xsave) < 0) {
             return Error::from_errno(fmt::format("vCPU {}: KVM_SET_XSAVE", m_id));
         }
-    } else {
-        auto fpu = from_bytes<kvm_fpu>(s.fpu, "FPU state");
-        if (!fpu) {
-            return fpu.error();
-        }
-        if (::ioctl(m_fd.get(), KVM_SET_FPU, &*fpu) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_SET_FPU", m_id));
-        }
+    } else if (::ioctl(m_fd.get(), KVM_SET_FPU, &k->fpu) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_FPU", m_id));
     }
-    if (!s.xcrs.empty()) {
-        auto xcrs = from_bytes<kvm_xcrs>(s.xcrs, "XCRs");
-        if (!xcrs) {
-            return xcrs.error();
-        }
-        if (!m_caps->xcrs || ::ioctl(m_fd.get(), KVM_SET_XCRS, &*xcrs) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_SET_XCRS", m_id));
-        }
+    if (k->has_xcrs && m_caps->xcrs && ::ioctl(m_fd.get(), KVM_SET_XCRS, &k->xcrs) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_XCRS", m_id));
     }
-    if (!s.debugregs.empty()) {
-        auto dr = from_bytes<kvm_debugregs>(s.debugregs, "debug registers");
-        if (!dr) {
-            return dr.error();
-        }
-        if (!m_caps->debugregs || ::ioctl(m_fd.get(), KVM_SET_DEBUGREGS, &*dr) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_SET_DEBUGREGS", m_id));
-        }
+    if (k->has_debugregs && m_caps->debugregs &&
+        ::ioctl(m_fd.get(), KVM_SET_DEBUGREGS, &k->debugregs) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_DEBUGREGS", m_id));
     }
-    if (!s.lapic.empty()) {
-        auto lapic = from_bytes<kvm_lapic_state>(s.lapic, "LAPIC");
-        if (!lapic) {
-            return lapic.error();
-        }
-        if (::ioctl(m_fd.get(), KVM_SET_LAPIC, &*lapic) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_SET_LAPIC", m_id));
-        }
+    if (k->has_lapic && ::ioctl(m_fd.get(), KVM_SET_LAPIC, &k->lapic) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_LAPIC", m_id));
     }
     if (auto r = restore_msrs(s.msrs); !r) {
         return r;
     }
-    if (!s.events.empty()) {
-        auto ev = from_bytes<kvm_vcpu_events>(s.events, "pending events");
-        if (!ev) {
-            return ev.error();
-        }
-        if (!m_caps->vcpu_events || ::ioctl(m_fd.get(), KVM_SET_VCPU_EVENTS, &*ev) < 0) {
-            return Error::from_errno(fmt::format("vCPU {}: KVM_SET_VCPU_EVENTS", m_id));
-        }
+    if (m_caps->vcpu_events && ::ioctl(m_fd.get(), KVM_SET_VCPU_EVENTS, &k->events) < 0) {
+        return Error::from_errno(fmt::format("vCPU {}: KVM_SET_VCPU_EVENTS", m_id));
     }
     return ok();
 }

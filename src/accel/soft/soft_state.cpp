@@ -1,65 +1,36 @@
-// Saving and restoring a soft vCPU (DESIGN.md §4). The neutral VcpuState fields carry what is
-// neutral (CPUID, TSC rate, MSRs); `regs` holds the soft CPU's own encoding of CpuState, written
-// with the project's StateArchive (versioned, every field named once below). `sregs`, `fpu`,
-// `events`... stay empty. Restore accepts only a blob with the soft magic and version.
+// Saving and restoring a soft vCPU (DESIGN.md §4): the interpreter's CpuState to and from the
+// neutral VcpuState (accel/accel_state.h), the same form KVM's vCPUs save. CPL travels as SS.DPL,
+// the halted flag as the run state, the STI/MOV SS shadow as an event, the x87/SSE registers in
+// the XSAVE area's legacy region, the MSRs by number. Restore checks what the interpreter relies
+// on (mode bits it does not implement are refused, not silently dropped).
 #include <x86intrin.h>
 
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "accel/soft/soft_vcpu.h"
-#include "base/state_archive.h"
 
 namespace vireo {
 
-template <typename Ar>
-void persist(Ar& ar, Segment& s) {
-    ar(s.base, s.limit, s.selector, s.type, s.present, s.dpl, s.db, s.s, s.l, s.g, s.avl,
-       s.unusable);
-}
-
-template <typename Ar>
-void persist(Ar& ar, DescriptorTable& t) {
-    ar(t.base, t.limit);
-}
-
 namespace soft {
-
-template <typename Ar>
-void persist(Ar& ar, MsrFile& m) {
-    ar(m.star, m.lstar, m.cstar, m.sfmask, m.kernel_gs_base, m.sysenter_cs, m.sysenter_esp,
-       m.sysenter_eip, m.pat, m.tsc_aux, m.misc_enable, m.mtrr_def_type, m.apic_base, m.mtrr_var,
-       m.mtrr_fixed, m.mcg_status);
-}
-
-template <typename Ar>
-void persist(Ar& ar, CpuState& s) {
-    ar(s.gpr, s.rip, s.rflags, s.seg, s.tr, s.ldt, s.gdt, s.idt, s.cr0, s.cr2, s.cr3, s.cr4, s.cr8,
-       s.efer, s.dr, s.msr, s.cpl, s.halted, s.int_shadow, s.fcw, s.fsw, s.fop, s.ftw, s.fip, s.fdp,
-       s.mxcsr, s.st, s.xmm);
-}
 
 namespace {
 
-constexpr std::uint32_t kMagic = 0x54464f53;  // "SOFT"
-constexpr std::uint32_t kVersion = 2;         // 2: x87/SSE state
-
-struct SavedCpu {
-    std::uint32_t magic = kMagic;
-    std::uint32_t version = kVersion;
-    CpuState cpu;
-};
-
-template <typename Ar>
-void persist(Ar& ar, SavedCpu& s) {
-    ar(s.magic, s.version);
-    if (s.magic != kMagic || s.version != kVersion) {
-        ar.fail(fmt::format("not a soft vCPU state (magic {:#x}, version {})", s.magic, s.version));
-        return;
+// The fixed-range MTRRs' slots in MsrFile::mtrr_fixed: 0x250, 0x258, 0x259, 0x268..0x26f.
+int mtrr_fixed_slot(std::uint32_t index) {
+    if (index == 0x250) {
+        return 0;
     }
-    ar(s.cpu);
+    if (index == 0x258 || index == 0x259) {
+        return static_cast<int>(index - 0x258 + 1);
+    }
+    if (index >= 0x268 && index <= 0x26f) {
+        return static_cast<int>(index - 0x268 + 3);
+    }
+    return -1;
 }
 
 }  // namespace
@@ -118,9 +89,16 @@ bool soft_get_msr(const CpuState& s, std::uint32_t index, std::uint64_t& v) {
         case 0xc0000103:
             v = m.tsc_aux;
             return true;
+        case 0x17a:
+            v = m.mcg_status;
+            return true;
         default:
             if (index >= 0x200 && index <= 0x20f) {
                 v = m.mtrr_var[index - 0x200];
+                return true;
+            }
+            if (const int i = mtrr_fixed_slot(index); i >= 0) {
+                v = m.mtrr_fixed[static_cast<std::size_t>(i)];
                 return true;
             }
             return false;
@@ -181,9 +159,16 @@ bool soft_set_msr(CpuState& s, std::uint32_t index, std::uint64_t v) {
         case 0xc0000103:
             m.tsc_aux = v;
             return true;
+        case 0x17a:
+            m.mcg_status = v;
+            return true;
         default:
             if (index >= 0x200 && index <= 0x20f) {
                 m.mtrr_var[index - 0x200] = v;
+                return true;
+            }
+            if (const int i = mtrr_fixed_slot(index); i >= 0) {
+                m.mtrr_fixed[static_cast<std::size_t>(i)] = v;
                 return true;
             }
             return false;
@@ -192,10 +177,23 @@ bool soft_set_msr(CpuState& s, std::uint32_t index, std::uint64_t v) {
 
 const std::vector<std::uint32_t>& soft_saved_msrs() {
     static const std::vector<std::uint32_t> list = {
-        0x10,       0x1b,       0x174,      0x175,      0x176,      0x1a0,
-        0x277,      0x2ff,      0xc0000080, 0xc0000081, 0xc0000082, 0xc0000083,
-        0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
-    return list;
+        0x10,       0x1b,       0x174,      0x175,      0x176,      0x17a,      0x1a0,
+        0x277,      0x2ff,      0xc0000080, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,
+        0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
+    static const std::vector<std::uint32_t> all = [] {
+        std::vector<std::uint32_t> v = list;
+        for (std::uint32_t i = 0x200; i <= 0x20f; ++i) {
+            v.push_back(i);
+        }
+        for (std::uint32_t i : {0x250U, 0x258U, 0x259U}) {
+            v.push_back(i);
+        }
+        for (std::uint32_t i = 0x268; i <= 0x26f; ++i) {
+            v.push_back(i);
+        }
+        return v;
+    }();
+    return all;
 }
 
 std::uint32_t host_tsc_khz() {
@@ -213,24 +211,99 @@ std::uint32_t host_tsc_khz() {
     return khz;
 }
 
+namespace {
+
+// Segment order of CpuState::seg (ES, CS, SS, DS, FS, GS) and of Sregs.
+Segment Sregs::*const kSregsSegment[kSegCount] = {&Sregs::es, &Sregs::cs, &Sregs::ss,
+                                                  &Sregs::ds, &Sregs::fs, &Sregs::gs};
+
+template <typename T>
+void put(std::vector<std::uint8_t>& area, std::size_t offset, T v) {
+    std::memcpy(area.data() + offset, &v, sizeof(T));
+}
+
+template <typename T>
+T get(const std::vector<std::uint8_t>& area, std::size_t offset) {
+    T v{};
+    std::memcpy(&v, area.data() + offset, sizeof(T));
+    return v;
+}
+
+}  // namespace
+
 Result<VcpuState> SoftVcpu::save_state() {
+    const CpuState& c = m_interp.state();
     VcpuState st;
     st.id = m_id;
     st.tsc_khz = host_tsc_khz();
     st.cpuid = m_cpuid;
-    SavedCpu saved;
-    saved.cpu = m_interp.state();
-    st.regs = save_to_bytes(saved);
-    st.fpu_is_xsave = false;
-    // KVM's numbering: RUNNABLE 0, UNINITIALIZED 1 (waiting for INIT-SIPI), HALTED 3.
-    st.mp_state = (m_lapic && m_lapic->init_pending()) ? 1 : m_interp.state().halted ? 3 : 0;
+    Regs& r = st.regs;
+    r.rax = c.gpr[kRax];
+    r.rcx = c.gpr[kRcx];
+    r.rdx = c.gpr[kRdx];
+    r.rbx = c.gpr[kRbx];
+    r.rsp = c.gpr[kRsp];
+    r.rbp = c.gpr[kRbp];
+    r.rsi = c.gpr[kRsi];
+    r.rdi = c.gpr[kRdi];
+    r.r8 = c.gpr[kR8];
+    r.r9 = c.gpr[kR9];
+    r.r10 = c.gpr[kR10];
+    r.r11 = c.gpr[kR11];
+    r.r12 = c.gpr[kR12];
+    r.r13 = c.gpr[kR13];
+    r.r14 = c.gpr[kR14];
+    r.r15 = c.gpr[kR15];
+    r.rip = c.rip;
+    r.rflags = c.rflags;
+    Sregs& s = st.sregs;
+    for (std::size_t i = 0; i < kSegCount; ++i) {
+        s.*kSregsSegment[i] = c.seg[i];
+    }
+    s.ss.dpl = c.cpl;  // the neutral form's CPL
+    s.tr = c.tr;
+    s.ldt = c.ldt;
+    s.gdt = c.gdt;
+    s.idt = c.idt;
+    s.cr0 = c.cr0;
+    s.cr2 = c.cr2;
+    s.cr3 = c.cr3;
+    s.cr4 = c.cr4;
+    s.cr8 = c.cr8;
+    s.efer = c.efer;
+    s.apic_base = c.msr.apic_base;
+    // x87 and SSE in the XSAVE area's legacy region; XSTATE_BV says both hold values.
+    st.xsave.assign(xsave::kMinSize, 0);
+    put(st.xsave, xsave::kFcw, c.fcw);
+    put(st.xsave, xsave::kFsw, c.fsw);
+    put(st.xsave, xsave::kFtw, c.ftw);
+    put(st.xsave, xsave::kFop, c.fop);
+    put(st.xsave, xsave::kFip, c.fip);
+    put(st.xsave, xsave::kFdp, c.fdp);
+    put(st.xsave, xsave::kMxcsr, c.mxcsr);
+    put(st.xsave, xsave::kMxcsrMask, std::uint32_t{0xffff});
+    for (std::size_t i = 0; i < c.st.size(); ++i) {
+        std::memcpy(st.xsave.data() + xsave::kSt0 + 16 * i, c.st[i].data(), 16);
+    }
+    for (std::size_t i = 0; i < c.xmm.size(); ++i) {
+        std::memcpy(st.xsave.data() + xsave::kXmm0 + 16 * i, c.xmm[i].data(), 16);
+    }
+    put(st.xsave, xsave::kXstateBv, xsave::kX87 | xsave::kSse);
+    st.xcr0 = xsave::kX87 | xsave::kSse;
+    st.debug.dr = {c.dr[0], c.dr[1], c.dr[2], c.dr[3]};
+    st.debug.dr6 = c.dr[6];
+    st.debug.dr7 = c.dr[7];
+    st.events.interrupt_shadow = c.int_shadow ? VcpuEvents::kShadowSti : 0;
+    st.mp_state = (m_lapic && m_lapic->init_pending()) ? MpState::WaitForInit
+                  : c.halted                          ? MpState::Halted
+                                                      : MpState::Runnable;
     if (m_lapic) {
-        const LapicState l = m_lapic->state();
-        st.lapic.assign(l.regs.begin(), l.regs.end());
+        st.has_lapic = true;
+        st.lapic = m_lapic->state();
     }
     for (std::uint32_t index : soft_saved_msrs()) {
         std::uint64_t v = 0;
-        if (soft_get_msr(m_interp.state(), index, v)) {
+        if (soft_get_msr(c, index, v)) {
             st.msrs.push_back({index, v});
         }
     }
@@ -238,31 +311,94 @@ Result<VcpuState> SoftVcpu::save_state() {
 }
 
 Result<void> SoftVcpu::restore_state(const VcpuState& state) {
-    auto saved = load_from_bytes<SavedCpu>(state.regs);
-    if (!saved) {
-        return saved.error().wrap("soft vCPU state");
+    // What the interpreter cannot continue from is refused by name, before anything changes.
+    const VcpuEvents& ev = state.events;
+    if (ev.exception_injected || ev.exception_pending || ev.interrupt_injected || ev.nmi_injected ||
+        ev.nmi_pending || ev.smm || ev.smi_pending || ev.triple_fault_pending) {
+        return Error("soft: the saved vCPU is in the middle of delivering an exception, interrupt, "
+                     "NMI or SMI, which the soft CPU cannot resume");
     }
-    CpuState cpu = saved->cpu;
+    if (state.mp_state == MpState::InitReceived || state.mp_state == MpState::SipiReceived) {
+        return Error("soft: the saved vCPU is between INIT and SIPI, which the soft CPU cannot "
+                     "resume");
+    }
+    if (state.xsave.size() < xsave::kMinSize) {
+        return Error(fmt::format("soft: the saved XSAVE area is {} bytes; it has at least {}",
+                                 state.xsave.size(), xsave::kMinSize));
+    }
+    const auto bv = get<std::uint64_t>(state.xsave, xsave::kXstateBv);
+    if ((bv & ~(xsave::kX87 | xsave::kSse)) != 0) {
+        return Error(fmt::format("soft: the saved vCPU holds XSAVE components {:#x}; the soft CPU "
+                                 "has x87 and SSE only",
+                                 bv));
+    }
+    if (state.has_lapic != (m_lapic != nullptr)) {
+        return Error("soft: the saved vCPU and this one differ in having a LAPIC");
+    }
+    CpuState c = m_interp.state();
+    const Regs& r = state.regs;
+    c.gpr = {r.rax, r.rcx, r.rdx, r.rbx, r.rsp, r.rbp, r.rsi, r.rdi,
+             r.r8,  r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15};
+    c.rip = r.rip;
     // Values the interpreter relies on staying in range, whatever the file says.
-    cpu.cpl &= 3;
-    cpu.cr4 &= cr::kCr4Allowed;
-    cpu.efer &= cr::kEferAllowed;
-    cpu.rflags = (cpu.rflags & (fl::kWritable | fl::VM | fl::VIF | fl::VIP)) | fl::kFixed1;
-    m_cpuid = state.cpuid.empty() ? m_cpuid : state.cpuid;
-    m_interp.state() = cpu;
-    // The TSC continues from its saved value (the MSR list carries it).
-    for (const auto& m : state.msrs) {
-        if (m.index == 0x10) {
-            soft_set_msr(m_interp.state(), m.index, m.data);
+    c.rflags = (r.rflags & (fl::kWritable | fl::VM | fl::VIF | fl::VIP)) | fl::kFixed1;
+    const Sregs& s = state.sregs;
+    for (std::size_t i = 0; i < kSegCount; ++i) {
+        c.seg[i] = s.*kSregsSegment[i];
+    }
+    c.cpl = (s.cr0 & cr::kCr0Pe) ? (s.ss.dpl & 3) : 0;
+    c.tr = s.tr;
+    c.ldt = s.ldt;
+    c.gdt = s.gdt;
+    c.idt = s.idt;
+    c.cr0 = s.cr0;
+    c.cr2 = s.cr2;
+    c.cr3 = s.cr3;
+    c.cr4 = s.cr4 & cr::kCr4Allowed;
+    c.cr8 = s.cr8 & 0xf;
+    c.efer = s.efer & cr::kEferAllowed;
+    c.msr.apic_base = s.apic_base;
+    c.fcw = 0x37f;
+    c.fsw = c.fop = 0;
+    c.ftw = 0;
+    c.fip = c.fdp = 0;
+    c.st = {};
+    c.xmm = {};
+    if (bv & xsave::kX87) {
+        c.fcw = get<std::uint16_t>(state.xsave, xsave::kFcw);
+        c.fsw = get<std::uint16_t>(state.xsave, xsave::kFsw);
+        c.ftw = get<std::uint8_t>(state.xsave, xsave::kFtw);
+        c.fop = get<std::uint16_t>(state.xsave, xsave::kFop);
+        c.fip = get<std::uint64_t>(state.xsave, xsave::kFip);
+        c.fdp = get<std::uint64_t>(state.xsave, xsave::kFdp);
+        for (std::size_t i = 0; i < c.st.size(); ++i) {
+            std::memcpy(c.st[i].data(), state.xsave.data() + xsave::kSt0 + 16 * i, 16);
         }
     }
-    if (m_lapic && state.lapic.size() == sizeof(LapicState::regs)) {
-        LapicState l;
-        std::copy(state.lapic.begin(), state.lapic.end(), l.regs.begin());
-        m_lapic->set_state(l);
+    if (bv & xsave::kSse) {
+        for (std::size_t i = 0; i < c.xmm.size(); ++i) {
+            std::memcpy(c.xmm[i].data(), state.xsave.data() + xsave::kXmm0 + 16 * i, 16);
+        }
     }
+    // MXCSR's reserved bits would #GP on LDMXCSR/FXRSTOR: keep the defined ones (0..15).
+    c.mxcsr = get<std::uint32_t>(state.xsave, xsave::kMxcsr) & 0xffff;
+    c.dr = {state.debug.dr[0], state.debug.dr[1], state.debug.dr[2], state.debug.dr[3],
+            0,                 0,                 state.debug.dr6,   state.debug.dr7};
+    c.halted = state.mp_state == MpState::Halted;
+    c.int_shadow = ev.interrupt_shadow != 0;
+    for (const auto& m : state.msrs) {
+        if (!soft_set_msr(c, m.index, m.data)) {
+            return Error(fmt::format("soft: the saved vCPU sets MSR {:#x}, which the soft CPU does "
+                                     "not have",
+                                     m.index));
+        }
+    }
+    c.efer &= cr::kEferAllowed;
+    m_cpuid = state.cpuid.empty() ? m_cpuid : state.cpuid;
+    m_interp.state() = c;
     if (m_lapic) {
-        m_lapic->set_waiting_for_sipi(state.mp_state == 1);
+        m_lapic->set_state(state.lapic);
+        m_lapic->set_waiting_for_sipi(state.mp_state == MpState::WaitForInit);
     }
     m_interp.state_changed();
     return ok();

@@ -65,21 +65,28 @@ TEST(ComponentState, VcpuAndPlatform) {
     v.id = 3;
     v.tsc_khz = 2'500'000;
     v.cpuid = {{0x1, 0, 0, 1, 2, 3, 4}, {0x7, 0, 1, 5, 6, 7, 8}};
-    v.regs.assign(144, 0x11);
-    v.sregs.assign(312, 0x22);
-    v.fpu.assign(4096, 0x33);
-    v.xcrs.assign(392, 0x44);
-    v.lapic.assign(1024, 0x55);
-    v.events.assign(64, 0x66);
-    v.mp_state = 4;
+    v.regs.r15 = 0x1111;
+    v.regs.rip = 0xffffffff81000000;
+    v.sregs.tr.base = 0x2222;
+    v.sregs.ldt.unusable = 1;
+    v.sregs.apic_base = 0xfee00900;
+    v.xsave.assign(4096, 0x33);
+    v.xcr0 = 7;
+    v.debug.dr[2] = 0x4444;
+    v.has_lapic = true;
+    v.lapic.write(0xf0, 0x1ff);
+    v.events.nmi_masked = true;
+    v.events.exception_payload = 0x6666;
+    v.mp_state = MpState::SipiReceived;
     v.msrs = {{0x10, 123456789}, {0x4b564d01, 0xabc}};
     const auto back = through_bytes(v);
     EXPECT_EQ(back.id, 3U);
     EXPECT_EQ(back.cpuid.size(), 2U);
     EXPECT_EQ(back.cpuid[1].ebx, 6U);
-    EXPECT_EQ(back.fpu, v.fpu);
+    EXPECT_EQ(back.xsave, v.xsave);
     EXPECT_EQ(back.msrs[1].data, 0xabcU);
-    EXPECT_EQ(back.mp_state, 4U);
+    EXPECT_EQ(back.mp_state, MpState::SipiReceived);
+    EXPECT_EQ(save_to_bytes(back), save_to_bytes(v)) << "every field comes back";
 
     VmPlatformState p;
     p.accelerator = "kvm";
@@ -98,6 +105,13 @@ TEST(ComponentState, CapsBoundWhatAFileCanMakeUsAllocate) {
     VcpuState v;
     v.msrs.resize(kMaxSavedMsrs + 1);
     EXPECT_FALSE(load_from_bytes<VcpuState>(save_to_bytes(v)));
+    // Values a file controls that the state cannot hold are refused on reading.
+    VcpuState odd;
+    odd.mp_state = static_cast<MpState>(77);
+    EXPECT_FALSE(load_from_bytes<VcpuState>(save_to_bytes(odd)));
+    VcpuState short_xsave;
+    short_xsave.xsave.assign(511, 0);
+    EXPECT_FALSE(load_from_bytes<VcpuState>(save_to_bytes(short_xsave)));
     VmPlatformState p;
     p.accelerator = std::string(64, 'k');  // names are at most 32 bytes
     EXPECT_FALSE(load_from_bytes<VmPlatformState>(save_to_bytes(p)));

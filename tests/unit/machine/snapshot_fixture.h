@@ -6,7 +6,7 @@
 #include <ctime>
 
 #include "accel/accel_state.h"
-#include "accel/kvm/kvm_uapi.h"
+#include "accel/kvm/kvm_state_convert.h"
 #include "base/state_archive.h"
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/i8042.h"
@@ -33,21 +33,12 @@ inline std::uint8_t get(BusDevice& d, std::uint64_t offset) {
     return v;
 }
 
-template <typename T>
-std::vector<std::uint8_t> bytes_of(const T& v) {
-    const auto* p = reinterpret_cast<const std::uint8_t*>(&v);
-    return {p, p + sizeof(T)};
-}
-
-// A vCPU of a 64-bit guest in its kernel as KVM saved it (section "vcpu.N" version 1: KVM's
-// uapi structs as bytes), with a value in every piece of state that a conversion could lose.
-inline VcpuState fixture_vcpu() {
-    VcpuState v;
-    v.id = 0;
-    v.tsc_khz = 2'000'000;
-    v.cpuid = {{0x1, 0, 0, 0x800f12, 0x800, 0x80000000, 0x178bfbff}};
-    v.msrs = {{0x10, 123456789}, {0x4b564d01, 0x7ff1001}};
-    kvm_regs r{};
+// A vCPU of a 64-bit guest in its kernel as KVM holds it, with a value in every piece of state
+// that a conversion could lose. devices-format3.vsnap saved it as section "vcpu.0" version 1
+// (KVM's structs as bytes); today's vireo saves its neutral form (fixture_vcpu()).
+inline kvm::KvmVcpuState fixture_kvm_vcpu() {
+    kvm::KvmVcpuState v;
+    kvm_regs& r = v.regs;
     r.rax = 0x1111111111111111;
     r.rbx = 0x2222;
     r.rcx = 0x3333;
@@ -60,8 +51,7 @@ inline VcpuState fixture_vcpu() {
     r.r15 = 15;
     r.rip = 0xffffffff81000123;
     r.rflags = 0x246;
-    v.regs = bytes_of(r);
-    kvm_sregs s{};
+    kvm_sregs& s = v.sregs;
     s.cs = {0, 0xffffffff, 0x10, 0xb, 1, 0, 0, 1, 1, 1, 0, 0, 0};
     s.ss = {0, 0xffffffff, 0x18, 0x3, 1, 0, 1, 1, 0, 1, 0, 0, 0};
     s.ds = s.es = {0, 0xfffff, 0, 0x1, 0, 0, 0, 0, 0, 0, 0, 1, 0};
@@ -78,9 +68,8 @@ inline VcpuState fixture_vcpu() {
     s.cr8 = 0;
     s.efer = 0xd01;
     s.apic_base = 0xfee00900;
-    v.sregs = bytes_of(s);
-    kvm_xsave x{};
-    auto* area = reinterpret_cast<std::uint8_t*>(x.region);
+    v.has_xsave = true;
+    auto* area = reinterpret_cast<std::uint8_t*>(v.xsave.region);
     const std::uint16_t fcw = 0x37f, fsw = 0x3800;
     const std::uint32_t mxcsr = 0x1fa0, mxcsr_mask = 0xffff;
     const std::uint64_t xstate_bv = 0x7;  // x87, SSE, AVX
@@ -98,36 +87,43 @@ inline VcpuState fixture_vcpu() {
         area[576 + i] = static_cast<std::uint8_t>(0xc0 + i);        // YMM0's upper half
     }
     std::memcpy(area + 512, &xstate_bv, 8);
-    v.fpu = bytes_of(x);
-    v.fpu_is_xsave = true;
-    kvm_xcrs xcrs{};
+    v.has_xcrs = true;
+    kvm_xcrs& xcrs = v.xcrs;
     xcrs.nr_xcrs = 1;
     xcrs.xcrs[0].xcr = 0;
     xcrs.xcrs[0].value = 0x7;
-    v.xcrs = bytes_of(xcrs);
-    kvm_debugregs dr{};
+    v.has_debugregs = true;
+    kvm_debugregs& dr = v.debugregs;
     dr.db[0] = 0x401000;
     dr.db[3] = 0x403000;
     dr.dr6 = 0xffff0ff1;
     dr.dr7 = 0x403;
-    v.debugregs = bytes_of(dr);
-    kvm_lapic_state lapic{};
+    v.has_lapic = true;
+    kvm_lapic_state& lapic = v.lapic;
     const std::uint32_t lapic_regs[][2] = {
         {0x20, 0}, {0x30, 0x50014}, {0x80, 0x10}, {0xd0, 0x1000000}, {0xe0, 0xffffffff},
         {0xf0, 0x1ff}, {0x320, 0x400ec}, {0x350, 0x10700}, {0x360, 0x400}, {0x3e0, 0x3}};
     for (const auto& [offset, value] : lapic_regs) {
         std::memcpy(lapic.regs + offset, &value, 4);
     }
-    v.lapic = bytes_of(lapic);
-    kvm_vcpu_events ev{};
+    v.has_events = true;
+    kvm_vcpu_events& ev = v.events;
     ev.exception = {1, 14, 1, 0, 0x2};  // a #PF (error code: write) being delivered
     ev.interrupt = {0, 0, 0, KVM_X86_SHADOW_INT_STI};
     ev.nmi = {0, 1, 1, 0};  // an NMI waits while NMIs are blocked
     ev.sipi_vector = 0x9a;
     ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR |
                KVM_VCPUEVENT_VALID_SHADOW | KVM_VCPUEVENT_VALID_SMM;
-    v.events = bytes_of(ev);
-    v.mp_state = KVM_MP_STATE_RUNNABLE;
+    v.mp.mp_state = KVM_MP_STATE_RUNNABLE;
+    return v;
+}
+
+inline VcpuState fixture_vcpu() {
+    VcpuState v = kvm::to_neutral(fixture_kvm_vcpu());
+    v.id = 0;
+    v.tsc_khz = 2'000'000;
+    v.cpuid = {{0x1, 0, 0, 0x800f12, 0x800, 0x80000000, 0x178bfbff}};
+    v.msrs = {{0x10, 123456789}, {0x4b564d01, 0x7ff1001}};
     return v;
 }
 
@@ -152,7 +148,7 @@ inline SnapshotContents fixture_contents() {
     c.add("i8042", save_to_bytes(kbd.save_state()));
     c.add("cmos", save_to_bytes(cmos.save_state()));
     c.add("pci-root", save_to_bytes(PciRootState{0x80000810}));
-    c.add("vcpu.0", save_to_bytes(fixture_vcpu()));
+    c.add("vcpu.0", save_to_bytes(fixture_vcpu()), kVcpuSectionVersion);
     return c;
 }
 
