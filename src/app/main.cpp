@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include "app/accel_option.h"
-#include "app/probe_command.h"
 #include "app/run_command.h"
 #include "app/snapshot_command.h"
 #include "app/vmm_command.h"
@@ -33,24 +32,13 @@ int main(int argc, char** argv) {
     set_default_thread_stack();
     CLI::App app{"vireo: a virtual machine monitor for Linux guests on KVM", "vireo"};
     app.set_version_flag("--version", std::string("vireo ") + VIREO_VERSION);
-    // `vireo run ...`, `vireo probe ...`, or Firecracker's flags with no subcommand.
+    // `vireo run ...`, `vireo snapshot ...`, or Firecracker's flags with no subcommand.
     app.require_subcommand(0, 1);
     vireo::app::VmmCommandOptions vmm_opts;
     vireo::app::add_vmm_options(app, vmm_opts);
 
     vireo::app::RunOptions run_opts;
     auto* run = vireo::app::add_run_command(app, run_opts);
-
-    vireo::app::ProbeCommandOptions probe_opts;
-    auto* probe = app.add_subcommand(
-        "probe", "Run synthetic probe guests on /dev/kvm and report what the vCPU core saw");
-    probe->add_option("--device", probe_opts.device, "KVM device node")->capture_default_str();
-    vireo::app::add_accel_option(*probe, probe_opts.accel);
-    probe
-        ->add_option("--user-loop", probe_opts.user_loop_iterations,
-                     "Iterations of the user-mode (CPL3) loop")
-        ->capture_default_str()
-        ->check(CLI::Range(1ULL, 1ULL << 40));
 
     vireo::app::SnapshotCommandOptions snapshot_opts;
     const auto snapshot = vireo::app::add_snapshot_command(app, snapshot_opts);
@@ -69,9 +57,6 @@ int main(int argc, char** argv) {
     if (run->parsed()) {
         return vireo::app::run_command(run_opts);
     }
-    if (probe->parsed()) {
-        return vireo::app::run_probe_command(probe_opts);
-    }
     if (snapshot.top->parsed()) {
         return vireo::app::run_snapshot_command(snapshot, snapshot_opts);
     }
@@ -79,8 +64,8 @@ int main(int argc, char** argv) {
         return vireo::app::run_vmm_command(vmm_opts);
     }
     fmt::print(stderr,
-               "vireo: error: say what to run: `vireo run ...` (a guest from the command line), "
-               "`vireo --api-sock PATH` (the Firecracker-compatible API) or `vireo probe`.\n"
+               "vireo: error: say what to run: `vireo run ...` (a guest from the command line) "
+               "or `vireo --api-sock PATH` (the Firecracker-compatible API).\n"
                "Run 'vireo --help'.\n");
     return vireo::kExitUsage;
 }

@@ -1,6 +1,6 @@
 // A synthetic guest: a small RAM slot, a code snippet, one vCPU started directly in real mode,
 // 64-bit kernel mode or 64-bit user mode. No firmware, no irqchip: HLT and every port or MMIO
-// access reach the VMM. Used by the probe tests and `vireo probe`.
+// access reach the VMM. Used by the probe tests and `vireo-probe`.
 #pragma once
 
 #include <chrono>

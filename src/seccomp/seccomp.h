@@ -37,7 +37,7 @@ Result<void> load(const Options& options);
 // Installs the SIGSYS handler and starts the launcher (confined at once). On the main thread,
 // after load(), before it starts any other thread and after it blocked the signals every thread
 // should block (the launcher's mask is what every thread inherits). Without load() and start()
-// (unit tests, `vireo probe`) or when disabled, spawn() starts plain threads and
+// (unit tests, `vireo-probe`) or when disabled, spawn() starts plain threads and
 // confine_thread() does nothing.
 Result<void> start();
 bool enabled();

@@ -10,11 +10,11 @@ if [ "$VIREO_NESTED_MODE" = nested ]; then
 fi
 [ -c /dev/kvm ] || fail "/dev/kvm missing"
 
-step "vireo probe (real-mode port I/O + HLT, CPL3 loop)"
-run_timed 120 /tmp/probe.log vireo probe --user-loop 10000000 || fail "vireo probe failed"
+step "vireo-probe (real-mode port I/O + HLT, CPL3 loop)"
+run_timed 120 /tmp/probe.log vireo-probe --user-loop 10000000 || fail "vireo-probe failed"
 expect_line /tmp/probe.log '^Hello from a vireo probe guest'
 expect_line /tmp/probe.log 'exits: 43 port writes, 1 halt'
-expect_line /tmp/probe.log '^vireo probe: OK$'
+expect_line /tmp/probe.log '^vireo-probe: OK$'
 
 step "probe test suite on real KVM"
 # Full output and a timeout inside the scenario's own: a hang then shows which test's "[ RUN ]"

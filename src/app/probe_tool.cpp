@@ -1,4 +1,8 @@
-#include "app/probe_command.h"
+// vireo-probe: runs synthetic guests on /dev/kvm (or the soft CPU) and reports what the vCPU core
+// saw. A quick answer to "does KVM work on this host, and how fast are exits and user-mode code".
+// A developer's and the test host's tool, built beside vireo: the shipped `vireo` does not carry
+// the probe guests (src/probe).
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -92,30 +96,54 @@ Result<void> user_loop(Accelerator& accel, unsigned long long iterations) {
     return ok();
 }
 
-}  // namespace
+struct ProbeOptions {
+    std::string device = "/dev/kvm";
+    std::string accel;  // --accel; empty: kvm
+    unsigned long long user_loop_iterations = 100'000'000;
+};
 
-int run_probe_command(const ProbeCommandOptions& options) {
-    auto opened = open_accel_option(options.accel, "vireo probe", options.device.c_str());
+int run_probe(const ProbeOptions& options) {
+    auto opened = open_accel_option(options.accel, "vireo-probe", options.device.c_str());
     if (!opened) {
-        fmt::print(stderr, "vireo probe: {}\n", opened.error().message());
+        fmt::print(stderr, "vireo-probe: {}\n", opened.error().message());
         return 1;
     }
     Accelerator* accel = opened->accel.get();
     if (opened->kind == AccelKind::Kvm) {
-        fmt::print("vireo probe: {} opened, API version 12\n", options.device);
+        fmt::print("vireo-probe: {} opened, API version 12\n", options.device);
     } else {
-        fmt::print("vireo probe: the software CPU (--accel soft)\n");
+        fmt::print("vireo-probe: the software CPU (--accel soft)\n");
     }
     if (auto r = hello(*accel); !r) {
-        fmt::print(stderr, "vireo probe: real-mode guest: {}\n", r.error().message());
+        fmt::print(stderr, "vireo-probe: real-mode guest: {}\n", r.error().message());
         return 1;
     }
     if (auto r = user_loop(*accel, options.user_loop_iterations); !r) {
-        fmt::print(stderr, "vireo probe: user-mode guest: {}\n", r.error().message());
+        fmt::print(stderr, "vireo-probe: user-mode guest: {}\n", r.error().message());
         return 1;
     }
-    fmt::print("vireo probe: OK\n");
+    fmt::print("vireo-probe: OK\n");
     return 0;
 }
 
+}  // namespace
 }  // namespace vireo::app
+
+int main(int argc, char** argv) {
+    CLI::App app{"vireo-probe: synthetic guests on /dev/kvm or the soft CPU, and what the vCPU core "
+                 "saw of them",
+                 "vireo-probe"};
+    vireo::app::ProbeOptions options;
+    app.add_option("--device", options.device, "KVM device node")->capture_default_str();
+    vireo::app::add_accel_option(app, options.accel);
+    app.add_option("--user-loop", options.user_loop_iterations,
+                   "Iterations of the user-mode (CPL3) loop")
+        ->capture_default_str()
+        ->check(CLI::Range(1ULL, 1ULL << 40));
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    return vireo::app::run_probe(options);
+}
