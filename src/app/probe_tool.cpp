@@ -130,9 +130,10 @@ int run_probe(const ProbeOptions& options) {
 }  // namespace vireo::app
 
 int main(int argc, char** argv) {
-    CLI::App app{"vireo-probe: synthetic guests on /dev/kvm or the soft CPU, and what the vCPU core "
-                 "saw of them",
-                 "vireo-probe"};
+    CLI::App app{
+        "vireo-probe: synthetic guests on /dev/kvm or the soft CPU, and what the vCPU core "
+        "saw of them",
+        "vireo-probe"};
     vireo::app::ProbeOptions options;
     app.add_option("--device", options.device, "KVM device node")->capture_default_str();
     vireo::app::add_accel_option(app, options.accel);

@@ -12,11 +12,11 @@
 #include <CLI/CLI.hpp>
 
 #include "app/accel_option.h"
+#include "arch/x86_64/boot_layout.h"
+#include "arch/x86_64/memory_layout.h"
 #include "backends/char/console.h"
 #include "base/size.h"
-#include "loader/boot_layout.h"
 #include "machine/machine.h"
-#include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
 
 namespace vireo::app {

@@ -11,14 +11,14 @@
 #include "acpi/acpi_tables.h"
 #include "arch/x86_64/boot_cpu.h"
 #include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/kernel_loader.h"
+#include "arch/x86_64/memory_layout.h"
 #include "base/read_file.h"
 #include "base/size.h"
 #include "base/unique_fd.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/cmos_rtc.h"
 #include "devices/legacy/i8042.h"
-#include "loader/kernel_loader.h"
-#include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
 
 namespace vireo {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "arch/x86_64/memory_layout.h"
 #include "backends/block/block_file.h"
 #include "backends/net/tap.h"
 #include "devices/legacy/boot_timer.h"
@@ -11,7 +12,6 @@
 #include "devices/virtio/virtio_net.h"
 #include "devices/virtio/virtio_rng.h"
 #include "machine/machine.h"
-#include "machine/memory_layout.h"
 
 namespace vireo {
 

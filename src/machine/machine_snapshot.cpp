@@ -17,9 +17,9 @@
 #include <spdlog/spdlog.h>
 
 #include "arch/x86_64/cpuid.h"
+#include "arch/x86_64/memory_layout.h"
 #include "base/state_archive.h"
 #include "machine/machine.h"
-#include "machine/memory_layout.h"
 #include "machine/vcpu_section.h"
 
 namespace vireo {

@@ -1,7 +1,7 @@
 // The VM generation ID (devices/platform/vm_gen_id.h): its 16 bytes in the reserved ACPI range, its
 // change notification through the ACPI Generic Event Device on one I/O APIC input.
+#include "arch/x86_64/memory_layout.h"
 #include "machine/machine.h"
-#include "machine/memory_layout.h"
 
 namespace vireo {
 

@@ -13,11 +13,11 @@
 #include <spdlog/spdlog.h>
 
 #include "api/api_guard.h"
+#include "arch/x86_64/boot_layout.h"
+#include "arch/x86_64/memory_layout.h"
 #include "base/event_loop.h"
 #include "base/fd_log_sink.h"
 #include "base/file_open.h"
-#include "loader/boot_layout.h"
-#include "machine/memory_layout.h"
 #include "seccomp/seccomp.h"
 #include "vmm/exit_status.h"
 #include "vmm/log_setup.h"

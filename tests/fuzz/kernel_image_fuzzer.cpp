@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <span>
 
-#include "loader/kernel_loader.h"
+#include "arch/x86_64/kernel_loader.h"
 
 namespace {
 

@@ -203,7 +203,8 @@ TEST(SoftIrqchip, InitSipiStartsTheSecondVcpu) {
     IrqGuest fresh(Bytes{0xf4}, 2);
     auto waiting = fresh.cpus[1]->save_state();
     ASSERT_TRUE(waiting.ok());
-    EXPECT_EQ(waiting->mp_state, MpState::WaitForInit) << "an AP not yet started waits for INIT-SIPI";
+    EXPECT_EQ(waiting->mp_state, MpState::WaitForInit)
+        << "an AP not yet started waits for INIT-SIPI";
 }
 
 }  // namespace

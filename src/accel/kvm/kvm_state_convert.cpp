@@ -97,12 +97,14 @@ VcpuEvents events_from_kvm(const kvm_vcpu_events& k) {
 
 Result<kvm_vcpu_events> events_to_kvm(const VcpuEvents& e) {
     if (e.exception_has_payload) {
-        return Error("the saved vCPU has an exception payload pending, which KVM takes only with "
-                     "KVM_CAP_EXCEPTION_PAYLOAD (vireo does not enable it)");
+        return Error(
+            "the saved vCPU has an exception payload pending, which KVM takes only with "
+            "KVM_CAP_EXCEPTION_PAYLOAD (vireo does not enable it)");
     }
     if (e.triple_fault_pending) {
-        return Error("the saved vCPU has a triple fault pending, which KVM takes only with "
-                     "KVM_CAP_X86_TRIPLE_FAULT_EVENT (vireo does not enable it)");
+        return Error(
+            "the saved vCPU has a triple fault pending, which KVM takes only with "
+            "KVM_CAP_X86_TRIPLE_FAULT_EVENT (vireo does not enable it)");
     }
     kvm_vcpu_events k{};
     // Without the payload capability KVM has no "raised, not yet delivered" exception: it starts
@@ -206,7 +208,8 @@ VcpuState to_neutral(const KvmVcpuState& k) {
 
 Result<KvmVcpuState> from_neutral(const VcpuState& s, bool host_xsave) {
     if (static_cast<std::uint32_t>(s.mp_state) > kMaxMpState) {
-        return Error(fmt::format("unknown vCPU run state {}", static_cast<std::uint32_t>(s.mp_state)));
+        return Error(
+            fmt::format("unknown vCPU run state {}", static_cast<std::uint32_t>(s.mp_state)));
     }
     if (s.xsave.size() < xsave::kMinSize) {
         return Error(fmt::format("the saved XSAVE area is {} bytes; it has at least {}",
@@ -220,9 +223,9 @@ Result<KvmVcpuState> from_neutral(const VcpuState& s, bool host_xsave) {
     if (host_xsave) {
         // KVM_SET_XSAVE takes 4 KiB; components beyond it (AMX tiles) would need KVM_SET_XSAVE2.
         constexpr std::size_t kRegion = sizeof(k.xsave.region);
-        const bool beyond = s.xsave.size() > kRegion &&
-                            std::any_of(s.xsave.begin() + kRegion, s.xsave.end(),
-                                        [](std::uint8_t b) { return b != 0; });
+        const bool beyond =
+            s.xsave.size() > kRegion && std::any_of(s.xsave.begin() + kRegion, s.xsave.end(),
+                                                    [](std::uint8_t b) { return b != 0; });
         if (beyond) {
             return Error(fmt::format(
                 "the saved XSAVE area holds state beyond KVM_SET_XSAVE's {} bytes", kRegion));
@@ -236,9 +239,10 @@ Result<KvmVcpuState> from_neutral(const VcpuState& s, bool host_xsave) {
     } else {
         const auto bv = get<std::uint64_t>(s.xsave, xsave::kXstateBv);
         if ((bv & ~(xsave::kX87 | xsave::kSse)) != 0 || (s.xcr0 & ~(xsave::kX87 | xsave::kSse))) {
-            return Error(fmt::format("the saved vCPU uses XSAVE components {:#x} and this KVM has "
-                                     "no XSAVE",
-                                     bv | s.xcr0));
+            return Error(
+                fmt::format("the saved vCPU uses XSAVE components {:#x} and this KVM has "
+                            "no XSAVE",
+                            bv | s.xcr0));
         }
         k.fpu = fpu_from_xsave(s.xsave);
     }

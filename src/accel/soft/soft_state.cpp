@@ -177,9 +177,9 @@ bool soft_set_msr(CpuState& s, std::uint32_t index, std::uint64_t v) {
 
 const std::vector<std::uint32_t>& soft_saved_msrs() {
     static const std::vector<std::uint32_t> list = {
-        0x10,       0x1b,       0x174,      0x175,      0x176,      0x17a,      0x1a0,
-        0x277,      0x2ff,      0xc0000080, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,
-        0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
+        0x10,       0x1b,       0x174,      0x175,      0x176,      0x17a,
+        0x1a0,      0x277,      0x2ff,      0xc0000080, 0xc0000081, 0xc0000082,
+        0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
     static const std::vector<std::uint32_t> all = [] {
         std::vector<std::uint32_t> v = list;
         for (std::uint32_t i = 0x200; i <= 0x20f; ++i) {
@@ -295,8 +295,8 @@ Result<VcpuState> SoftVcpu::save_state() {
     st.debug.dr7 = c.dr[7];
     st.events.interrupt_shadow = c.int_shadow ? VcpuEvents::kShadowSti : 0;
     st.mp_state = (m_lapic && m_lapic->init_pending()) ? MpState::WaitForInit
-                  : c.halted                          ? MpState::Halted
-                                                      : MpState::Runnable;
+                  : c.halted                           ? MpState::Halted
+                                                       : MpState::Runnable;
     if (m_lapic) {
         st.has_lapic = true;
         st.lapic = m_lapic->state();
@@ -315,12 +315,14 @@ Result<void> SoftVcpu::restore_state(const VcpuState& state) {
     const VcpuEvents& ev = state.events;
     if (ev.exception_injected || ev.exception_pending || ev.interrupt_injected || ev.nmi_injected ||
         ev.nmi_pending || ev.smm || ev.smi_pending || ev.triple_fault_pending) {
-        return Error("soft: the saved vCPU is in the middle of delivering an exception, interrupt, "
-                     "NMI or SMI, which the soft CPU cannot resume");
+        return Error(
+            "soft: the saved vCPU is in the middle of delivering an exception, interrupt, "
+            "NMI or SMI, which the soft CPU cannot resume");
     }
     if (state.mp_state == MpState::InitReceived || state.mp_state == MpState::SipiReceived) {
-        return Error("soft: the saved vCPU is between INIT and SIPI, which the soft CPU cannot "
-                     "resume");
+        return Error(
+            "soft: the saved vCPU is between INIT and SIPI, which the soft CPU cannot "
+            "resume");
     }
     if (state.xsave.size() < xsave::kMinSize) {
         return Error(fmt::format("soft: the saved XSAVE area is {} bytes; it has at least {}",
@@ -328,9 +330,10 @@ Result<void> SoftVcpu::restore_state(const VcpuState& state) {
     }
     const auto bv = get<std::uint64_t>(state.xsave, xsave::kXstateBv);
     if ((bv & ~(xsave::kX87 | xsave::kSse)) != 0) {
-        return Error(fmt::format("soft: the saved vCPU holds XSAVE components {:#x}; the soft CPU "
-                                 "has x87 and SSE only",
-                                 bv));
+        return Error(
+            fmt::format("soft: the saved vCPU holds XSAVE components {:#x}; the soft CPU "
+                        "has x87 and SSE only",
+                        bv));
     }
     if (state.has_lapic != (m_lapic != nullptr)) {
         return Error("soft: the saved vCPU and this one differ in having a LAPIC");
@@ -382,15 +385,16 @@ Result<void> SoftVcpu::restore_state(const VcpuState& state) {
     }
     // MXCSR's reserved bits would #GP on LDMXCSR/FXRSTOR: keep the defined ones (0..15).
     c.mxcsr = get<std::uint32_t>(state.xsave, xsave::kMxcsr) & 0xffff;
-    c.dr = {state.debug.dr[0], state.debug.dr[1], state.debug.dr[2], state.debug.dr[3],
-            0,                 0,                 state.debug.dr6,   state.debug.dr7};
+    c.dr = {state.debug.dr[0], state.debug.dr[1], state.debug.dr[2], state.debug.dr[3], 0, 0,
+            state.debug.dr6,   state.debug.dr7};
     c.halted = state.mp_state == MpState::Halted;
     c.int_shadow = ev.interrupt_shadow != 0;
     for (const auto& m : state.msrs) {
         if (!soft_set_msr(c, m.index, m.data)) {
-            return Error(fmt::format("soft: the saved vCPU sets MSR {:#x}, which the soft CPU does "
-                                     "not have",
-                                     m.index));
+            return Error(
+                fmt::format("soft: the saved vCPU sets MSR {:#x}, which the soft CPU does "
+                            "not have",
+                            m.index));
         }
     }
     c.efer &= cr::kEferAllowed;

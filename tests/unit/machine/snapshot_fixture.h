@@ -82,9 +82,9 @@ inline kvm::KvmVcpuState fixture_kvm_vcpu() {
         area[32 + 7 * 16 + i] = static_cast<std::uint8_t>(0xa0 + i);  // ST7 = R0
     }
     for (int i = 0; i < 16; ++i) {
-        area[160 + i] = static_cast<std::uint8_t>(0x10 + i);        // XMM0
+        area[160 + i] = static_cast<std::uint8_t>(0x10 + i);            // XMM0
         area[160 + 15 * 16 + i] = static_cast<std::uint8_t>(0xf0 + i);  // XMM15
-        area[576 + i] = static_cast<std::uint8_t>(0xc0 + i);        // YMM0's upper half
+        area[576 + i] = static_cast<std::uint8_t>(0xc0 + i);            // YMM0's upper half
     }
     std::memcpy(area + 512, &xstate_bv, 8);
     v.has_xcrs = true;
@@ -101,8 +101,8 @@ inline kvm::KvmVcpuState fixture_kvm_vcpu() {
     v.has_lapic = true;
     kvm_lapic_state& lapic = v.lapic;
     const std::uint32_t lapic_regs[][2] = {
-        {0x20, 0}, {0x30, 0x50014}, {0x80, 0x10}, {0xd0, 0x1000000}, {0xe0, 0xffffffff},
-        {0xf0, 0x1ff}, {0x320, 0x400ec}, {0x350, 0x10700}, {0x360, 0x400}, {0x3e0, 0x3}};
+        {0x20, 0},     {0x30, 0x50014},  {0x80, 0x10},     {0xd0, 0x1000000}, {0xe0, 0xffffffff},
+        {0xf0, 0x1ff}, {0x320, 0x400ec}, {0x350, 0x10700}, {0x360, 0x400},    {0x3e0, 0x3}};
     for (const auto& [offset, value] : lapic_regs) {
         std::memcpy(lapic.regs + offset, &value, 4);
     }

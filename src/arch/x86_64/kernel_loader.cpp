@@ -1,10 +1,10 @@
-#include "loader/kernel_loader.h"
+#include "arch/x86_64/kernel_loader.h"
 
 #include <cstring>
 
-#include "loader/boot_params.h"
-#include "loader/byte_reader.h"
-#include "loader/elf64.h"
+#include "arch/x86_64/boot_params.h"
+#include "arch/x86_64/byte_reader.h"
+#include "arch/x86_64/elf64.h"
 
 namespace vireo::loader {
 

@@ -1,4 +1,4 @@
-#include "loader/elf_image.h"
+#include "arch/x86_64/elf_image.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,9 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "loader/byte_reader.h"
-#include "loader/elf64.h"
-#include "loader/hvm_start_info.h"
+#include "arch/x86_64/byte_reader.h"
+#include "arch/x86_64/elf64.h"
+#include "arch/x86_64/hvm_start_info.h"
 
 namespace vireo::loader {
 

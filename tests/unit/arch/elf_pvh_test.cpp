@@ -1,12 +1,12 @@
-#include "loader/elf_pvh.h"
+#include "arch/x86_64/elf_pvh.h"
 
 #include <random>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "loader/elf_image.h"
-#include "loader/hvm_start_info.h"
+#include "arch/x86_64/elf_image.h"
+#include "arch/x86_64/hvm_start_info.h"
 #include "test_images.h"
 
 namespace vireo::loader {

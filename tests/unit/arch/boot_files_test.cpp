@@ -8,8 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "arch/x86_64/boot_layout.h"
 #include "base/test_files.h"
-#include "loader/boot_layout.h"
 
 namespace vireo::loader {
 namespace {

@@ -1,4 +1,4 @@
-#include "loader/bzimage.h"
+#include "arch/x86_64/bzimage.h"
 
 #include <algorithm>
 #include <array>
@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "loader/boot_layout.h"
-#include "loader/boot_params.h"
-#include "loader/byte_reader.h"
+#include "arch/x86_64/boot_layout.h"
+#include "arch/x86_64/boot_params.h"
+#include "arch/x86_64/byte_reader.h"
 
 namespace vireo::loader {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "arch/x86_64/e820.h"
 #include "base/result.h"
-#include "loader/e820.h"
 #include "memory/guest_memory.h"
 
 namespace vireo::loader {

@@ -1,11 +1,11 @@
-#include "loader/bzimage.h"
+#include "arch/x86_64/bzimage.h"
 
 #include <random>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "loader/boot_params.h"
+#include "arch/x86_64/boot_params.h"
 #include "test_images.h"
 
 namespace vireo::loader {

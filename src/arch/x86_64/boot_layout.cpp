@@ -1,4 +1,4 @@
-#include "loader/boot_layout.h"
+#include "arch/x86_64/boot_layout.h"
 
 #include <sys/stat.h>
 
@@ -9,9 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "arch/x86_64/byte_reader.h"
 #include "base/file_open.h"
 #include "base/size.h"
-#include "loader/byte_reader.h"
 
 namespace vireo::loader {
 

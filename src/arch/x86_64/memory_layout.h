@@ -17,7 +17,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "loader/e820.h"
+#include "arch/x86_64/e820.h"
 #include "memory/guest_memory.h"
 
 namespace vireo::layout {

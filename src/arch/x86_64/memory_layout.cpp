@@ -1,4 +1,4 @@
-#include "machine/memory_layout.h"
+#include "arch/x86_64/memory_layout.h"
 
 #include <algorithm>
 

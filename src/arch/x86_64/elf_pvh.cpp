@@ -1,4 +1,4 @@
-#include "loader/elf_pvh.h"
+#include "arch/x86_64/elf_pvh.h"
 
 #include <algorithm>
 #include <optional>
@@ -6,10 +6,10 @@
 
 #include <fmt/format.h>
 
-#include "loader/boot_layout.h"
-#include "loader/byte_reader.h"
-#include "loader/elf_image.h"
-#include "loader/hvm_start_info.h"
+#include "arch/x86_64/boot_layout.h"
+#include "arch/x86_64/byte_reader.h"
+#include "arch/x86_64/elf_image.h"
+#include "arch/x86_64/hvm_start_info.h"
 
 namespace vireo::loader {
 

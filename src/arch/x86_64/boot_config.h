@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "loader/e820.h"
+#include "arch/x86_64/e820.h"
 #include "memory/guest_address.h"
 
 namespace vireo::loader {

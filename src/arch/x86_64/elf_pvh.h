@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <span>
 
+#include "arch/x86_64/boot_config.h"
 #include "base/result.h"
-#include "loader/boot_config.h"
 #include "memory/guest_memory.h"
 
 namespace vireo::loader {

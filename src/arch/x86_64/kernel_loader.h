@@ -4,11 +4,11 @@
 #include <cstdint>
 #include <span>
 
+#include "arch/x86_64/boot_config.h"
+#include "arch/x86_64/bzimage.h"
+#include "arch/x86_64/e820.h"
+#include "arch/x86_64/elf_pvh.h"
 #include "base/result.h"
-#include "loader/boot_config.h"
-#include "loader/bzimage.h"
-#include "loader/e820.h"
-#include "loader/elf_pvh.h"
 #include "memory/guest_memory.h"
 
 namespace vireo::loader {

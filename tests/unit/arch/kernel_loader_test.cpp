@@ -1,4 +1,4 @@
-#include "loader/kernel_loader.h"
+#include "arch/x86_64/kernel_loader.h"
 
 #include <gtest/gtest.h>
 

@@ -8,11 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include "arch/x86_64/boot_params.h"
+#include "arch/x86_64/e820.h"
+#include "arch/x86_64/elf64.h"
+#include "arch/x86_64/hvm_start_info.h"
 #include "base/size.h"
-#include "loader/boot_params.h"
-#include "loader/e820.h"
-#include "loader/elf64.h"
-#include "loader/hvm_start_info.h"
 #include "memory/guest_memory.h"
 
 namespace vireo::loader::test {
