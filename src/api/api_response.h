@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "api/api_types.h"
+#include "base/error.h"
 
 namespace vireo {
 
@@ -34,6 +35,12 @@ struct ApiResponse {
     }
     static ApiResponse internal_error(std::string fault_message) {
         return {500, Fault{std::move(fault_message)}};
+    }
+    // An Error from below: 400 when the request (or a file it names) is at fault, 500 when the
+    // host failed a request that was fine (base/error.h's ErrorKind).
+    static ApiResponse failure(const Error& error) {
+        return error.is_host_failure() ? internal_error(error.message())
+                                       : bad_request(error.message());
     }
 
     bool failed() const { return status >= 400; }

@@ -320,8 +320,8 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                         return ApiResponse::no_content();
                     }
                     if (auto swapped = m_machine->replace_disk(index, *r.path_on_host); !swapped) {
-                        return ApiResponse::bad_request(
-                            fmt::format("drive {}: {}", r.drive_id, swapped.error().message()));
+                        return ApiResponse::failure(
+                            swapped.error().wrap(fmt::format("drive {}", r.drive_id)));
                     }
                     it->path_on_host = *r.path_on_host;
                     spdlog::info("drive {}: now {}", r.drive_id, *r.path_on_host);
@@ -426,14 +426,14 @@ ApiResponse VmmController::start_instance() {
     if (auto fits = loader::check_boot_files(config->kernel_path, config->initrd_path,
                                              layout::e820_map(config->memory));
         !fits) {
-        return ApiResponse::bad_request("InstanceStart: " + fits.error().message());
+        return ApiResponse::failure(fits.error().wrap("InstanceStart"));
     }
     if (m_options.boot_timer) {
         config->boot_timer_start = m_options.process_start;
     }
     auto machine = Machine::create(m_accel, *config, m_console);
     if (!machine) {
-        return ApiResponse::bad_request("InstanceStart: " + machine.error().message());
+        return ApiResponse::failure(machine.error().wrap("InstanceStart"));
     }
     m_machine = std::move(machine.value());
     m_state = InstanceState::Running;
@@ -458,13 +458,13 @@ ApiResponse VmmController::set_state(VmStateRequest state) {
     }
     if (state == VmStateRequest::Paused) {
         if (auto r = m_machine->pause(); !r) {
-            return ApiResponse::bad_request("pause: " + r.error().message());
+            return ApiResponse::failure(r.error().wrap("pause"));
         }
         m_state = InstanceState::Paused;
         spdlog::info("instance {}: paused", m_options.id);
     } else {
         if (auto r = m_machine->resume(); !r) {
-            return ApiResponse::bad_request("resume: " + r.error().message());
+            return ApiResponse::failure(r.error().wrap("resume"));
         }
         m_state = InstanceState::Running;
         spdlog::info("instance {}: resumed", m_options.id);

@@ -60,7 +60,7 @@ ApiResponse VmmController::create_snapshot(const SnapshotCreateParams& p) {
     const auto start = Clock::now();
     auto contents = m_machine->save_state();
     if (!contents) {
-        return ApiResponse::bad_request("snapshot: " + contents.error().message());
+        return ApiResponse::failure(contents.error().wrap("snapshot"));
     }
     contents->vireo_version = fmt::format("vireo {}", VIREO_VERSION);
     contents->config = to_json(m_config);
@@ -69,7 +69,7 @@ ApiResponse VmmController::create_snapshot(const SnapshotCreateParams& p) {
     if (diff) {
         auto dirty = m_machine->take_dirty_pages();
         if (!dirty) {
-            return ApiResponse::bad_request("snapshot: " + dirty.error().message());
+            return ApiResponse::failure(dirty.error().wrap("snapshot"));
         }
         written = write_memory_diff(p.mem_file_path, m_machine->memory(), *dirty);
     } else {
@@ -77,17 +77,17 @@ ApiResponse VmmController::create_snapshot(const SnapshotCreateParams& p) {
         if (written && m_config.machine_config.track_dirty_pages) {
             // The next Diff is relative to this snapshot: forget what was dirty before it.
             if (auto dirty = m_machine->take_dirty_pages(); !dirty) {
-                return ApiResponse::bad_request("snapshot: " + dirty.error().message());
+                return ApiResponse::failure(dirty.error().wrap("snapshot"));
             }
         }
     }
     if (!written) {
-        return ApiResponse::bad_request(
-            fmt::format("snapshot memory file {}: {}", p.mem_file_path, written.error().message()));
+        return ApiResponse::failure(
+            written.error().wrap(fmt::format("snapshot memory file {}", p.mem_file_path)));
     }
     if (auto r = write_snapshot_file(p.snapshot_path, *contents); !r) {
-        return ApiResponse::bad_request(
-            fmt::format("snapshot state file {}: {}", p.snapshot_path, r.error().message()));
+        return ApiResponse::failure(
+            r.error().wrap(fmt::format("snapshot state file {}", p.snapshot_path)));
     }
     spdlog::info(
         "instance {}: {} snapshot in {:.1f} ms: state {}, memory {} ({} of {} bytes written)",
@@ -110,12 +110,12 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     const auto start = Clock::now();
     auto contents = read_snapshot_file(p.snapshot_path);
     if (!contents) {
-        return ApiResponse::bad_request("snapshot/load: " + contents.error().message());
+        return ApiResponse::failure(contents.error().wrap("snapshot/load"));
     }
     auto saved = parse_config_file(contents->config);
     if (!saved) {
-        return ApiResponse::bad_request("snapshot/load: the state file's configuration: " +
-                                        saved.error().message());
+        return ApiResponse::failure(
+            saved.error().wrap("snapshot/load: the state file's configuration"));
     }
     VmConfig config = std::move(saved).value();
     if (contents->format_version < 2) {
@@ -145,7 +145,7 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
         it->path_on_host = o.path_on_host;
     }
     if (auto checked = check_snapshot_drive_paths(config, p); !checked) {
-        return ApiResponse::bad_request("snapshot/load: " + checked.error().message());
+        return ApiResponse::failure(checked.error().wrap("snapshot/load"));
     }
     config.machine_config.track_dirty_pages = p.track_dirty_pages;
     // This process's logger and metrics stay; the snapshot's were the old process's.
@@ -153,14 +153,14 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
     config.metrics = m_config.metrics;
     auto machine_config = machine_config_from(config, false);
     if (!machine_config) {
-        return ApiResponse::bad_request("snapshot/load: " + machine_config.error().message());
+        return ApiResponse::failure(machine_config.error().wrap("snapshot/load"));
     }
 
     struct stat st {};
     auto fd = open_regular_file(p.mem_file_path, O_RDONLY, &st);
     if (!fd) {
-        return ApiResponse::bad_request(
-            fd.error().wrap("snapshot/load: memory file " + p.mem_file_path).message());
+        return ApiResponse::failure(
+            fd.error().wrap("snapshot/load: memory file " + p.mem_file_path));
     }
     bool eager = p.eager_memory;
     if (!eager) {
@@ -179,13 +179,13 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
         regions, fd->get(), eager,
         MemoryOptions{.memfd = false, .hugepages = false, .hugetlb = machine_config->hugetlb});
     if (!memory) {
-        return ApiResponse::bad_request(fmt::format("snapshot/load: memory file {}: {}",
-                                                    p.mem_file_path, memory.error().message()));
+        return ApiResponse::failure(
+            memory.error().wrap(fmt::format("snapshot/load: memory file {}", p.mem_file_path)));
     }
     auto machine =
         Machine::restore(m_accel, *machine_config, m_console, std::move(memory).value(), *contents);
     if (!machine) {
-        return ApiResponse::bad_request("snapshot/load: " + machine.error().message());
+        return ApiResponse::failure(machine.error().wrap("snapshot/load"));
     }
     m_config = std::move(config);
     m_machine = std::move(machine).value();

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <thread>
 
 #include "base/test_files.h"
@@ -16,13 +17,12 @@ namespace vireo {
 namespace {
 
 // An accelerator that cannot create VMs: InstanceStart fails after the configuration was
-// accepted, as on a host whose /dev/kvm refuses KVM_CREATE_VM.
+// accepted, as on a host whose /dev/kvm refuses KVM_CREATE_VM (with `error`).
 class NoVmAccelerator final : public Accelerator {
 public:
     const char* name() const override { return "none"; }
-    Result<std::unique_ptr<Vm>> create_vm(const VmOptions&) override {
-        return Error("no VMs in this test");
-    }
+    Result<std::unique_ptr<Vm>> create_vm(const VmOptions&) override { return error; }
+    Error error = Error::from_errno("KVM_CREATE_VM (no VMs in this test)", EMFILE);
     Result<std::vector<CpuidEntry>> supported_cpuid() override { return std::vector<CpuidEntry>{}; }
 };
 
@@ -100,12 +100,44 @@ TEST_F(VmmControllerTest, AVmThatCannotBeBuiltLeavesItNotStarted) {
     test::write_text(kernel, std::string(4096, '\0'));
     ASSERT_EQ(send(BootSource{.kernel_image_path = kernel}).status, 204);
     auto r = send(InstanceActionInfo{InstanceActionType::InstanceStart});
-    EXPECT_GE(r.status, 400);
+    // The host failed a request that was fine: 500, not 400.
+    EXPECT_EQ(r.status, 500);
     EXPECT_NE(fault(r).find("no VMs in this test"), std::string::npos) << fault(r);
     EXPECT_EQ(state(), InstanceState::NotStarted);
     // Still configurable, and a second attempt fails the same way.
     EXPECT_EQ(send(MachineConfiguration{.vcpu_count = 1, .mem_size_mib = 128}).status, 204);
-    EXPECT_GE(send(InstanceActionInfo{InstanceActionType::InstanceStart}).status, 400);
+    EXPECT_EQ(send(InstanceActionInfo{InstanceActionType::InstanceStart}).status, 500);
+}
+
+// What the request names is at fault: 400, and nothing is built.
+TEST_F(VmmControllerTest, ABadRequestIs400AndAHostFailure500) {
+    auto r = send(BootSource{.kernel_image_path = m_dir.file("no-such-kernel")});
+    EXPECT_EQ(r.status, 400) << fault(r);
+    EXPECT_NE(fault(r).find("no-such-kernel"), std::string::npos) << fault(r);
+    // An accelerator that refuses the configuration itself (not a host failure) is a 400 too.
+    const auto kernel = m_dir.file("vmlinux");
+    test::write_text(kernel, std::string(4096, '\0'));
+    ASSERT_EQ(send(BootSource{.kernel_image_path = kernel}).status, 204);
+    m_accel.error = Error("this accelerator takes no such VM");
+    r = send(InstanceActionInfo{InstanceActionType::InstanceStart});
+    EXPECT_EQ(r.status, 400) << fault(r);
+    EXPECT_EQ(state(), InstanceState::NotStarted);
+}
+
+TEST(ErrorKind, FollowsTheErrnoAndSurvivesWrap) {
+    EXPECT_EQ(Error("bad value").kind(), ErrorKind::Invalid);
+    EXPECT_EQ(Error::host("mmap").kind(), ErrorKind::Host);
+    for (int e : {ENOENT, ENOTDIR, EISDIR, EACCES, EPERM, ELOOP, ENAMETOOLONG, EEXIST, EROFS}) {
+        EXPECT_EQ(Error::from_errno("open x", e).kind(), ErrorKind::Invalid) << e;
+    }
+    for (int e : {ENOMEM, EIO, ENOSPC, EMFILE, EINVAL, EFAULT, EBUSY}) {
+        EXPECT_EQ(Error::from_errno("ioctl", e).kind(), ErrorKind::Host) << e;
+    }
+    const Error wrapped = Error::from_errno("write", ENOSPC).wrap("snapshot");
+    EXPECT_EQ(wrapped.kind(), ErrorKind::Host);
+    EXPECT_EQ(wrapped.sys_errno(), ENOSPC);
+    EXPECT_EQ(ApiResponse::failure(wrapped).status, 500);
+    EXPECT_EQ(ApiResponse::failure(Error("no")).status, 400);
 }
 
 TEST_F(VmmControllerTest, StopEndsRunWithoutAVm) {
