@@ -13,6 +13,7 @@
 #include "irq/irq_line.h"
 #include "irq/msi.h"
 #include "memory/guest_address.h"
+#include "memory/host_write_observer.h"
 
 namespace vireo {
 
@@ -46,6 +47,10 @@ public:
     virtual Result<VmPlatformState> save_platform_state() = 0;
     // Puts them back (not the clock: set_clock after the vCPUs' TSCs are restored).
     virtual Result<void> restore_platform_state(const VmPlatformState& state) = 0;
+    // Who must hear of the VMM's own writes to guest RAM (memory/host_write_observer.h), for
+    // GuestMemory::set_write_observer; nullptr (the default) when the accelerator needs no word
+    // of them, as KVM does not. Lives as long as the Vm.
+    virtual HostWriteObserver* host_write_observer() { return nullptr; }
 };
 
 struct VmOptions {

@@ -79,6 +79,8 @@ Result<void> Machine::build_platform(Accelerator& accel, const MachineConfig& co
         return vm.error();
     }
     m_vm = std::move(vm).value();
+    // Before any device can write guest RAM; the VM outlives the devices (member order).
+    m_memory.set_write_observer(m_vm->host_write_observer());
     m_track_dirty = config.track_dirty_pages;
     if (m_track_dirty) {
         m_memory.enable_dirty_tracking();  // device writes; KVM's dirty log has the vCPUs'

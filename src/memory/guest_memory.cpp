@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -287,7 +288,8 @@ GuestMemory::GuestMemory(GuestMemory&& other) noexcept
     : m_regions(std::move(other.m_regions)),
       m_fd(std::move(other.m_fd)),
       m_dirty(std::move(other.m_dirty)),
-      m_tracking(other.m_tracking.exchange(false)) {
+      m_tracking(other.m_tracking.exchange(false)),
+      m_observer(std::exchange(other.m_observer, nullptr)) {
     other.m_regions.clear();
     other.m_dirty.clear();
 }
@@ -301,6 +303,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
         m_dirty = std::move(other.m_dirty);
         other.m_dirty.clear();
         m_tracking.store(other.m_tracking.exchange(false));
+        m_observer = std::exchange(other.m_observer, nullptr);
     }
     return *this;
 }
@@ -362,7 +365,24 @@ Result<void> GuestMemory::write(GuestAddress addr, std::span<const std::uint8_t>
     }
     std::memcpy(dst, in.data(), in.size());
     mark_dirty(addr, in.size());
+    note_write(addr, in.size());
     return ok();
+}
+
+void GuestMemory::note_write_at(const void* host, std::uint64_t len) const {
+    if (m_observer == nullptr || len == 0) {
+        return;
+    }
+    const auto p = reinterpret_cast<std::uintptr_t>(host);
+    for (const auto& r : m_regions) {
+        const auto base = reinterpret_cast<std::uintptr_t>(r.host);
+        if (p - base < r.size) {
+            const std::uint64_t offset = p - base;
+            m_observer->host_wrote(GuestAddress{r.start.value + offset},
+                                   std::min(len, r.size - offset));
+            return;
+        }
+    }
 }
 
 std::uint64_t GuestMemory::total_size() const {

@@ -14,6 +14,7 @@
 #include "base/result.h"
 #include "base/unique_fd.h"
 #include "memory/guest_address.h"
+#include "memory/host_write_observer.h"
 
 namespace vireo {
 
@@ -112,6 +113,21 @@ public:
     // in place.
     Result<std::span<std::uint8_t>> slice(GuestAddress addr, std::uint64_t len) const;
 
+    // Who hears of the VMM's writes to guest RAM (memory/host_write_observer.h); nullptr for
+    // nobody. Set once, before any device or vCPU thread runs; the observer must outlive every
+    // write. write() tells it itself. Whoever writes through a slice() (or through host iovecs
+    // made from one) calls note_write() / note_write_at() after the bytes are in place.
+    void set_write_observer(HostWriteObserver* observer) { m_observer = observer; }
+    bool has_write_observer() const { return m_observer != nullptr; }
+    void note_write(GuestAddress addr, std::uint64_t len) const {
+        if (m_observer != nullptr && len != 0) {
+            m_observer->host_wrote(addr, len);
+        }
+    }
+    // The same for bytes named by their host address (an iovec from slice()); a pointer outside
+    // guest RAM is ignored, and the range is cut at the end of its region.
+    void note_write_at(const void* host, std::uint64_t len) const;
+
     // True when [addr, addr + len) lies inside one region.
     bool contains_range(GuestAddress addr, std::uint64_t len) const;
     std::span<const GuestRegion> regions() const { return m_regions; }
@@ -154,6 +170,7 @@ private:
     // m_tracking is seen set (acquire).
     std::vector<DirtyBitmap> m_dirty;
     std::atomic<bool> m_tracking{false};
+    HostWriteObserver* m_observer = nullptr;
 };
 
 }  // namespace vireo

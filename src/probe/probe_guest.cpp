@@ -153,6 +153,7 @@ Result<std::unique_ptr<ProbeGuest>> ProbeGuest::build(Accelerator& accel, std::u
         return vm.error();
     }
     g->m_vm = std::move(vm).value();
+    g->m_memory.set_write_observer(g->m_vm->host_write_observer());
     const auto& region = g->m_memory.regions()[0];
     if (auto r = g->m_vm->map_memory({0, region.start, region.size, region.host, false, true});
         !r) {

@@ -165,7 +165,6 @@ void run_group(Group group) {
         std::vector<std::uint8_t> code = s.code;
         code.push_back(0xf4);
         ASSERT_TRUE(g->memory().write(GuestAddress(probe::kCodeAddress), code).ok());
-        soft_vm(*g).memory().host_wrote(probe::kCodeAddress, code.size());
         ASSERT_TRUE(g->memory().write(GuestAddress(kGuestBuffer), std::span(init_buf)).ok());
         Regs r;
         std::uint64_t gv[16];

@@ -158,6 +158,30 @@ TEST(SoftInterpreter, SelfModifyingCodeIsSeen) {
     EXPECT_GE(soft_vcpu(*g).interpreter().decode_stats().invalidations, 1U);
 }
 
+// The VMM writes code into guest RAM from the host side (a virtio-blk read of a program into a
+// page that held other code): GuestMemory tells the soft VM (its write observer), and the next
+// fetch decodes the new bytes instead of running the cached ones.
+TEST(SoftInterpreter, HostWriteIntoDecodedCodeIsSeen) {
+    const Bytes c = {0xb0, 0x11, 0xf4};  // mov al, 0x11; hlt
+    auto g = soft_guest(CpuMode::Long64, c);
+    ASSERT_TRUE(g);
+    NullIo io;
+    auto exit = soft_vcpu(*g).run(io);
+    ASSERT_TRUE(exit.ok());
+    ASSERT_EQ(exit->kind, VcpuExitKind::Halt);
+    ASSERT_EQ(soft_vcpu(*g).get_regs()->rax & 0xff, 0x11U);
+
+    const std::uint8_t patched = 0x33;
+    ASSERT_TRUE(g->memory().write_obj(GuestAddress(kCodeAddress + 1), patched).ok());
+    auto r = *soft_vcpu(*g).get_regs();
+    r.rip = kCodeAddress;
+    ASSERT_TRUE(soft_vcpu(*g).set_regs(r).ok());
+    exit = soft_vcpu(*g).run(io);
+    ASSERT_TRUE(exit.ok());
+    EXPECT_EQ(exit->kind, VcpuExitKind::Halt);
+    EXPECT_EQ(soft_vcpu(*g).get_regs()->rax & 0xff, 0x33U);
+}
+
 TEST(SoftInterpreter, EndlessRepStosStopsOnRequestExit) {
     // mov rdi, 0x100000; mov rcx, 2^40; rep stosb; hlt -- past RAM the stores are MMIO.
     Bytes c = {0x48, 0xbf};

@@ -40,7 +40,8 @@ Result<void> PhysMemory::map(const MemorySlot& slot) {
     return ok();
 }
 
-void PhysMemory::host_wrote(std::uint64_t gpa, std::uint64_t len) {
+void PhysMemory::host_wrote(GuestAddress where, std::uint64_t len) {
+    const std::uint64_t gpa = where.value;
     if (len == 0) {
         return;
     }

@@ -16,6 +16,7 @@
 
 #include "accel/vm.h"
 #include "base/result.h"
+#include "memory/host_write_observer.h"
 
 namespace vireo::soft {
 
@@ -60,15 +61,17 @@ struct SlotTable {
     std::vector<std::shared_ptr<RamSlot>> slots;  // sorted by guest address, non-overlapping
 };
 
-class PhysMemory {
+class PhysMemory final : public HostWriteObserver {
 public:
     Result<void> map(const MemorySlot& slot);
     std::shared_ptr<const SlotTable> table() const { return m_table.load(); }
     std::uint64_t generation() const { return m_generation.load(std::memory_order_acquire); }
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap);
     // The VMM wrote guest RAM from the host side (loader, device DMA): decoded instructions of
-    // those pages are stale. Guest stores do this themselves in their store path.
-    void host_wrote(std::uint64_t gpa, std::uint64_t len);
+    // those pages are stale. Guest stores do this themselves in their store path. Every page's
+    // generation is bumped, held code or not: a decode racing with the write then either read
+    // the new bytes or finds its generation stale at the next lookup.
+    void host_wrote(GuestAddress gpa, std::uint64_t len) override;
 
     // A RAM lookup in `t`: the slot holding `gpa`, or nullptr (then the address is MMIO).
     static RamSlot* find(const SlotTable& t, std::uint64_t gpa) {

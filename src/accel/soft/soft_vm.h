@@ -29,6 +29,8 @@ public:
     Result<std::unique_ptr<MsiRoute>> create_msi_route() override;
     Result<void> add_ioevent(const IoEventAddress& where, int eventfd) override;
     Result<void> remove_ioevent(const IoEventAddress& where, int eventfd) override;
+    // Device DMA and the loader invalidate decoded code like a guest store does.
+    HostWriteObserver* host_write_observer() override { return &m_memory; }
 
     PhysMemory& memory() { return m_memory; }
     bool irqchip() const { return m_ioapic != nullptr; }

@@ -257,6 +257,13 @@ std::uint8_t VirtioBlk::start(std::uint32_t index) {
 void VirtioBlk::complete(std::uint32_t index, std::uint8_t status, std::uint32_t written) {
     Slot& slot = m_slots[index];
     m_free.push_back(index);
+    const auto type = slot.request.type;
+    if ((type == kBlkTypeIn || type == kBlkTypeGetId) && memory().has_write_observer()) {
+        // IN and GET_ID filled the writable payload (io_uring or a copy) through host iovecs.
+        for (const auto& v : slot.request.data) {
+            memory().note_write_at(v.iov_base, v.iov_len);
+        }
+    }
     if (!memory().write_obj(slot.request.status, status)) {
         fail("status byte is outside guest RAM");
         return;

@@ -152,6 +152,22 @@ void VirtioDevice::mark_writable_dirty(const DescriptorChain& chain) {
     }
 }
 
+void VirtioDevice::note_written(const DescriptorChain& chain, std::uint32_t written) {
+    if (!m_mem->has_write_observer()) {
+        return;
+    }
+    for (const auto& b : chain.buffers) {
+        if (written == 0) {
+            break;
+        }
+        if (b.writable) {
+            const std::uint32_t n = std::min(b.len, written);
+            m_mem->note_write(b.addr, n);
+            written -= n;
+        }
+    }
+}
+
 bool VirtioDevice::pop_chain(std::size_t index, DescriptorChain& out) {
     VirtQueue& q = m_queues[index];
     for (;;) {

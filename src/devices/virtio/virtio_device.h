@@ -128,6 +128,9 @@ protected:
     // For devices that pop chains themselves: marks the chain's writable buffers dirty (when
     // the memory tracks dirty pages), as next_chain() does.
     void mark_writable_dirty(const DescriptorChain& chain);
+    // The device has put `written` bytes into the chain's writable buffers, in their order:
+    // tells the memory's write observer (GuestMemory::note_write), before the chain is used.
+    void note_written(const DescriptorChain& chain, std::uint32_t written);
     // The request loop every device but virtio-blk runs: each available chain of queue `index`
     // is taken into `chain` and handed to `answer`, which serves it and returns the bytes it
     // wrote into the chain's writable buffers; the chain then goes on the used ring, and the
@@ -166,6 +169,7 @@ void VirtioDevice::serve_queue(std::size_t index, DescriptorChain& chain, Answer
         if (!written) {
             break;
         }
+        note_written(chain, *written);
         if (auto r = q.add_used(memory(), chain.head, *written); !r) {
             fail(r.error().message());
             return;

@@ -295,6 +295,7 @@ bool VirtioNet::deliver_frame() {
                 continue;
             }
             std::memcpy(dst->data(), m_frame.data() + copied, n);
+            memory().note_write(b.addr, n);
             for (std::size_t i = 0; i < 2; ++i) {
                 const std::size_t at = offsetof(VirtioNetHeader, num_buffers) + i;
                 if (at >= copied && at < copied + n) {

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -119,6 +121,37 @@ TEST(GuestMemory, MappingsAreHugePageAligned) {
     }
     auto fd_mem = make({{GuestAddress(0), 4ULL << 20}}, MemoryOptions{.memfd = true});
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(fd_mem.regions()[0].host) % (2ULL << 20), 0U);
+}
+
+struct Heard final : HostWriteObserver {
+    void host_wrote(GuestAddress gpa, std::uint64_t len) override {
+        writes.emplace_back(gpa.value, len);
+    }
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> writes;
+};
+
+TEST(GuestMemory, WriteObserverHearsTheVmmsWrites) {
+    auto mem = make({{GuestAddress(0), 1ULL << 20}, {GuestAddress(1ULL << 32), 1ULL << 20}});
+    Heard heard;
+    const std::array<std::uint8_t, 4> bytes{1, 2, 3, 4};
+    ASSERT_TRUE(mem.write(GuestAddress(0x1000), bytes).ok());
+    EXPECT_TRUE(heard.writes.empty());  // nobody listens yet
+    mem.set_write_observer(&heard);
+    ASSERT_TRUE(mem.write(GuestAddress(0x2000), bytes).ok());
+    EXPECT_FALSE(mem.write(GuestAddress(0x100000 - 2), bytes).ok());  // refused: not heard
+    // A host pointer from a slice names its guest address; the range stops at its region's end.
+    auto s = mem.slice(GuestAddress((1ULL << 32) + 0xff000), 0x1000);
+    ASSERT_TRUE(s.ok());
+    mem.note_write_at(s->data() + 0x10, 0x100000);
+    std::uint8_t outside = 0;
+    mem.note_write_at(&outside, 1);           // not guest RAM: ignored
+    mem.note_write(GuestAddress(0x3000), 0);  // nothing written: not heard
+    using W = std::pair<std::uint64_t, std::uint64_t>;
+    EXPECT_EQ(heard.writes, (std::vector<W>{{0x2000, 4}, {(1ULL << 32) + 0xff010, 0xff0}}));
+    // A moved-from memory keeps no observer; the new owner has it.
+    GuestMemory moved = std::move(mem);
+    EXPECT_TRUE(moved.has_write_observer());
+    EXPECT_FALSE(mem.has_write_observer());  // NOLINT(bugprone-use-after-move)
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <condition_variable>
@@ -121,6 +122,44 @@ TEST_F(VirtioDeviceTest, RngFillsBuffersAndCapsRequests) {
     EXPECT_NE(std::count(got.begin(), got.end(), 0), 64);
     EXPECT_GE(irq.queue_signals.load(), 1);
     rng.reset();
+}
+
+// Records what GuestMemory's write observer hears (the soft CPU's decode cache in vireo).
+struct RecordingObserver final : HostWriteObserver {
+    void host_wrote(GuestAddress gpa, std::uint64_t len) override {
+        const std::lock_guard lock(mutex);
+        writes.emplace_back(gpa.value, len);
+    }
+    // True when some write covered all of [gpa, gpa + len).
+    bool heard(std::uint64_t gpa, std::uint64_t len) {
+        const std::lock_guard lock(mutex);
+        return std::any_of(writes.begin(), writes.end(), [&](const auto& w) {
+            return w.first <= gpa && gpa + len <= w.first + w.second;
+        });
+    }
+    bool heard_any_of(std::uint64_t gpa, std::uint64_t len) {
+        const std::lock_guard lock(mutex);
+        return std::any_of(writes.begin(), writes.end(), [&](const auto& w) {
+            return w.first < gpa + len && gpa < w.first + w.second;
+        });
+    }
+    std::mutex mutex;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> writes;
+};
+
+TEST_F(VirtioDeviceTest, DeviceWritesReachTheWriteObserver) {
+    RecordingObserver seen;
+    mem->set_write_observer(&seen);
+    VirtioRng rng;
+    ASSERT_TRUE(activate(rng, 1));
+    rings[0].add(*mem, {{0x10000, 64, true}, {0x18000, 32, true}});
+    kicks[0].signal();
+    ASSERT_TRUE(rings[0].wait_used(*mem, 1));
+    rng.reset();
+    // The entropy went into both buffers through host pointers; the observer heard of each.
+    EXPECT_TRUE(seen.heard(0x10000, 64));
+    EXPECT_TRUE(seen.heard(0x18000, 32));
+    mem->set_write_observer(nullptr);
 }
 
 TEST_F(VirtioDeviceTest, PausedDeviceServesNothingUntilResumed) {
@@ -283,6 +322,27 @@ TEST_F(VirtioBlkTest, ReadWriteFlushGetId) {
     ::close(fd);
     EXPECT_EQ(sector[0], 0xee);
     EXPECT_EQ(sector[511], 0xee);
+}
+
+TEST_F(VirtioBlkTest, ReadsReachTheWriteObserverAndWritesDoNot) {
+    auto blk = open(false);
+    ASSERT_TRUE(activate(*blk, 1));
+    RecordingObserver seen;
+    std::vector<std::uint8_t> fill(512, 0xee);
+    ASSERT_TRUE(mem->write(GuestAddress{0x13000}, fill));
+    mem->set_write_observer(&seen);
+    header(0x10000, kBlkTypeIn, 3);
+    rings[0].add(*mem, {{0x10000, 16, false}, {0x11000, 512, true}, {0x12000, 1, true}});
+    header(0x10100, kBlkTypeOut, 5);
+    rings[0].add(*mem, {{0x10100, 16, false}, {0x13000, 512, false}, {0x12001, 1, true}});
+    kicks[0].signal();
+    ASSERT_TRUE(rings[0].wait_used(*mem, 2));
+    blk->reset();
+    mem->set_write_observer(nullptr);
+    EXPECT_TRUE(seen.heard(0x11000, 512));  // the sector read into guest RAM
+    EXPECT_TRUE(seen.heard(0x12000, 1));    // status bytes
+    EXPECT_TRUE(seen.heard(0x12001, 1));
+    EXPECT_FALSE(seen.heard_any_of(0x13000, 512));  // a write's payload is only read
 }
 
 TEST_F(VirtioBlkTest, ReadOnlyDiskRefusesWritesAndKeepsTheFile) {
