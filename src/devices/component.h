@@ -62,6 +62,14 @@ public:
     // virtio device). From the machine's control thread.
     virtual void pause() {}
     virtual void resume() {}
+    // Back to the state the driver found at power-on, and any thread the component runs
+    // stopped: what the machine does before it is torn down (ComponentRegistry::reset_all), so
+    // no device thread outlives the vCPUs, interrupt lines and VM it uses, whatever the order
+    // the owners are destroyed in. A virtio function resets as when its driver writes status 0.
+    // Components without a thread or driver-programmed state that matters past the machine's
+    // life need nothing (the default): vireo exits on a guest reset, as Firecracker does, so
+    // there is no in-place reboot for their registers to survive.
+    virtual void reset() {}
 
     // Counters for the metrics line as JSON members without braces, or empty for none.
     virtual std::string metrics_json() const { return {}; }

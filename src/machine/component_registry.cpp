@@ -166,6 +166,12 @@ void ComponentRegistry::resume_all() const {
     }
 }
 
+void ComponentRegistry::reset_all() const {
+    for (const auto& e : m_entries) {
+        e.component->reset();
+    }
+}
+
 std::string ComponentRegistry::metrics_json() const {
     std::string out;
     for (const auto& e : m_entries) {

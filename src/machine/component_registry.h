@@ -50,6 +50,9 @@ public:
                          const std::function<bool(std::string_view)>& machine_owned) const;
     void pause_all() const;
     void resume_all() const;
+    // Every component's reset(), in registration order (the functions on the PCI root before
+    // the root).
+    void reset_all() const;
     // {"name":"<component>",<its members>} for each component that counts something, joined
     // with commas (the metrics line's "devices" array).
     std::string metrics_json() const;

@@ -71,6 +71,8 @@ Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const Machi
 
 Machine::~Machine() {
     m_console.stop_input();
+    // Device threads stop here, explicitly, before any member they use is destroyed.
+    m_components.reset_all();
 }
 
 Result<void> Machine::build_platform(Accelerator& accel, const MachineConfig& config) {

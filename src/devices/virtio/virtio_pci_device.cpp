@@ -233,6 +233,11 @@ void VirtioPciDevice::pause() {
     m_device->pause();
 }
 
+void VirtioPciDevice::reset() {
+    std::lock_guard lock(m_mutex);
+    reset_locked();
+}
+
 void VirtioPciDevice::resume() {
     std::lock_guard lock(m_mutex);
     if (!m_halted) {

@@ -106,6 +106,9 @@ public:
     // a device the driver broke halted until the driver resets it.
     void pause() override;
     void resume() override;
+    // As the driver's write of status 0 (§4.1.4.3.2): the device thread stops, queues and
+    // features are forgotten, ioeventfds removed, interrupts lowered.
+    void reset() override;
     // The device's counters: {"device":"vda","requests":..,"bytes_read":..,...}'s members.
     std::string metrics_json() const override;
     // Runs `fn` on the device with the transport lock held: no driver reset or activation can

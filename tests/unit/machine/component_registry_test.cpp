@@ -1,6 +1,7 @@
 // The component registry (machine/component_registry.h): a device added with one registration
 // line is on the bus where it was placed, in the DSDT, in a snapshot (with its section's version)
-// and in the metrics, and is paused and resumed with the machine. What it refuses changes nothing.
+// and in the metrics, and is paused, resumed and reset with the machine. What it refuses changes
+// nothing.
 #include "machine/component_registry.h"
 
 #include <gtest/gtest.h>
@@ -73,11 +74,13 @@ public:
     }
     void pause() override { ++pauses; }
     void resume() override { ++resumes; }
+    void reset() override { ++resets; }
     std::string metrics_json() const override { return "\"writes\":" + std::to_string(m_s.writes); }
 
     TestDeviceState m_s;
     int pauses = 0;
     int resumes = 0;
+    int resets = 0;
 };
 
 // A device with nothing to save and nothing to count.
@@ -141,6 +144,9 @@ TEST_F(ComponentRegistryTest, OneRegistrationPutsTheDeviceEverywhere) {
     m_reg.resume_all();
     EXPECT_EQ(m_dev->pauses, 1);
     EXPECT_EQ(m_dev->resumes, 1);
+    // And reset before the machine goes.
+    m_reg.reset_all();
+    EXPECT_EQ(m_dev->resets, 1);
 }
 
 TEST_F(ComponentRegistryTest, RestoreReadsTheCurrentAndTheOlderVersion) {

@@ -180,6 +180,27 @@ TEST_F(VirtioPciTest, DriverOkRegistersIoeventsAndResetRemovesThem) {
     EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x18), kMaxQueueSize);  // forgotten
 }
 
+// The machine's reset before teardown (Component::reset, ComponentRegistry::reset_all), also of a
+// device the VMM paused: the thread stops and the driver's state is gone, as after status 0.
+TEST_F(VirtioPciTest, TheMachinesResetStopsTheDeviceLikeTheDriversReset) {
+    ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
+    setup_queue();
+    driver_ok();
+    ASSERT_TRUE(dev->device().active());
+    dev->pause();
+    static_cast<Component&>(*dev).reset();
+    EXPECT_FALSE(dev->device().active());
+    EXPECT_FALSE(dev->device().activated());
+    EXPECT_EQ(read_bar<std::uint8_t>(kCommon + 0x14), 0);
+    ASSERT_EQ(ioevents.removed.size(), 1U);
+    write_bar<std::uint16_t>(kCommon + 0x16, 0);
+    EXPECT_EQ(read_bar<std::uint16_t>(kCommon + 0x1c), 0);  // queue no longer enabled
+    // A second reset, and a resume after it, start nothing.
+    static_cast<Component&>(*dev).reset();
+    dev->resume();
+    EXPECT_FALSE(dev->device().active());
+}
+
 TEST_F(VirtioPciTest, MovedBarMovesIoevents) {
     ASSERT_NE(negotiate(feature(kFeatureVersion1)) & kStatusFeaturesOk, 0);
     setup_queue();
