@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/accel_option.h"
+#include "app/device_spec.h"
 #include "arch/x86_64/boot_layout.h"
 #include "arch/x86_64/memory_layout.h"
 #include "backends/char/console.h"

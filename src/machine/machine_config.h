@@ -69,10 +69,4 @@ inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for
 inline constexpr std::size_t kMaxDisks = 16;
 inline constexpr std::size_t kMaxNets = 8;
 
-// `path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]`; errors name the offending key or
-// value.
-Result<DiskConfig> parse_disk_spec(std::string_view spec);
-// `tap=NAME[,mac=aa:bb:cc:dd:ee:ff]`.
-Result<NetConfig> parse_net_spec(std::string_view spec);
-
 }  // namespace vireo

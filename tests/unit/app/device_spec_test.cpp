@@ -1,4 +1,5 @@
-#include "machine/machine_config.h"
+// The CLI's --disk and --net specs (app/device_spec.h).
+#include "app/device_spec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "machine/machine_config.h"
+#include "app/device_spec.h"
 
 #include <map>
 
