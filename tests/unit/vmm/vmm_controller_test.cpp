@@ -1,8 +1,9 @@
 // The VMM's lifecycle state machine in-process (issue 12: the VMM core as a library): requests are
 // applied on the controller's thread, requests the state does not allow answer 400 and change
 // nothing, and a VM that cannot be built leaves the instance "Not started" with the reason. The
-// transitions that need a running guest (Running <-> Paused, snapshot) are exercised on real KVM
-// by cli.api, cli.snapshot and nested.api.
+// transitions with a running guest (Running <-> Paused, snapshot and restore, power-off, stop)
+// are in vmm_lifecycle_test.cpp, on the software CPU; on real KVM, cli.api, cli.snapshot and
+// nested.api run them again.
 #include "vmm/vmm_controller.h"
 
 #include <gtest/gtest.h>

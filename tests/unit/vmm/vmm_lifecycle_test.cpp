@@ -1,0 +1,198 @@
+// The VMM's lifecycle with a guest that really runs, in-process (issue 12: every state transition
+// under unit test): the software CPU (accel/soft) runs tests/lib/make-probe-kernel's guests on
+// this machine, so InstanceStart, Running <-> Paused, a snapshot and its restore into a second
+// controller, the guest's power-off and the VMM's stop all happen here, with real files.
+//
+//   counter.elf   counts forever, writing 'b'..'z','a',.. to COM1: progress is the console's size
+//   poweroff.elf  writes S5 to the ACPI sleep-control register at once
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "accel/soft/soft_accelerator.h"
+#include "base/test_files.h"
+#include "vmm/exit_status.h"
+#include "vmm/vmm_controller.h"
+
+namespace vireo {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string kernel(const char* name) {
+    return std::string(VIREO_PROBE_KERNEL_DIR) + "/" + name;
+}
+
+std::uint64_t size_of(const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+// One VMM process's worth: a controller on the soft accelerator, its console a file, run() on
+// its own thread as main() runs it.
+class Vmm {
+public:
+    Vmm(Accelerator& accel, const std::string& console_path, VmmOptions options = {}) {
+        auto console = open_console("file:" + console_path);
+        EXPECT_TRUE(console) << console.error().message();
+        m_console = std::move(console).value();
+        auto c = VmmController::create(accel, *m_console, std::move(options));
+        EXPECT_TRUE(c) << c.error().message();
+        m_controller = std::move(c).value();
+        m_thread = std::thread([this] { m_status = m_controller->run(); });
+    }
+    ~Vmm() { stop(); }
+    // stop() and the exit status run() returned.
+    int stop() {
+        if (m_thread.joinable()) {
+            m_controller->stop("test");
+            m_thread.join();
+        }
+        return m_status;
+    }
+    // Waits (bounded) for run() to return by itself.
+    bool ended_within(std::chrono::seconds limit) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < until) {
+            if (m_status >= 0) {
+                m_thread.join();
+                return true;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+    ApiResponse send(ApiRequest r) { return m_controller->handle(std::move(r)); }
+    InstanceState state() {
+        auto r = send(GetInstanceInfo{});
+        EXPECT_EQ(r.status, 200);
+        return r.status == 200 ? std::get<InstanceInfo>(r.body).state : InstanceState::NotStarted;
+    }
+    int status() const { return m_status; }
+
+private:
+    std::unique_ptr<Console> m_console;
+    std::unique_ptr<VmmController> m_controller;
+    std::thread m_thread;
+    std::atomic<int> m_status{-1};
+};
+
+std::string fault(const ApiResponse& r) {
+    const auto* f = std::get_if<Fault>(&r.body);
+    return f != nullptr ? f->fault_message : std::string();
+}
+
+// Waits (bounded) until the file has grown past `size`.
+bool grows_past(const std::string& path, std::uint64_t size, std::chrono::seconds limit = 20s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+        if (size_of(path) > size) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+class VmmLifecycleTest : public ::testing::Test {
+protected:
+    void configure(Vmm& vmm, const char* guest) {
+        ASSERT_EQ(vmm.send(BootSource{.kernel_image_path = kernel(guest)}).status, 204);
+        ASSERT_EQ(vmm.send(MachineConfiguration{.vcpu_count = 1, .mem_size_mib = 64}).status, 204);
+    }
+
+    test::TempDir m_dir;
+    SoftAccelerator m_accel;
+};
+
+TEST_F(VmmLifecycleTest, StartPauseResumeStop) {
+    const auto out = m_dir.file("console");
+    Vmm vmm(m_accel, out);
+    configure(vmm, "counter.elf");
+    EXPECT_EQ(vmm.state(), InstanceState::NotStarted);
+    auto r = vmm.send(InstanceActionInfo{InstanceActionType::InstanceStart});
+    ASSERT_EQ(r.status, 204) << fault(r);
+    EXPECT_EQ(vmm.state(), InstanceState::Running);
+    ASSERT_TRUE(grows_past(out, 0)) << "the guest never wrote to its console";
+
+    // Running: the boot configuration is fixed, and a second start is refused.
+    EXPECT_EQ(vmm.send(BootSource{.kernel_image_path = kernel("poweroff.elf")}).status, 400);
+    EXPECT_EQ(vmm.send(InstanceActionInfo{InstanceActionType::InstanceStart}).status, 400);
+    EXPECT_EQ(vmm.state(), InstanceState::Running);
+
+    // Paused: the guest makes no progress; pausing again is fine.
+    ASSERT_EQ(vmm.send(VmState{VmStateRequest::Paused}).status, 204);
+    EXPECT_EQ(vmm.state(), InstanceState::Paused);
+    const auto at_pause = size_of(out);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(size_of(out), at_pause);
+    EXPECT_EQ(vmm.send(VmState{VmStateRequest::Paused}).status, 204);
+
+    // Resumed: it goes on.
+    ASSERT_EQ(vmm.send(VmState{VmStateRequest::Resumed}).status, 204);
+    EXPECT_EQ(vmm.state(), InstanceState::Running);
+    EXPECT_TRUE(grows_past(out, at_pause));
+
+    // The VMM's stop ends the VM: exit status 0.
+    EXPECT_EQ(vmm.stop(), kExitOk);
+}
+
+TEST_F(VmmLifecycleTest, TheGuestsPowerOffEndsTheVmm) {
+    Vmm vmm(m_accel, m_dir.file("console"));
+    configure(vmm, "poweroff.elf");
+    ASSERT_EQ(vmm.send(InstanceActionInfo{InstanceActionType::InstanceStart}).status, 204);
+    ASSERT_TRUE(vmm.ended_within(20s)) << "run() did not return after the guest powered off";
+    EXPECT_EQ(vmm.status(), kExitOk);
+}
+
+TEST_F(VmmLifecycleTest, SnapshotOfAPausedVmRestoresInAnotherController) {
+    const auto out1 = m_dir.file("console1");
+    const auto out2 = m_dir.file("console2");
+    const auto state = m_dir.file("vm.snap");
+    const auto mem = m_dir.file("vm.mem");
+    {
+        Vmm vmm(m_accel, out1);
+        configure(vmm, "counter.elf");
+        ASSERT_EQ(vmm.send(InstanceActionInfo{InstanceActionType::InstanceStart}).status, 204);
+        ASSERT_TRUE(grows_past(out1, 0));
+        // Only a paused VM is snapshotted.
+        auto r = vmm.send(SnapshotCreateParams{.snapshot_path = state, .mem_file_path = mem});
+        EXPECT_EQ(r.status, 400) << fault(r);
+        ASSERT_EQ(vmm.send(VmState{VmStateRequest::Paused}).status, 204);
+        r = vmm.send(SnapshotCreateParams{.snapshot_path = state, .mem_file_path = mem});
+        ASSERT_EQ(r.status, 204) << fault(r);
+        EXPECT_EQ(vmm.state(), InstanceState::Paused);
+        EXPECT_EQ(size_of(mem), 64U << 20);
+        EXPECT_EQ(vmm.stop(), kExitOk);
+    }
+    Vmm vmm(m_accel, out2);
+    // A load names files that exist: one that does not is the request's fault (400), and the
+    // instance stays as it was.
+    auto r =
+        vmm.send(SnapshotLoadParams{.snapshot_path = m_dir.file("none"), .mem_file_path = mem});
+    EXPECT_EQ(r.status, 400) << fault(r);
+    EXPECT_EQ(vmm.state(), InstanceState::NotStarted);
+    r = vmm.send(SnapshotLoadParams{.snapshot_path = state, .mem_file_path = mem});
+    ASSERT_EQ(r.status, 204) << fault(r);
+    EXPECT_EQ(vmm.state(), InstanceState::Paused);
+    EXPECT_EQ(size_of(out2), 0U);
+    ASSERT_EQ(vmm.send(VmState{VmStateRequest::Resumed}).status, 204);
+    EXPECT_EQ(vmm.state(), InstanceState::Running);
+    // The restored guest counts on from where it stopped: its first letter follows the last one
+    // the first VM wrote ('b', 'c', ... 'z', 'a').
+    ASSERT_TRUE(grows_past(out2, 0)) << "the restored guest does not run";
+    const std::string before = test::read_text(out1);
+    const std::string after = test::read_text(out2);
+    ASSERT_FALSE(before.empty());
+    const char expected = before.back() == 'z' ? 'a' : static_cast<char>(before.back() + 1);
+    EXPECT_EQ(after.front(), expected)
+        << "before: ..." << before.substr(before.size() - 10) << " after: " << after.substr(0, 10);
+    EXPECT_EQ(vmm.stop(), kExitOk);
+}
+
+}  // namespace
+}  // namespace vireo
