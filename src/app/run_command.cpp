@@ -14,6 +14,7 @@
 #include "app/accel_option.h"
 #include "app/device_spec.h"
 #include "arch/x86_64/boot_layout.h"
+#include "arch/x86_64/kernel_loader.h"
 #include "arch/x86_64/memory_layout.h"
 #include "backends/char/console.h"
 #include "base/size.h"
@@ -95,6 +96,21 @@ private:
     std::atomic<int> m_signal{0};
 };
 
+// Whether the kernel file looks like a multiboot image (its first 64 KiB, where the header and a
+// PVH vmlinux's program headers are): only to choose the default command line; the loader
+// decides for real. A file that cannot be read is not one (the loader then says why).
+bool is_multiboot_kernel(const std::string& path) {
+    std::vector<std::uint8_t> head(64 * 1024);
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+        return false;
+    }
+    head.resize(std::fread(head.data(), 1, head.size(), f));
+    std::fclose(f);
+    auto format = loader::detect_kernel_format(head);
+    return format && *format == loader::KernelFormat::Multiboot;
+}
+
 // CLI11 already names the option in front of a validator's message.
 std::string without_prefix(const std::string& message, std::string_view prefix) {
     return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
@@ -108,15 +124,19 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
     run->footer(
         "Exit status: 0 guest powered off (or rebooted with --on-reboot exit, or was stopped by\n"
         "SIGTERM/SIGINT or Ctrl-A x); 1 vireo failed; 2 bad arguments; 3 the guest crashed\n"
-        "(kernel panic, triple fault, failed VM entry).\n"
+        "(kernel panic, triple fault, failed VM entry); with the debug-exit port, (V << 1) | 1\n"
+        "when the guest wrote V to port 0xf4.\n"
         "With no --kernel, the default guest (build/guest/cloud) is booted.");
     run->add_option("--kernel", o.machine.kernel_path,
-                    "Kernel: a bzImage (64-bit boot protocol) or an ELF vmlinux with a PVH note")
+                    "Kernel: a bzImage (64-bit boot protocol), an ELF vmlinux with a PVH note, or "
+                    "a multiboot (v1) image")
         ->check(CLI::ExistingFile);
     run->add_option("--initrd", o.machine.initrd_path, "Initial ramdisk (cpio, may be compressed)")
         ->check(CLI::ExistingFile);
-    run->add_option("--cmdline", o.machine.cmdline, "Kernel command line")
-        ->default_str(kDefaultCmdline);
+    run->add_option("--cmdline", o.machine.cmdline,
+                    "Kernel command line (a multiboot kernel's gets its file name in front)")
+        ->default_str(kDefaultCmdline)
+        ->each([&o](const std::string&) { o.cmdline_given = true; });
     run->add_option("--cpus", o.machine.cpus, "Number of vCPUs")
         ->capture_default_str()
         ->check(CLI::Range(1U, kMaxVcpus));
@@ -172,20 +192,18 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                                                                     {"restart", OnReboot::Restart}},
                                     CLI::ignore_case))
         ->default_str("exit");
+    run->add_flag("--debug-exit", o.machine.debug_exit,
+                  "QEMU's isa-debug-exit at port 0xf4: the guest's write of V ends vireo with "
+                  "status (V << 1) | 1 (always there for multiboot kernels)");
     run->add_flag("--verbose", o.verbose, "Print exit counters and unclaimed I/O when the VM ends");
     add_seccomp_options(*run, o.seccomp);
     return run;
 }
 
 int run_command(RunOptions& o) {
-    o.cmdline_given = !o.machine.cmdline.empty();
     if (o.console == "virtio") {
         o.machine.console = ConsoleDevice::Virtio;
         o.console = "stdio";
-    }
-    if (!o.cmdline_given) {
-        o.machine.cmdline =
-            o.machine.console == ConsoleDevice::Virtio ? kDefaultVirtioCmdline : kDefaultCmdline;
     }
     // The specs were validated by the parser.
     for (const auto& spec : o.disk_specs) {
@@ -213,6 +231,11 @@ int run_command(RunOptions& o) {
         if (o.machine.initrd_path.empty()) {
             o.machine.initrd_path = (*dir / "initramfs.cpio.gz").string();
         }
+    }
+    // The default command line is Linux's; a multiboot kernel gets none, as from QEMU.
+    if (!o.cmdline_given && !is_multiboot_kernel(o.machine.kernel_path)) {
+        o.machine.cmdline =
+            o.machine.console == ConsoleDevice::Virtio ? kDefaultVirtioCmdline : kDefaultCmdline;
     }
 
     SignalWatcher signals;  // before any thread exists, so all inherit the blocked mask

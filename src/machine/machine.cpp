@@ -149,6 +149,13 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     }
     loader::BootConfig boot;
     boot.cmdline = config.cmdline;
+    if (auto format = loader::detect_kernel_format(*kernel);
+        format && *format == loader::KernelFormat::Multiboot) {
+        // As GRUB and QEMU's -kernel: a multiboot kernel's command line starts with its own
+        // file name (the KVM unit tests take their arguments after it).
+        boot.cmdline =
+            config.kernel_path + " " + config.cmdline;  // as QEMU: the space even when empty
+    }
     boot.initrd = initrd;
     boot.e820 = layout::e820_map(config.memory);
     boot.rsdp_address = tables->rsdp.value;
@@ -156,8 +163,10 @@ Result<void> Machine::build(Accelerator& accel, const MachineConfig& config) {
     if (!loaded) {
         return loaded.error().wrap(config.kernel_path);
     }
-    return setup_vcpus(accel, config.cpus, config.smt, loaded->entry.value, loaded->boot_info.value,
-                       loaded->format == loader::KernelFormat::BzImage);
+    if (auto r = add_test_devices(config, loaded->format); !r) {
+        return r;
+    }
+    return setup_vcpus(accel, config.cpus, config.smt, *loaded);
 }
 
 Result<void> Machine::setup_devices() {
@@ -209,7 +218,8 @@ Result<void> Machine::setup_devices() {
 }
 
 Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool smt,
-                                  std::uint64_t entry, std::uint64_t boot_info, bool long_mode) {
+                                  const loader::LoadedKernel& kernel) {
+    const bool long_mode = kernel.format == loader::KernelFormat::BzImage;
     auto supported = accel.supported_cpuid();
     if (!supported) {
         return supported.error();
@@ -252,11 +262,12 @@ Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool s
                 return sregs.error();
             }
             auto st = x86::setup_boot_cpu(
-                m_memory, long_mode ? x86::EntryMode::Long64 : x86::EntryMode::Protected32, entry,
-                boot_info, *sregs);
+                m_memory, long_mode ? x86::EntryMode::Long64 : x86::EntryMode::Protected32,
+                kernel.entry.value, kernel.boot_info.value, *sregs);
             if (!st) {
                 return st.error();
             }
+            st->regs.rax = kernel.entry_eax;  // multiboot: the bootloader magic
             Result<void> sr = v.set_sregs(st->sregs);
             if (sr) {
                 sr = v.set_regs(st->regs);
@@ -270,11 +281,11 @@ Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool s
     return ok();
 }
 
-void Machine::post(MachineExitKind kind, std::string message) {
+void Machine::post(MachineExitKind kind, std::string message, std::uint64_t debug_status) {
     {
         std::lock_guard lock(m_mutex);
         if (!m_exit) {
-            m_exit = MachineExit{kind, std::move(message)};
+            m_exit = MachineExit{kind, std::move(message), debug_status};
         }
         m_stopping.store(true);
     }

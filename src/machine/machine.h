@@ -15,6 +15,7 @@
 
 #include "accel/vm.h"
 #include "acpi/acpi_tables.h"
+#include "arch/x86_64/boot_config.h"
 #include "backends/char/console.h"
 #include "bus/io_bus.h"
 #include "devices/legacy/cmos_rtc.h"
@@ -35,16 +36,19 @@
 namespace vireo {
 
 enum class MachineExitKind {
-    PowerOff,  // the guest powered off (ACPI S5)
-    Reset,     // the guest asked for a reset (ACPI reset register, i8042)
-    Crash,     // kernel panic, triple fault, or the accelerator gave up on the guest
-    Stopped,   // request_stop() from the host
-    Error,     // a host-side failure (an ioctl failed)
+    PowerOff,   // the guest powered off (ACPI S5)
+    Reset,      // the guest asked for a reset (ACPI reset register, i8042)
+    Crash,      // kernel panic, triple fault, or the accelerator gave up on the guest
+    Stopped,    // request_stop() from the host
+    Error,      // a host-side failure (an ioctl failed)
+    DebugExit,  // the guest wrote its verdict to the debug-exit port
+                // (devices/platform/debug_exit.h)
 };
 
 struct MachineExit {
     MachineExitKind kind;
     std::string message;
+    std::uint64_t debug_status = 0;  // DebugExit: (V << 1) | 1
 };
 
 // The vCPU count and RAM size are in range.
@@ -112,11 +116,14 @@ private:
     Result<void> add_virtio(std::unique_ptr<virtio::VirtioDevice> device);
     // The VM generation ID device (boot and restore), in machine_vm_gen_id.cpp.
     Result<void> setup_vm_gen_id();
-    Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool smt, std::uint64_t entry,
-                             std::uint64_t boot_info, bool long_mode);
+    Result<void> setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool smt,
+                             const loader::LoadedKernel& kernel);
     void vcpu_loop(Vcpu& vcpu);
     // First event wins; later ones are ignored. Stops every vCPU.
-    void post(MachineExitKind kind, std::string message);
+    void post(MachineExitKind kind, std::string message, std::uint64_t debug_status = 0);
+    // machine_test_devices.cpp: QEMU's isa-debug-exit at port 0xf4 (--debug-exit, and every
+    // multiboot kernel) and fw_cfg's I/O ports (multiboot kernels).
+    Result<void> add_test_devices(const MachineConfig& config, loader::KernelFormat format);
 
     // Declaration order is destruction order reversed: devices (and their threads) go before
     // the IRQ lines, the VM and the memory they use.

@@ -18,6 +18,9 @@ int exit_status(const MachineExit& exit) {
         case MachineExitKind::Error:
             fmt::print(stderr, "vireo: {}\n", exit.message);
             return kExitError;
+        case MachineExitKind::DebugExit:
+            // As QEMU's isa-debug-exit: (V << 1) | 1, of which the OS keeps the low 8 bits.
+            return static_cast<int>(exit.debug_status & 0xff);
     }
     return kExitError;
 }

@@ -13,7 +13,7 @@
 
 namespace vireo::loader {
 
-enum class KernelFormat { BzImage, ElfPvh };
+enum class KernelFormat { BzImage, ElfPvh, Multiboot };
 
 // Default low-memory layout (all below the 1 MiB kernel, in conventional RAM):
 //   0x6000  PVH only: hvm_start_info + modlist + memmap, at most one page (see elf_pvh.h)
@@ -35,10 +35,14 @@ struct BootConfig {
 struct LoadedKernel {
     KernelFormat format;
     // BzImage: kernel_address + 0x200 (startup_64, boot.rst "64-bit Boot Protocol");
-    // PVH: the XEN_ELFNOTE_PHYS32_ENTRY address, entered in 32-bit protected mode.
+    // PVH: the XEN_ELFNOTE_PHYS32_ENTRY address, entered in 32-bit protected mode;
+    // Multiboot: the ELF's e_entry or the header's entry_addr, likewise.
     GuestAddress entry;
-    // BzImage: the zero page (goes in RSI); PVH: hvm_start_info (goes in EBX).
+    // BzImage: the zero page (goes in RSI); PVH: hvm_start_info (goes in EBX); Multiboot: the
+    // multiboot information (goes in EBX).
     GuestAddress boot_info;
+    // EAX at the entry: the multiboot bootloader magic 0x2BADB002, else 0.
+    std::uint32_t entry_eax = 0;
     // First byte after the kernel's reserved memory (see bzimage.h / elf_pvh.h).
     GuestAddress kernel_end;
     std::optional<GuestAddress> initrd_address;

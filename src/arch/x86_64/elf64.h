@@ -62,6 +62,47 @@ static_assert(offsetof(Elf64ProgramHeader, p_paddr) == 24);
 static_assert(offsetof(Elf64ProgramHeader, p_filesz) == 32);
 static_assert(offsetof(Elf64ProgramHeader, p_memsz) == 40);
 
+// ELF32 (ELFCLASS32, EM_386): what multiboot kernels usually are (multiboot.h). Read into the
+// 64-bit structures above.
+inline constexpr std::uint8_t kElfClass32 = 1;
+inline constexpr std::uint16_t kEm386 = 3;
+
+struct Elf32Header {
+    std::uint8_t e_ident[16];
+    std::uint16_t e_type;
+    std::uint16_t e_machine;
+    std::uint32_t e_version;
+    std::uint32_t e_entry;
+    std::uint32_t e_phoff;
+    std::uint32_t e_shoff;
+    std::uint32_t e_flags;
+    std::uint16_t e_ehsize;
+    std::uint16_t e_phentsize;
+    std::uint16_t e_phnum;
+    std::uint16_t e_shentsize;
+    std::uint16_t e_shnum;
+    std::uint16_t e_shstrndx;
+};
+static_assert(sizeof(Elf32Header) == 52);
+static_assert(offsetof(Elf32Header, e_entry) == 24);
+static_assert(offsetof(Elf32Header, e_phoff) == 28);
+static_assert(offsetof(Elf32Header, e_phentsize) == 42);
+static_assert(offsetof(Elf32Header, e_phnum) == 44);
+
+struct Elf32ProgramHeader {
+    std::uint32_t p_type;
+    std::uint32_t p_offset;
+    std::uint32_t p_vaddr;
+    std::uint32_t p_paddr;
+    std::uint32_t p_filesz;
+    std::uint32_t p_memsz;
+    std::uint32_t p_flags;
+    std::uint32_t p_align;
+};
+static_assert(sizeof(Elf32ProgramHeader) == 32);
+static_assert(offsetof(Elf32ProgramHeader, p_paddr) == 12);
+static_assert(offsetof(Elf32ProgramHeader, p_memsz) == 20);
+
 // A note: this header, then the name (n_namesz bytes incl. NUL) and the descriptor (n_descsz
 // bytes), each padded to 4 bytes.
 struct Elf64NoteHeader {

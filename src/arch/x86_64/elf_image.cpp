@@ -63,6 +63,45 @@ Result<Elf64Header> parse_header(std::span<const std::uint8_t> image) {
     return *ehdr;
 }
 
+// The ELF32 header's checks, as parse_header's for ELF64 (whose e_ident checks it shares).
+Result<Elf32Header> parse_header32(std::span<const std::uint8_t> image) {
+    const auto ehdr = read_at<Elf32Header>(image, 0);
+    if (!ehdr) {
+        return Error(fmt::format("kernel: truncated: ELF header needs {} bytes, file has {}",
+                                 sizeof(Elf32Header), image.size()));
+    }
+    const auto* ident = ehdr->e_ident;
+    if (ident[kEiData] != kElfData2Lsb) {
+        return Error(fmt::format("kernel: ELF is not little-endian (EI_DATA {})", ident[kEiData]));
+    }
+    if (ident[kEiVersion] != kEvCurrent) {
+        return Error(fmt::format("kernel: ELF version {} is not 1", ident[kEiVersion]));
+    }
+    if (ehdr->e_type != kEtExec) {
+        return Error(fmt::format("kernel: ELF type {} is not ET_EXEC (2)", ehdr->e_type));
+    }
+    if (ehdr->e_machine != kEm386) {
+        return Error(fmt::format("kernel: 32-bit ELF machine {} is not i386 (3)", ehdr->e_machine));
+    }
+    if (ehdr->e_phentsize != sizeof(Elf32ProgramHeader)) {
+        return Error(fmt::format("kernel: ELF e_phentsize {} is not {}", ehdr->e_phentsize,
+                                 sizeof(Elf32ProgramHeader)));
+    }
+    if (ehdr->e_phnum == 0) {
+        return Error("kernel: ELF has no program headers");
+    }
+    if (ehdr->e_phnum == kPnXnum) {
+        return Error("kernel: ELF e_phnum is PN_XNUM (extended numbering is not supported)");
+    }
+    const std::uint64_t table_size = std::uint64_t{ehdr->e_phnum} * sizeof(Elf32ProgramHeader);
+    if (!in_bounds(image.size(), ehdr->e_phoff, table_size)) {
+        return Error(fmt::format(
+            "kernel: truncated: {} program headers at offset {:#x} run past the {}-byte file",
+            ehdr->e_phnum, ehdr->e_phoff, image.size()));
+    }
+    return *ehdr;
+}
+
 Result<ElfLoadSegment> check_load_segment(std::span<const std::uint8_t> image,
                                           const Elf64ProgramHeader& ph, std::size_t index) {
     if (ph.p_filesz > ph.p_memsz) {
@@ -175,6 +214,57 @@ Result<ElfImage> ElfImage::parse(std::span<const std::uint8_t> image) {
             fmt::format("kernel: PVH entry {:#x} is not inside any PT_LOAD segment", *entry));
     }
     return ElfImage(std::move(segments), *entry);
+}
+
+Result<ElfExecutable> ElfImage::parse_executable(std::span<const std::uint8_t> image) {
+    if (image.size() < 16 || std::memcmp(image.data(), kElfMagic, sizeof(kElfMagic)) != 0) {
+        return Error("kernel: not an ELF file (no \\x7fELF magic)");
+    }
+    ElfExecutable out;
+    std::vector<Elf64ProgramHeader> headers;
+    if (image[kEiClass] == kElfClass32) {
+        auto ehdr = parse_header32(image);
+        if (!ehdr) {
+            return ehdr.error();
+        }
+        out.entry = ehdr->e_entry;
+        for (std::size_t i = 0; i < ehdr->e_phnum; ++i) {
+            // In bounds: parse_header32 checked the whole table.
+            const auto ph =
+                read_at<Elf32ProgramHeader>(image, ehdr->e_phoff + i * sizeof(Elf32ProgramHeader))
+                    .value();
+            headers.push_back(Elf64ProgramHeader{ph.p_type, ph.p_flags, ph.p_offset, ph.p_vaddr,
+                                                 ph.p_paddr, ph.p_filesz, ph.p_memsz, ph.p_align});
+        }
+    } else {
+        auto ehdr = parse_header(image);
+        if (!ehdr) {
+            return ehdr.error();
+        }
+        out.entry = ehdr->e_entry;
+        out.is_64bit = true;
+        for (std::size_t i = 0; i < ehdr->e_phnum; ++i) {
+            headers.push_back(
+                read_at<Elf64ProgramHeader>(image, ehdr->e_phoff + i * sizeof(Elf64ProgramHeader))
+                    .value());
+        }
+    }
+    for (std::size_t i = 0; i < headers.size(); ++i) {
+        if (headers[i].p_type != kPtLoad) {
+            continue;
+        }
+        auto seg = check_load_segment(image, headers[i], i);
+        if (!seg) {
+            return seg.error();
+        }
+        if (seg->memsz != 0) {
+            out.segments.push_back(*seg);
+        }
+    }
+    if (out.segments.empty()) {
+        return Error("kernel: ELF has no PT_LOAD segments");
+    }
+    return out;
 }
 
 }  // namespace vireo::loader

@@ -20,9 +20,20 @@ struct ElfLoadSegment {
     std::uint64_t memsz;        // p_memsz
 };
 
+// An executable's loadable segments and entry, 32- or 64-bit, for loaders that need no note
+// (multiboot.h). Every segment's file range is inside the image and paddr + memsz does not wrap.
+struct ElfExecutable {
+    std::vector<ElfLoadSegment> segments;  // PT_LOAD with memsz > 0, at least one
+    std::uint64_t entry = 0;               // e_entry
+    bool is_64bit = false;
+};
+
 class ElfImage {
 public:
+    // A 64-bit vmlinux with a PVH entry note.
     static Result<ElfImage> parse(std::span<const std::uint8_t> image);
+    // ELFCLASS32 with EM_386 or ELFCLASS64 with EM_X86_64, ET_EXEC, little-endian.
+    static Result<ElfExecutable> parse_executable(std::span<const std::uint8_t> image);
 
     std::span<const ElfLoadSegment> load_segments() const { return m_segments; }
     // The XEN_ELFNOTE_PHYS32_ENTRY address (below 4 GiB, inside a PT_LOAD segment).

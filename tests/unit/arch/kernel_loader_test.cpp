@@ -31,7 +31,7 @@ TEST(KernelFormat, RejectsEverythingElse) {
                               std::vector<std::uint8_t>(0x1000, 0)}) {
         auto r = detect_kernel_format(image);
         ASSERT_FALSE(r.ok());
-        EXPECT_EQ(r.error().message(), "kernel: not a bzImage or an ELF vmlinux");
+        EXPECT_EQ(r.error().message(), "kernel: not a bzImage, an ELF vmlinux or a multiboot image");
     }
     auto no_boot_flag = test::make_bzimage();
     no_boot_flag[0x1fe] = 0;
@@ -53,7 +53,7 @@ TEST(KernelLoad, DispatchesOnTheFormat) {
     EXPECT_EQ(pvh->boot_info, GuestAddress(0x6000));
     auto junk = load_kernel(mem, std::vector<std::uint8_t>(100, 1), default_config());
     ASSERT_FALSE(junk.ok());
-    EXPECT_EQ(junk.error().message(), "kernel: not a bzImage or an ELF vmlinux");
+    EXPECT_EQ(junk.error().message(), "kernel: not a bzImage, an ELF vmlinux or a multiboot image");
 }
 
 }  // namespace

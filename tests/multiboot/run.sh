@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# run.sh VIREO KERNEL_DIR: the multiboot test kernels (mb_info.S) on vireo's software CPU and,
+# side by side, under QEMU's -kernel with isa-debug-exit (TCG, on this machine: the kernels are
+# a few thousand instructions). Both must end with the kernel's verdict through port 0xf4 and
+# print the same lines, except the memory sizes, which follow each VMM's memory map (the kernel
+# itself checks that mem_upper and the map agree).
+set -euo pipefail
+vireo=$1
+dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+printf 'module-data-0123456789\n' > "$work/module"
+
+# run_vireo NAME EXPECTED_STATUS KERNEL [ARGS...]
+run_vireo() {
+  local name=$1 want=$2 kernel=$3
+  shift 3
+  local status=0
+  timeout 60 "$vireo" run --accel soft --memory 64M --kernel "$kernel" "$@" \
+    > "$work/$name.vireo" 2> "$work/$name.vireo.err" || status=$?
+  if [ "$status" != "$want" ]; then
+    fail "$name on vireo: exit status $status, expected $want"
+    sed 's/^/  | /' "$work/$name.vireo" "$work/$name.vireo.err"
+  fi
+}
+# run_qemu NAME EXPECTED_STATUS KERNEL [ARGS...]
+run_qemu() {
+  local name=$1 want=$2 kernel=$3
+  shift 3
+  local status=0
+  timeout 120 qemu-system-x86_64 -machine pc -accel tcg -m 64 -nodefaults -display none \
+    -monitor none -serial "file:$work/$name.qemu.raw" \
+    -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$kernel" "$@" \
+    > /dev/null 2> "$work/$name.qemu.err" || status=$?
+  tr -d '\r' < "$work/$name.qemu.raw" | grep '^mb: ' > "$work/$name.qemu" || true
+  if [ "$status" != "$want" ]; then
+    fail "$name on QEMU: exit status $status, expected $want"
+    sed 's/^/  | /' "$work/$name.qemu" "$work/$name.qemu.err"
+  fi
+}
+# same NAME: the two consoles agree but for the memory sizes.
+same() {
+  local name=$1
+  sed -E 's/^(mb: (mem_upper|mmap ram)=).*/\1<size>/; s#cmdline=[^ ]*/#cmdline=#' \
+    "$work/$name.vireo" > "$work/$name.vireo.cmp"
+  sed -E 's/^(mb: (mem_upper|mmap ram)=).*/\1<size>/; s#cmdline=[^ ]*/#cmdline=#' \
+    "$work/$name.qemu" > "$work/$name.qemu.cmp"
+  if [ ! -s "$work/$name.vireo.cmp" ] || ! diff -u "$work/$name.qemu.cmp" "$work/$name.vireo.cmp"; then
+    fail "$name: vireo's console differs from QEMU's"
+  else
+    echo "ok: $name: $(wc -l < "$work/$name.vireo.cmp") lines alike on vireo and QEMU"
+  fi
+}
+expect_line() {
+  local name=$1 line=$2
+  grep -qxF "$line" "$work/$name.vireo" || fail "$name: no line '$line' on vireo"
+}
+
+# ELF32 (program headers), command line, the initrd as its one module, 2 vCPUs: verdict 0.
+run_vireo elf 1 "$dir/mb_info.elf" --cmdline "hello multiboot" --initrd "$work/module" --cpus 2
+run_qemu elf 1 "$dir/mb_info.elf" -append "hello multiboot" -initrd "$work/module" -smp 2
+expect_line elf "mb: cmdline=$dir/mb_info.elf hello multiboot"
+expect_line elf "mb: module=module-data-0123"
+expect_line elf "mb: cpus=00000002"
+same elf
+# The a.out kludge (a flat binary with load addresses in its header), no module, 3 vCPUs.
+run_vireo aout 1 "$dir/mb_info_aout.bin" --cmdline "x" --cpus 3
+run_qemu aout 1 "$dir/mb_info_aout.bin" -append "x" -smp 3
+expect_line aout "mb: no module"
+expect_line aout "mb: cpus=00000003"
+same aout
+# A kernel whose verdict is 5: status (5 << 1) | 1 = 11 from both.
+run_vireo fail 11 "$dir/mb_info_fail.elf" --cmdline ""
+run_qemu fail 11 "$dir/mb_info_fail.elf" -append ""
+same fail
+# Bad input: a multiboot header asking for a video mode is refused by name, and nothing runs.
+python3 - "$dir/mb_info.elf" "$work/video.elf" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+at = data.find(struct.pack("<I", 0x1BADB002))
+flags = struct.unpack_from("<I", data, at + 4)[0] | 4
+struct.pack_into("<II", data, at + 4, flags, (-(0x1BADB002 + flags)) & 0xffffffff)
+open(sys.argv[2], "wb").write(data)
+PY
+status=0
+"$vireo" run --accel soft --memory 64M --kernel "$work/video.elf" > "$work/video.out" 2>&1 || status=$?
+if [ "$status" != 1 ] || ! grep -q "video mode" "$work/video.out"; then
+  fail "a kernel that needs a video mode: status $status, $(cat "$work/video.out")"
+else
+  echo "ok: a kernel that needs a video mode is refused: $(tail -1 "$work/video.out")"
+fi
+echo "multiboot: $fails failed"
+[ "$fails" = 0 ]
