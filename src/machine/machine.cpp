@@ -1,3 +1,7 @@
+// Building and running one machine: memory, the VM, devices through the registry, the kernel,
+// the vCPUs and their loop, pause/resume. About 520 lines: the PCI devices, snapshots, the VM
+// generation ID and the test devices are already in machine_*.cpp; what is left is one
+// sequence (build, run, stop) that reads best in one place.
 #include "machine/machine.h"
 
 #include <fcntl.h>

@@ -1,3 +1,6 @@
+// The VMM's request handling and lifecycle (vmm_controller.h). About 510 lines: snapshots are in
+// vmm_snapshot.cpp, the configuration mapping in machine_config_from.cpp; the rest is the one
+// state machine, kept whole so every transition is read in one file.
 #include "vmm/vmm_controller.h"
 
 #include <sys/epoll.h>
