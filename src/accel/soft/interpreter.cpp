@@ -292,11 +292,17 @@ void Interpreter::execute(const Insn& in) {
         default:
             break;
     }
-    if (in.group != 0 && (this->*kGroups[in.group - 1])(in)) {
-        return;
+    // The handler is read into a local before the call: GCC 12's -fsanitize=bounds evaluates the
+    // index of `(this->*kGroups[i])(in)` from a stale register and reports a bogus index.
+    if (in.group != 0) {
+        const Handler cached = kGroups[in.group - 1];
+        if ((this->*cached)(in)) {
+            return;
+        }
     }
     for (std::uint8_t i = 0; i < std::size(kGroups); ++i) {
-        if ((this->*kGroups[i])(in)) {
+        const Handler handler = kGroups[i];
+        if ((this->*handler)(in)) {
             in.group = static_cast<std::uint8_t>(i + 1);
             return;
         }
