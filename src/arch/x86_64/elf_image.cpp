@@ -18,18 +18,40 @@ constexpr std::uint64_t k4GiB = 1ULL << 32;
 // The note name "Xen" with its NUL (xen/include/public/elfnote.h).
 constexpr std::uint8_t kXenNoteName[4] = {'X', 'e', 'n', '\0'};
 
-Result<Elf64Header> parse_header(std::span<const std::uint8_t> image) {
-    const auto ehdr = read_at<Elf64Header>(image, 0);
+// What parse_header checks differently for the two ELF classes; the rest is the same.
+struct Elf64Traits {
+    using Header = Elf64Header;
+    using ProgramHeader = Elf64ProgramHeader;
+    static constexpr std::uint8_t kClass = kElfClass64;
+    static constexpr std::uint16_t kMachine = kEmX86_64;
+    static constexpr const char* kClassMessage = "kernel: ELF is not 64-bit (EI_CLASS {})";
+    static constexpr const char* kMachineMessage = "kernel: ELF machine {} is not x86-64 (62)";
+};
+struct Elf32Traits {
+    using Header = Elf32Header;
+    using ProgramHeader = Elf32ProgramHeader;
+    static constexpr std::uint8_t kClass = kElfClass32;
+    static constexpr std::uint16_t kMachine = kEm386;
+    static constexpr const char* kClassMessage = "kernel: ELF is not 32-bit (EI_CLASS {})";
+    static constexpr const char* kMachineMessage = "kernel: 32-bit ELF machine {} is not i386 (3)";
+};
+
+// The ELF header's checks (ELF spec, "ELF Header"), and the program header table in bounds.
+template <class Traits>
+Result<typename Traits::Header> parse_header(std::span<const std::uint8_t> image) {
+    using Header = typename Traits::Header;
+    using ProgramHeader = typename Traits::ProgramHeader;
+    const auto ehdr = read_at<Header>(image, 0);
     if (!ehdr) {
         return Error(fmt::format("kernel: truncated: ELF header needs {} bytes, file has {}",
-                                 sizeof(Elf64Header), image.size()));
+                                 sizeof(Header), image.size()));
     }
     const auto* ident = ehdr->e_ident;
     if (std::memcmp(ident, kElfMagic, sizeof(kElfMagic)) != 0) {
         return Error("kernel: not an ELF file (no \\x7fELF magic)");
     }
-    if (ident[kEiClass] != kElfClass64) {
-        return Error(fmt::format("kernel: ELF is not 64-bit (EI_CLASS {})", ident[kEiClass]));
+    if (ident[kEiClass] != Traits::kClass) {
+        return Error(fmt::format(fmt::runtime(Traits::kClassMessage), ident[kEiClass]));
     }
     if (ident[kEiData] != kElfData2Lsb) {
         return Error(fmt::format("kernel: ELF is not little-endian (EI_DATA {})", ident[kEiData]));
@@ -40,12 +62,12 @@ Result<Elf64Header> parse_header(std::span<const std::uint8_t> image) {
     if (ehdr->e_type != kEtExec) {
         return Error(fmt::format("kernel: ELF type {} is not ET_EXEC (2)", ehdr->e_type));
     }
-    if (ehdr->e_machine != kEmX86_64) {
-        return Error(fmt::format("kernel: ELF machine {} is not x86-64 (62)", ehdr->e_machine));
+    if (ehdr->e_machine != Traits::kMachine) {
+        return Error(fmt::format(fmt::runtime(Traits::kMachineMessage), ehdr->e_machine));
     }
-    if (ehdr->e_phentsize != sizeof(Elf64ProgramHeader)) {
+    if (ehdr->e_phentsize != sizeof(ProgramHeader)) {
         return Error(fmt::format("kernel: ELF e_phentsize {} is not {}", ehdr->e_phentsize,
-                                 sizeof(Elf64ProgramHeader)));
+                                 sizeof(ProgramHeader)));
     }
     if (ehdr->e_phnum == 0) {
         return Error("kernel: ELF has no program headers");
@@ -54,46 +76,7 @@ Result<Elf64Header> parse_header(std::span<const std::uint8_t> image) {
         return Error("kernel: ELF e_phnum is PN_XNUM (extended numbering is not supported)");
     }
     // e_phnum < 0xffff, so the table is under 4 MiB and the product cannot overflow.
-    const std::uint64_t table_size = std::uint64_t{ehdr->e_phnum} * sizeof(Elf64ProgramHeader);
-    if (!in_bounds(image.size(), ehdr->e_phoff, table_size)) {
-        return Error(fmt::format(
-            "kernel: truncated: {} program headers at offset {:#x} run past the {}-byte file",
-            ehdr->e_phnum, ehdr->e_phoff, image.size()));
-    }
-    return *ehdr;
-}
-
-// The ELF32 header's checks, as parse_header's for ELF64 (whose e_ident checks it shares).
-Result<Elf32Header> parse_header32(std::span<const std::uint8_t> image) {
-    const auto ehdr = read_at<Elf32Header>(image, 0);
-    if (!ehdr) {
-        return Error(fmt::format("kernel: truncated: ELF header needs {} bytes, file has {}",
-                                 sizeof(Elf32Header), image.size()));
-    }
-    const auto* ident = ehdr->e_ident;
-    if (ident[kEiData] != kElfData2Lsb) {
-        return Error(fmt::format("kernel: ELF is not little-endian (EI_DATA {})", ident[kEiData]));
-    }
-    if (ident[kEiVersion] != kEvCurrent) {
-        return Error(fmt::format("kernel: ELF version {} is not 1", ident[kEiVersion]));
-    }
-    if (ehdr->e_type != kEtExec) {
-        return Error(fmt::format("kernel: ELF type {} is not ET_EXEC (2)", ehdr->e_type));
-    }
-    if (ehdr->e_machine != kEm386) {
-        return Error(fmt::format("kernel: 32-bit ELF machine {} is not i386 (3)", ehdr->e_machine));
-    }
-    if (ehdr->e_phentsize != sizeof(Elf32ProgramHeader)) {
-        return Error(fmt::format("kernel: ELF e_phentsize {} is not {}", ehdr->e_phentsize,
-                                 sizeof(Elf32ProgramHeader)));
-    }
-    if (ehdr->e_phnum == 0) {
-        return Error("kernel: ELF has no program headers");
-    }
-    if (ehdr->e_phnum == kPnXnum) {
-        return Error("kernel: ELF e_phnum is PN_XNUM (extended numbering is not supported)");
-    }
-    const std::uint64_t table_size = std::uint64_t{ehdr->e_phnum} * sizeof(Elf32ProgramHeader);
+    const std::uint64_t table_size = std::uint64_t{ehdr->e_phnum} * sizeof(ProgramHeader);
     if (!in_bounds(image.size(), ehdr->e_phoff, table_size)) {
         return Error(fmt::format(
             "kernel: truncated: {} program headers at offset {:#x} run past the {}-byte file",
@@ -169,7 +152,7 @@ Result<std::optional<std::uint64_t>> find_pvh_note(std::span<const std::uint8_t>
 }  // namespace
 
 Result<ElfImage> ElfImage::parse(std::span<const std::uint8_t> image) {
-    auto ehdr = parse_header(image);
+    auto ehdr = parse_header<Elf64Traits>(image);
     if (!ehdr) {
         return ehdr.error();
     }
@@ -223,13 +206,13 @@ Result<ElfExecutable> ElfImage::parse_executable(std::span<const std::uint8_t> i
     ElfExecutable out;
     std::vector<Elf64ProgramHeader> headers;
     if (image[kEiClass] == kElfClass32) {
-        auto ehdr = parse_header32(image);
+        auto ehdr = parse_header<Elf32Traits>(image);
         if (!ehdr) {
             return ehdr.error();
         }
         out.entry = ehdr->e_entry;
         for (std::size_t i = 0; i < ehdr->e_phnum; ++i) {
-            // In bounds: parse_header32 checked the whole table.
+            // In bounds: parse_header checked the whole table.
             const auto ph =
                 read_at<Elf32ProgramHeader>(image, ehdr->e_phoff + i * sizeof(Elf32ProgramHeader))
                     .value();
@@ -237,7 +220,7 @@ Result<ElfExecutable> ElfImage::parse_executable(std::span<const std::uint8_t> i
                                                  ph.p_paddr, ph.p_filesz, ph.p_memsz, ph.p_align});
         }
     } else {
-        auto ehdr = parse_header(image);
+        auto ehdr = parse_header<Elf64Traits>(image);
         if (!ehdr) {
             return ehdr.error();
         }
