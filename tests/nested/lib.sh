@@ -1,4 +1,4 @@
-# Helpers for nested scenarios (sourced; busybox sh compatible). Inside the outer host this file
+# Helpers for nested scenarios (sourced; run by bash). Inside the outer host this file
 # is /usr/local/lib/vireo-nested.sh; in direct mode tests/nested/run points VIREO_NESTED_LIB at it.
 
 # tests/nested/run passes no environment into the nested host: a scenario argument of the form
@@ -8,8 +8,8 @@ for _a in "$@"; do
   case $_a in VIREO_SCENARIO_VMM=*|VIREO_QEMU_DRIVE_OPTS=*) export "$_a" ;; esac
 done
 
-# The outer host's busybox sh runs its own applets before anything on PATH (it is built with
-# "prefer applets"): where busybox's version lacks what a scenario needs, name the real one.
+# Scenarios run under bash in both modes, so PATH finds iproute2's ip and e2fsprogs' mke2fs before
+# busybox's (host-init); these names stay for the scenarios that spell the real tool out.
 IP=/usr/bin/ip          # iproute2: tuntap, neigh
 MKE2FS=/usr/sbin/mke2fs # e2fsprogs: -t ext4, -d DIR
 
