@@ -1,5 +1,7 @@
 #include "accel/soft/soft_lapic.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 namespace vireo::soft {
@@ -177,13 +179,14 @@ void SoftLapic::acknowledge(std::uint8_t vector) {
     m_maybe_pending.store(highest(m_regs, kIrr) >= 0, std::memory_order_relaxed);
 }
 
-void SoftLapic::wait() {
+void SoftLapic::wait(Clock::time_point also_until) {
     std::unique_lock lock(m_mutex);
     if (!m_woken) {
-        if (m_deadline == Clock::time_point::max()) {
+        const Clock::time_point until = std::min(m_deadline, also_until);
+        if (until == Clock::time_point::max()) {
             m_cv.wait(lock, [&] { return m_woken; });
         } else {
-            m_cv.wait_until(lock, m_deadline, [&] { return m_woken; });
+            m_cv.wait_until(lock, until, [&] { return m_woken; });
         }
     }
     m_woken = false;

@@ -54,8 +54,9 @@ public:
     int pending();
     // vCPU thread: the interrupt is being delivered: IRR -> ISR.
     void acknowledge(std::uint8_t vector);
-    // Sleeps until an interrupt may be pending, the timer fires, or wake() is called.
-    void wait();
+    // Sleeps until an interrupt may be pending, the timer fires, `also_until` (another timer the
+    // vCPU serves: the BSP's PIT) passes, or wake() is called.
+    void wait(Clock::time_point also_until = Clock::time_point::max());
     void wake();
     bool maybe_pending() const { return m_maybe_pending.load(std::memory_order_acquire); }
     const std::atomic<bool>& pending_hint() const { return m_maybe_pending; }

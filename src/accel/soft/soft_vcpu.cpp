@@ -78,6 +78,10 @@ Result<VcpuExit> SoftVcpu::run_with_irqchip() {
         // External interrupts are taken between slices when RFLAGS.IF is set and no STI/MOV SS
         // shadow is active (SDM Vol. 3 §6.8.3); the shadow then ends, since every slice runs
         // at least one instruction.
+        SoftPit* pit = m_id == 0 ? m_vm.pit() : nullptr;  // the BSP serves the PIT
+        if (pit != nullptr) {
+            pit->service(SoftPit::Clock::now());
+        }
         if ((st.rflags & fl::IF) != 0 && !st.int_shadow) {
             const int v = m_lapic->pending();
             if (v >= 0) {
@@ -90,8 +94,10 @@ Result<VcpuExit> SoftVcpu::run_with_irqchip() {
         }
         st.int_shadow = false;
         if (st.halted) {
-            // HLT: sleep until an interrupt, the LAPIC timer or request_exit().
-            m_lapic->wait();
+            // HLT: sleep until an interrupt, the LAPIC timer, the PIT (on the BSP) or
+            // request_exit().
+            m_lapic->wait(pit != nullptr ? pit->next_deadline()
+                                         : SoftLapic::Clock::time_point::max());
             continue;
         }
         const RunStop r = m_interp.run_slice(m_exit);
@@ -129,6 +135,10 @@ Result<VcpuExit> SoftVcpu::run(IoHandler& io) {
 
 void SoftVcpu::pio_read(std::uint16_t port, std::span<std::uint8_t> data) {
     m_stats.add(ExitReason::PioRead);
+    if (SoftPit* pit = m_vm.pit(); pit != nullptr && SoftPit::owns(port)) {
+        pit->pio_read(port, data);  // in the VM, as KVM's in-kernel PIT
+        return;
+    }
     m_io->pio_read(port, data);
 }
 
@@ -137,6 +147,10 @@ void SoftVcpu::pio_write(std::uint16_t port, std::span<const std::uint8_t> data)
         return;
     }
     m_stats.add(ExitReason::PioWrite);
+    if (SoftPit* pit = m_vm.pit(); pit != nullptr && SoftPit::owns(port)) {
+        pit->pio_write(port, data);
+        return;
+    }
     m_io->pio_write(port, data);
 }
 

@@ -25,6 +25,22 @@ SoftVm::SoftVm(bool irqchip) {
             [this](std::uint8_t dest, bool logical, std::uint8_t vector, bool level) {
                 deliver_interrupt(dest, logical, vector, level);
             });
+        // ISA IRQ 0 -> GSI 2 (the MADT's interrupt source override): an edge on IOAPIC pin 2.
+        constexpr std::uint32_t kPitPin = 2;
+        m_pit = std::make_unique<SoftPit>(
+            [this] {
+                m_ioapic->set_level(kPitPin, true);
+                m_ioapic->set_level(kPitPin, false);
+            },
+            [this] {
+                // The BSP serves the PIT: a sleeping BSP re-arms its wait with the new deadline.
+                std::lock_guard lock(m_lapic_mutex);
+                for (SoftLapic* l : m_lapics) {
+                    if (l->id() == 0) {
+                        l->wake();
+                    }
+                }
+            });
     }
 }
 
@@ -177,6 +193,7 @@ Result<VmPlatformState> SoftVm::save_platform_state() {
     s.irqchip = m_ioapic != nullptr;
     if (m_ioapic) {
         s.ioapic = m_ioapic->save();
+        s.pit = m_pit->save();
     }
     return s;
 }
@@ -191,6 +208,9 @@ Result<void> SoftVm::restore_platform_state(const VmPlatformState& state) {
     }
     if (m_ioapic && !m_ioapic->restore(state.ioapic)) {
         return Error("soft: bad IOAPIC state");
+    }
+    if (m_pit && !m_pit->restore(state.pit)) {
+        return Error("soft: bad PIT state");
     }
     return ok();
 }

@@ -1,6 +1,8 @@
 // A VM of the soft accelerator: guest-physical memory, the ioeventfd table and its vCPUs, and
 // with VmOptions::irqchip the userspace interrupt controllers: one LAPIC per vCPU and the
-// IOAPIC, fed by IrqLines (GSI = IOAPIC pin) and MSI routes. No 8259 PIC or 8254 PIT yet.
+// IOAPIC, fed by IrqLines (GSI = IOAPIC pin) and MSI routes, and the 8254 PIT (ISA IRQ 0 on
+// IOAPIC pin 2, the MADT's override), served by the BSP's vCPU. No 8259 PIC yet: its ports
+// reach the VMM's IoHandler, which has none, so a guest sees no PIC.
 #pragma once
 
 #include <memory>
@@ -10,6 +12,7 @@
 #include "accel/soft/phys_memory.h"
 #include "accel/soft/soft_ioapic.h"
 #include "accel/soft/soft_lapic.h"
+#include "accel/soft/soft_pit.h"
 #include "accel/vm.h"
 
 namespace vireo::soft {
@@ -35,6 +38,8 @@ public:
     PhysMemory& memory() { return m_memory; }
     bool irqchip() const { return m_ioapic != nullptr; }
     SoftIoApic* ioapic() { return m_ioapic.get(); }
+    // The PIT, with the irqchip; nullptr without.
+    SoftPit* pit() { return m_pit.get(); }
     // The LAPIC registry (vCPUs register theirs at creation and remove it when destroyed).
     void add_lapic(SoftLapic* lapic);
     void remove_lapic(SoftLapic* lapic);
@@ -55,6 +60,7 @@ private:
     };
     PhysMemory m_memory;
     std::unique_ptr<SoftIoApic> m_ioapic;
+    std::unique_ptr<SoftPit> m_pit;
     std::mutex m_lapic_mutex;  // order: IOAPIC mutex, then this, then a LAPIC's
     std::vector<SoftLapic*> m_lapics;
     std::mutex m_ioevent_mutex;
