@@ -13,15 +13,19 @@
  *
  * Built as an ELF32 (flags bit 16 clear: loaded by its program headers) and, with -defsym
  * AOUT=1, as a flat binary whose header carries the load addresses (the "a.out kludge", bit 16);
- * with -defsym VERDICT=N it reports N after passing every check.
+ * with -defsym VERDICT=N it reports N after passing every check; with -defsym VIDEO=1 its header
+ * asks for a video mode (flags bit 2), which vireo refuses before running anything.
  */
     .set MB_MAGIC, 0x1BADB002
 .ifdef AOUT
     .set MB_FLAGS, 0x00010003
 .else
+.ifdef VIDEO
+    .set MB_FLAGS, 0x00000007       /* bit 2: a video mode, which vireo refuses */
+.else
     .set MB_FLAGS, 0x00000003
 .endif
-    .set COM1, 0x3f8
+.endif
     .set LOAD, 0x100000
 
     .code32
@@ -140,47 +144,8 @@ verdict:
 7:  hlt
     jmp 7b
 
-/* putc: AL to COM1. */
-putc:
-    push %edx
-    mov $COM1, %dx
-    out %al, %dx
-    pop %edx
-    ret
-/* puts: the NUL-terminated string at EDI. */
-puts:
-    push %eax
-1:  movb (%edi), %al
-    test %al, %al
-    jz 2f
-    call putc
-    inc %edi
-    jmp 1b
-2:  pop %eax
-    ret
-newline:
-    push %eax
-    mov $'\n', %al
-    call putc
-    pop %eax
-    ret
-/* puthex: EAX as 8 hex digits. */
-puthex:
-    push %ecx
-    push %ebx
-    mov %eax, %ebx
-    mov $8, %ecx
-1:  rol $4, %ebx
-    mov %ebx, %eax
-    and $0xf, %eax
-    movb hexdigits(%eax), %al
-    call putc
-    loop 1b
-    pop %ebx
-    pop %ecx
-    ret
+    .include "mb_lib.S"
 
-hexdigits: .ascii "0123456789abcdef"
 s_magic: .asciz "mb: magic ok\n"
 s_flags: .asciz "mb: flags ok\n"
 s_cmdline: .asciz "mb: cmdline="

@@ -1,0 +1,44 @@
+/* Console helpers shared by the multiboot test kernels (.include "mb_lib.S"): COM1 output at
+ * port 0x3f8, which needs no set-up on vireo and QEMU (the UART sends what THR is given). */
+    .set COM1, 0x3f8
+/* putc: AL to COM1. */
+putc:
+    push %edx
+    mov $COM1, %dx
+    out %al, %dx
+    pop %edx
+    ret
+/* puts: the NUL-terminated string at EDI. */
+puts:
+    push %eax
+1:  movb (%edi), %al
+    test %al, %al
+    jz 2f
+    call putc
+    inc %edi
+    jmp 1b
+2:  pop %eax
+    ret
+newline:
+    push %eax
+    mov $'\n', %al
+    call putc
+    pop %eax
+    ret
+/* puthex: EAX as 8 hex digits. */
+puthex:
+    push %ecx
+    push %ebx
+    mov %eax, %ebx
+    mov $8, %ecx
+1:  rol $4, %ebx
+    mov %ebx, %eax
+    and $0xf, %eax
+    movb hexdigits(%eax), %al
+    call putc
+    loop 1b
+    pop %ebx
+    pop %ecx
+    ret
+
+hexdigits: .ascii "0123456789abcdef"
