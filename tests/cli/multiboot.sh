@@ -6,4 +6,4 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd)
-exec "$here/../multiboot/run.sh" "$build/vireo" "$build/tests/multiboot" kvm
+exec bash "$here/../multiboot/run.sh" "$build/vireo" "$build/tests/multiboot" kvm

@@ -306,6 +306,9 @@ TEST(SoftDiff, Stack) {
 TEST(SoftDiff, Sse) {
     run_group(Group::Sse);
 }
+TEST(SoftDiff, X87) {
+    run_group(Group::X87);
+}
 
 }  // namespace
 }  // namespace vireo::soft::test

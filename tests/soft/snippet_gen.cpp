@@ -424,6 +424,122 @@ void sse(Gen& g, Snippet& s) {
     }
 }
 
+// x87: FNINIT; sometimes FLDCW with a random rounding and precision control (exceptions masked);
+// two loads of random buffer bytes in a random format (m32/m64/m80 real, m16/m32/m64 integer) or
+// a constant; one operation (arithmetic in every form, compare, unary, transcendental, FXCH,
+// FCMOVcc, stores to memory, FFREE, FINCSTP/FDECSTP) on ST(0), ST(1) or the empty ST(2); FNSTSW
+// AX (condition codes, exception flags, TOP); two FSTP m80 of what is left (the values, bit for
+// bit, or the indefinite of an underflow); FNINIT, so the host process gets its x87 back.
+// Memory at [R15 + 0..63] is read, [R15 + 64..95] written.
+void x87(Gen& g, Snippet& s) {
+    auto& c = s.code;
+    auto mem_op = [&](std::uint8_t opcode, unsigned digit, unsigned disp) {
+        c.insert(c.end(), {0x41, opcode, static_cast<std::uint8_t>(0x47 | (digit << 3)),
+                           static_cast<std::uint8_t>(disp)});
+    };
+    auto load = [&] {
+        // (opcode, /digit): FLD m32, m64, m80; FILD m16, m32, m64.
+        static constexpr std::uint8_t kLoads[][2] = {{0xd9, 0}, {0xdd, 0}, {0xdb, 5},
+                                                     {0xdf, 0}, {0xdb, 0}, {0xdf, 5}};
+        if (g.pick(8) == 0) {
+            c.insert(c.end(), {0xd9, static_cast<std::uint8_t>(0xe8 + g.pick(7))});  // FLD1..FLDZ
+            return;
+        }
+        const auto& l = kLoads[g.pick(6)];
+        mem_op(l[0], l[1], 8 * g.pick(7));
+    };
+    c.insert(c.end(), {0xdb, 0xe3});  // fninit
+    if (g.coin()) {
+        static constexpr unsigned kPc[] = {0, 2, 3};
+        const unsigned cw = 0x3f | (kPc[g.pick(3)] << 8) | (g.pick(4) << 10);
+        // mov word [r15 + 88], cw; fldcw [r15 + 88]
+        c.insert(c.end(), {0x66, 0x41, 0xc7, 0x47, 88, static_cast<std::uint8_t>(cw),
+                           static_cast<std::uint8_t>(cw >> 8)});
+        mem_op(0xd9, 5, 88);
+    }
+    load();
+    load();
+    const auto i = static_cast<std::uint8_t>(g.pick(3));  // ST(i), ST(2) empty
+    switch (g.pick(10)) {
+        case 0:
+        case 1: {
+            // D8 (ST(0) op= ST(i)), DC (ST(i) op= ST(0)), DE (the same and pop): /0 add, /1 mul,
+            // /2 com, /3 comp (D8 only), /4-7 sub, subr, div, divr.
+            static constexpr std::uint8_t kOps[] = {0xd8, 0xdc, 0xde};
+            const std::uint8_t op = kOps[g.pick(3)];
+            unsigned digit = g.pick(8);
+            if (op != 0xd8 && (digit == 2 || digit == 3)) {
+                digit = 0;
+            }
+            c.insert(c.end(), {op, static_cast<std::uint8_t>(0xc0 | (digit << 3) | i)});
+            break;
+        }
+        case 2: {
+            // Memory operand: D8 m32, DC m64, DA m32int, DE m16int, /0-/7 as above.
+            static constexpr std::uint8_t kOps[] = {0xd8, 0xdc, 0xda, 0xde};
+            mem_op(kOps[g.pick(4)], g.pick(8), 8 * g.pick(7));
+            break;
+        }
+        case 3:
+        case 4: {
+            // D9 E0-FF but the reserved E2, E3, E6, E7, EF: FCHS ... FCOS.
+            static constexpr std::uint8_t kOps[] = {
+                0xe0, 0xe1, 0xe4, 0xe5, 0xe8, 0xe9, 0xea, 0xeb, 0xec, 0xed, 0xee, 0xf0, 0xf1, 0xf2,
+                0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff};
+            c.insert(c.end(), {0xd9, kOps[g.pick(std::size(kOps))]});
+            break;
+        }
+        case 5: {
+            // Compares: FUCOM(P) DD E0/E8, FUCOMPP DA E9, FCOMPP DE D9, F(U)COMI(P) DB/DF E8/F0.
+            static constexpr std::uint8_t kOps[][2] = {{0xdd, 0xe0}, {0xdd, 0xe8}, {0xdb, 0xe8},
+                                                       {0xdb, 0xf0}, {0xdf, 0xe8}, {0xdf, 0xf0}};
+            if (g.pick(4) == 0) {
+                if (g.coin()) {
+                    c.insert(c.end(), {0xda, 0xe9});
+                } else {
+                    c.insert(c.end(), {0xde, 0xd9});
+                }
+            } else {
+                const auto& o = kOps[g.pick(6)];
+                c.insert(c.end(), {o[0], static_cast<std::uint8_t>(o[1] + i)});
+            }
+            break;
+        }
+        case 6: {
+            // FCMOVcc: DA C0-DF, DB C0-DF.
+            c.insert(c.end(), {g.coin() ? std::uint8_t{0xda} : std::uint8_t{0xdb},
+                               static_cast<std::uint8_t>(0xc0 + 8 * g.pick(4) + i)});
+            break;
+        }
+        case 7: {
+            // Stores: FST/FSTP m32 (D9 /2 /3), m64 (DD /2 /3); FIST/FISTP m16 (DF /2 /3),
+            // m32 (DB /2 /3), FISTP m64 (DF /7), FISTTP m16/m32/m64 (DF /1, DB /1, DD /1).
+            static constexpr std::uint8_t kStores[][2] = {
+                {0xd9, 2}, {0xd9, 3}, {0xdd, 2}, {0xdd, 3}, {0xdf, 2}, {0xdf, 3},
+                {0xdb, 2}, {0xdb, 3}, {0xdf, 7}, {0xdf, 1}, {0xdb, 1}, {0xdd, 1}};
+            const auto& st = kStores[g.pick(12)];
+            mem_op(st[0], st[1], 64 + 8 * g.pick(2));
+            break;
+        }
+        case 8: {
+            // Register moves: FLD ST(i) D9 C0, FXCH D9 C8, FST DD D0, FSTP DD D8, FFREE DD C0.
+            static constexpr std::uint8_t kOps[][2] = {
+                {0xd9, 0xc0}, {0xd9, 0xc8}, {0xdd, 0xd0}, {0xdd, 0xd8}, {0xdd, 0xc0}};
+            const auto& o = kOps[g.pick(5)];
+            c.insert(c.end(), {o[0], static_cast<std::uint8_t>(o[1] + i)});
+            break;
+        }
+        default:
+            // FCOM/FCOMP ST(i): D8 D0+i, D8 D8+i.
+            c.insert(c.end(), {0xd8, static_cast<std::uint8_t>((g.coin() ? 0xd0 : 0xd8) + i)});
+            break;
+    }
+    c.insert(c.end(), {0xdf, 0xe0});  // fnstsw ax
+    mem_op(0xdb, 7, 72);              // fstp m80 [r15 + 72]
+    mem_op(0xdb, 7, 82);              // fstp m80 [r15 + 82]
+    c.insert(c.end(), {0xdb, 0xe3});  // fninit
+}
+
 }  // namespace
 
 Snippet generate(Group grp, std::mt19937_64& rng) {
@@ -454,13 +570,16 @@ Snippet generate(Group grp, std::mt19937_64& rng) {
         case Group::Sse:
             sse(g, s);
             break;
+        case Group::X87:
+            x87(g, s);
+            break;
     }
     return s;
 }
 
 std::string to_string(Group g) {
-    static const char* kNames[] = {"alu",  "shift",  "muldiv", "bits",
-                                   "move", "string", "stack",  "sse"};
+    static const char* kNames[] = {"alu",    "shift", "muldiv", "bits", "move",
+                                   "string", "stack", "sse",    "x87"};
     return kNames[static_cast<int>(g)];
 }
 

@@ -11,7 +11,7 @@
 
 namespace vireo::soft::test {
 
-enum class Group { Alu, Shift, MulDiv, Bits, Move, String, Stack, Sse };
+enum class Group { Alu, Shift, MulDiv, Bits, Move, String, Stack, Sse, X87 };
 
 struct Snippet {
     std::vector<std::uint8_t> code;

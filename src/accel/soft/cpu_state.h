@@ -94,9 +94,9 @@ struct CpuState {
     // The STI / MOV SS shadow: interrupts are held off until after the next instruction
     // (SDM Vol. 3 §6.8.3). Holds the RIP the shadow ends at.
     bool int_shadow = false;
-    // x87/SSE state in FXSAVE terms (SDM Vol. 1 §10.5.1). x87 arithmetic is not emulated yet:
-    // the control/status words and the ST registers are only stored and moved (FNINIT, FLDCW,
-    // FXSAVE/FXRSTOR...); the XMM registers are used by the SSE integer and move instructions.
+    // x87/SSE state in FXSAVE terms (SDM Vol. 1 §10.5.1): st[i] is ST(i) (stack order, the
+    // 80-bit value in its first 10 bytes), TOP is in fsw, and ftw has one bit per physical
+    // register (exec_x87.cpp).
     std::uint16_t fcw = 0x37f, fsw = 0, fop = 0;
     std::uint8_t ftw = 0;  // abridged tag word: 1 bit per register, 1 = valid
     std::uint64_t fip = 0, fdp = 0;

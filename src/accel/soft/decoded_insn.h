@@ -11,7 +11,7 @@
 
 namespace vireo::soft {
 
-enum class OpKind : std::uint8_t { None, Gpr, Seg, Cr, Dr, Xmm, Mem, Imm, Ptr, Unsupported };
+enum class OpKind : std::uint8_t { None, Gpr, Seg, Cr, Dr, Xmm, St, Mem, Imm, Ptr, Unsupported };
 
 inline constexpr std::uint8_t kNoReg = 0xff;
 inline constexpr std::uint8_t kRipBase = 16;  // RIP-relative addressing

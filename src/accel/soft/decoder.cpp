@@ -68,8 +68,11 @@ Operand convert(const ZydisDecodedOperand& z) {
             } else if (r >= ZYDIS_REGISTER_XMM0 && r <= ZYDIS_REGISTER_XMM15) {
                 o.kind = OpKind::Xmm;
                 o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_XMM0);
+            } else if (r >= ZYDIS_REGISTER_ST0 && r <= ZYDIS_REGISTER_ST7) {
+                o.kind = OpKind::St;
+                o.reg = static_cast<std::uint8_t>(r - ZYDIS_REGISTER_ST0);
             } else {
-                o.kind = OpKind::Unsupported;  // x87 stack, MMX, YMM/ZMM, mask registers
+                o.kind = OpKind::Unsupported;  // MMX, YMM/ZMM, mask registers
             }
             break;
         }

@@ -1,6 +1,6 @@
 // x87 control and the FXSAVE area (SDM Vol. 1 §8.1, §10.5; Vol. 2: FNINIT, FWAIT, FNSTCW,
-// FLDCW, FNSTSW, FNCLEX, FXSAVE, FXRSTOR, LDMXCSR, STMXCSR). x87 arithmetic is not emulated:
-// its instructions raise #UD. #NM follows CR0.TS/EM (SDM Vol. 3 §2.5, Table 2-2), so a guest's
+// FLDCW, FNSTSW, FNCLEX, FXSAVE, FXRSTOR, LDMXCSR, STMXCSR); x87 arithmetic is exec_x87.cpp's.
+// #NM follows CR0.TS/EM (SDM Vol. 3 §2.5, Table 2-2), so a guest's
 // lazy FPU switching works.
 #include "accel/soft/interpreter_inline.h"
 
@@ -35,6 +35,9 @@ bool Interpreter::exec_fpu(const Insn& in) {
             // #NM only when both MP and TS are set; no unmasked x87 exception can be pending.
             if ((m_cpu.cr0 & (cr::kCr0Mp | cr::kCr0Ts)) == (cr::kCr0Mp | cr::kCr0Ts)) {
                 raise(kNm);
+            }
+            if ((m_cpu.fsw & 0x80) != 0) {
+                raise(kMf);  // FSW.ES: an unmasked x87 exception is pending
             }
             break;
         case ZYDIS_MNEMONIC_FNINIT:
@@ -144,7 +147,7 @@ bool Interpreter::exec_fpu(const Insn& in) {
             m_cpu.ftw = 0;
             break;
         default:
-            return false;
+            return exec_x87(in);
     }
     m_cpu.rip = next_rip(in);
     return true;

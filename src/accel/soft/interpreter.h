@@ -139,6 +139,23 @@ public:
     bool exec_system(const Insn& in);
     bool exec_msr(const Insn& in);
     bool exec_fpu(const Insn& in);
+    // --- exec_x87.cpp: x87 arithmetic (exec_fpu hands it what it does not take) ---
+    bool exec_x87(const Insn& in);
+    unsigned x87_top() const;
+    void x87_set_top(unsigned top);
+    bool x87_empty(unsigned i) const;  // ST(i)'s tag
+    void x87_set_tag(unsigned i, bool valid);
+    long double x87_raw(unsigned i) const;    // ST(i) as stored
+    long double x87_get(unsigned i);          // ST(i) as an operand (underflow if empty)
+    void x87_put(unsigned i, long double v);  // ST(i) = v, tagged valid
+    void x87_push(long double v);
+    void x87_pop();
+    void x87_flags(std::uint16_t host_sw, std::uint16_t cc_mask);
+    void x87_underflow();
+    void x87_begin();  // #NM, #UD, and a pending unmasked exception's #MF
+    long double x87_load_mem(const Operand& o, const Insn& in, bool integer,
+                             std::uint16_t* deferred = nullptr);
+    void x87_env(const Insn& in, const Operand& o);
     bool exec_sse(const Insn& in);
     bool exec_legacy(const Insn& in);
     // #UD/#NM checks of x87 (sse=false) and SSE (sse=true) instructions.
