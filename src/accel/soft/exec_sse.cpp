@@ -1,9 +1,9 @@
 // SSE/SSE2 moves and integer/logic operations on XMM registers (SDM Vol. 2: MOVAPS/MOVAPD/
 // MOVDQA/MOVNT*, MOVUPS/MOVUPD/MOVDQU, MOVD/MOVQ, PXOR/XORPS/XORPD, PAND/ANDPS/ANDPD,
 // POR/ORPS/ORPD, PANDN/ANDNPS/ANDNPD, PCMPEQB/W/D, PMOVMSKB, PADDB/W/D/Q, PSUBB/W/D/Q, PSHUFD,
-// PUNPCKL*, PMINUB, PMAXUB): what string and memory routines use. The MMX forms (MM registers)
-// and SSE floating-point arithmetic are not implemented and raise #UD. Legacy-SSE 128-bit
-// memory operands must be 16-byte aligned (#GP(0)) except for the unaligned moves.
+// PUNPCKL*, PMINUB, PMAXUB): what string and memory routines use; the rest of SSE/SSE2 is
+// exec_sse_fp.cpp's. The MMX forms (MM registers) are not implemented and raise #UD. Legacy-SSE
+// 128-bit memory operands must be 16-byte aligned (#GP(0)) except for the unaligned moves.
 #include "accel/soft/interpreter_inline.h"
 
 namespace vireo::soft {
@@ -95,7 +95,7 @@ bool Interpreter::exec_sse(const Insn& in) {
         case ZYDIS_MNEMONIC_PMAXUB:
             break;
         default:
-            return false;
+            return exec_sse_fp(in);
     }
     for (unsigned i = 0; i < in.nops; ++i) {
         if (in.op[i].kind == OpKind::Unsupported) {

@@ -157,6 +157,7 @@ public:
                              std::uint16_t* deferred = nullptr);
     void x87_env(const Insn& in, const Operand& o);
     bool exec_sse(const Insn& in);
+    bool exec_sse_fp(const Insn& in);  // exec_sse_fp.cpp: what exec_sse hands on
     bool exec_legacy(const Insn& in);
     // #UD/#NM checks of x87 (sse=false) and SSE (sse=true) instructions.
     void check_fpu(bool sse);
