@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# run.sh VIREO KERNEL_DIR [ACCEL]: the multiboot test kernels (mb_info.S, mb_platform.S) on vireo
-# with --accel ACCEL (default soft) and, with soft, side by side under QEMU's -kernel with
-# isa-debug-exit (TCG, on this machine: the kernels are small). Both must end with the kernel's
-# verdict through port 0xf4 and print the same lines, except the memory sizes, which follow each
-# VMM's memory map (the kernel itself checks that mem_upper and the map agree). With kvm
-# (tests/cli/multiboot.sh, in the nested test host) vireo's lines are checked against the
+# run.sh VIREO KERNEL_DIR [ACCEL]: the multiboot test kernels (mb_info.S, mb_platform.S,
+# mb_cpu.S) on vireo with --accel ACCEL (default soft) and, with soft, side by side under QEMU's
+# -kernel with isa-debug-exit (TCG, on this machine: the kernels are small). Both must end with
+# the kernel's verdict through port 0xf4 and print the same lines, except the memory sizes, which
+# follow each VMM's memory map (the kernel itself checks that mem_upper and the map agree). With
+# kvm (tests/cli/multiboot.sh, in the nested test host) vireo's lines are checked against the
 # expected ones; the QEMU side ran on the build host (soft.multiboot).
 set -euo pipefail
 vireo=$1
@@ -93,6 +93,19 @@ for line in "mb: cpus=00000004" "mb: aps started=00000003" "mb: lapic timer tick
   expect_line platform "$line"
 done
 same platform
+# The CPU (mb_cpu.S): long mode, #PF error codes and CR2, ring 3 through IRETQ, INT to a DPL 3
+# gate on the TSS's RSP0 stack, SYSCALL/SYSRET, #GP for HLT in ring 3.
+run_vireo cpu 1 "$dir/mb_cpu.elf"
+run_qemu cpu 1 "$dir/mb_cpu.elf"
+for line in "mb: pf read not-present cr2=40000000 err=00000000" \
+  "mb: pf write read-only cr2=003ff008 err=00000003" \
+  "mb: int 0x80 from ring 3 cs=00000023 on the rsp0 stack" \
+  "mb: pf user on supervisor page cr2=003fe010 err=00000005" \
+  "mb: syscall from ring 3, rcx=user rip, sysret ok" "mb: gp on hlt in ring 3 err=00000000" \
+  "mb: back in ring 0"; do
+  expect_line cpu "$line"
+done
+same cpu
 # Bad input: a multiboot header asking for a video mode is refused by name, and nothing runs.
 status=0
 "$vireo" run --accel "$accel" --memory 64M --kernel "$dir/mb_info_video.elf" > "$work/video.out" 2>&1 || status=$?

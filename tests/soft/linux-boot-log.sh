@@ -3,40 +3,73 @@
 # Debian's cloud kernel (bzImage) on `vireo run --accel soft`: it decompresses itself, enters long
 # mode with paging, calibrates the TSC with the soft PIT, prints its boot log through the 8250,
 # starts /init from the initramfs, and busybox's shell prints its banner (about 15-25 s of one
-# core here). The test holds that ground; it does not type into the shell.
+# core here). Then the test types into the shell on the console (vireo's stdin): integer
+# arithmetic, awk's floating point (x87/SSE), and `poweroff -f`, after which vireo must exit 0.
 set -uo pipefail
 vireo=$1
 guest=$2
 [ -f "$guest/cloud/vmlinuz" ] || { echo "FAIL: no $guest/cloud/vmlinuz (make guest)"; exit 1; }
 log=$(mktemp /tmp/vireo-soft-boot.XXXXXX)
 out=$(mktemp /tmp/vireo-soft-run.XXXXXX)
-trap 'kill "$pid" 2>/dev/null; rm -f "$log" "$out"' EXIT
+fifo=$(mktemp -u /tmp/vireo-soft-in.XXXXXX)
+mkfifo "$fifo"
+trap 'kill "$pid" 2>/dev/null; rm -f "$log" "$out" "$fifo"' EXIT
+# Held open read-write, so vireo never sees the end of its input.
+exec 3<> "$fifo"
 "$vireo" run --accel soft --kernel "$guest/cloud/vmlinuz" --initrd "$guest/cloud/initramfs.cpio.gz" \
   --memory 256M --cmdline "console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=acpi panic=-1" \
-  --console "file:$log" > "$out" 2>&1 < /dev/null &
+  < "$fifo" > "$log" 2> "$out" &
 pid=$!
-# Generous: about 20 s of one core on a quiet machine; the test's point is how far, not how fast.
+# wait_for PATTERN TENTHS: until the console shows PATTERN (grep -E), vireo ends, or the time runs
+# out. Generous: the boot takes about 20 s of one core on a quiet machine; the test's point is how
+# far, not how fast.
+wait_for() {
+  for _ in $(seq 1 "$2"); do
+    tr -d '\r' < "$log" | grep -qE "$1" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+failed=0
 # (The initramfs's /init prints VIREO-GUEST-READY, then runs busybox sh on the console.)
-for _ in $(seq 1 2400); do
-  grep -q 'BusyBox v1' "$log" && break
+if wait_for 'BusyBox v1' 2400; then
+  sleep 1
+  printf 'echo sum=$((6*7))\n' >&3
+  wait_for '^sum=42$' 600 || { echo "FAIL: the shell did not answer 'echo sum=\$((6*7))'"; failed=1; }
+  printf 'awk "BEGIN { printf \\"fp=%%.4f\\\\n\\", 1.5 * 3 / 7 }"\n' >&3
+  wait_for '^fp=0\.6429$' 600 || { echo "FAIL: awk's floating point did not answer fp=0.6429"; failed=1; }
+  printf 'poweroff -f\n' >&3
+fi
+status=0
+for _ in $(seq 1 600); do
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done
-kill "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-failed=0
+if kill -0 "$pid" 2>/dev/null; then
+  kill "$pid" 2>/dev/null
+  status=timeout
+else
+  wait "$pid" || status=$?
+fi
 for line in 'Linux version 6\.' 'Command line: console=ttyS0 earlyprintk' 'BIOS-e820: ' \
     'printk: console \[ttyS0\] enabled' 'ACPI: Core revision' \
     'tsc: Fast TSC calibration using PIT' 'Freeing unused kernel image' 'Run /init as init process' \
-    'VIREO-GUEST-READY' 'BusyBox v1.* built-in shell'; do
-  if grep -q "$line" "$log"; then
-    echo "ok: $(grep -m1 "$line" "$log" | cut -c1-110)"
+    'VIREO-GUEST-READY' 'BusyBox v1.* built-in shell' '^sum=42' '^fp=0\.6429'; do
+  if tr -d '\r' < "$log" | grep -q "$line"; then
+    echo "ok: $(tr -d '\r' < "$log" | grep -m1 "$line" | cut -c1-110)"
   else
-    echo "FAIL: the boot log has no line matching '$line'"
+    echo "FAIL: the console has no line matching '$line'"
     failed=1
   fi
 done
-echo "boot log: $(wc -l < "$log") lines; the last:"
-tail -3 "$log"
-[ $failed -eq 0 ] || { echo "vireo said:"; cat "$out"; }
+if [ "$status" = 0 ]; then
+  echo "ok: poweroff -f in the guest ended vireo with status 0"
+else
+  echo "FAIL: after poweroff -f vireo's status is $status"
+  failed=1
+fi
+echo "console: $(wc -l < "$log") lines; the last:"
+tail -3 "$log" | tr -d '\r'
+[ $failed -eq 0 ] || { echo "vireo said:"; tail -20 "$out"; }
 exit $failed
