@@ -11,6 +11,9 @@
  *   mb: ioapic pins=00000018       IOAPIC version register: 24 redirection entries (else 6)
  *   mb: pit ticks=00000005         PIT channel 0, mode 2, ISA IRQ 0 = IOAPIC pin 2 (the MADT's
  *                                  interrupt source override, as on every PC), vector 0x41
+ *   mb: pic ticks=00000005         the same PIT through the 8259 pair (ICW1-4, vector base 0x50,
+ *                                  only IR0 unmasked, EOI by OCW2) and the LAPIC's LINT0 in
+ *                                  ExtINT mode
  *   mb: rtc bcd ok                 seconds/minutes/hours/day/month/year valid BCD (else 4)
  *   mb: rtc ticks                  the seconds register changes (else 5)
  *
@@ -31,6 +34,7 @@
     .set TRAMPOLINE, 0x8000         /* SIPI vector 0x08 */
     .set TIMER_VECTOR, 0x40
     .set PIT_VECTOR, 0x41
+    .set PIC_BASE, 0x50             /* the master 8259's IR0; the slave's at 0x58 */
     .set SPURIOUS_VECTOR, 0xff
     .set TICKS, 5
 
@@ -188,6 +192,45 @@ entry:
 4:  call puthex
     call newline
 
+    /* The PIT through the 8259 pair: ICW1 (edge, cascade, ICW4), ICW2 (vector bases), ICW3
+     * (the slave on IR2), ICW4 (8086 mode); only the master's IR0 unmasked; LINT0 ExtINT. */
+    mov $0x11, %al
+    out %al, $0x20
+    out %al, $0xa0
+    mov $PIC_BASE, %al
+    out %al, $0x21
+    mov $(PIC_BASE + 8), %al
+    out %al, $0xa1
+    mov $0x04, %al
+    out %al, $0x21
+    mov $0x02, %al
+    out %al, $0xa1
+    mov $0x01, %al
+    out %al, $0x21
+    out %al, $0xa1
+    mov $0xff, %al
+    out %al, $0xa1
+    mov $0xfe, %al
+    out %al, $0x21
+    movl $0x700, LAPIC + 0x350      /* LVT LINT0: ExtINT, unmasked */
+    sti
+2:  cmpl $TICKS, pic_ticks
+    jae 3f
+    hlt
+    jmp 2b
+3:  cli
+    mov $0xff, %al
+    out %al, $0x21
+    movl $0x10700, LAPIC + 0x350    /* masked */
+    mov $s_pic, %edi
+    call puts
+    mov pic_ticks, %eax
+    cmp $TICKS, %eax
+    jbe 4f
+    mov $TICKS, %eax
+4:  call puthex
+    call newline
+
     /* RTC: valid BCD in the date and time registers (unless status B says binary). */
     mov $0x0b, %al
     call cmos_read
@@ -265,6 +308,12 @@ build_idt:
 2:  cmp $PIT_VECTOR, %ecx
     jne 2f
     mov $pit_isr, %eax
+2:  cmp $PIC_BASE, %ecx
+    jne 2f
+    mov $pic_isr, %eax
+2:  cmp $(PIC_BASE + 7), %ecx        /* the 8259's spurious IR7 */
+    jne 2f
+    mov $spurious_isr, %eax
 2:  cmp $SPURIOUS_VECTOR, %ecx
     jne 2f
     mov $spurious_isr, %eax
@@ -288,6 +337,13 @@ lapic_isr:
 pit_isr:
     incl pit_ticks
     movl $0, LAPIC + 0xb0
+    iret
+pic_isr:
+    incl pic_ticks
+    push %eax
+    mov $0x20, %al                  /* OCW2: non-specific EOI */
+    out %al, $0x20
+    pop %eax
     iret
 spurious_isr:                       /* no EOI for the spurious vector (SDM Vol. 3 §11.9) */
     iret
@@ -317,6 +373,7 @@ s_aps: .asciz "mb: aps started="
 s_lapic: .asciz "mb: lapic timer ticks="
 s_ioapic: .asciz "mb: ioapic pins="
 s_pit: .asciz "mb: pit ticks="
+s_pic: .asciz "mb: pic ticks="
 s_rtc_bcd: .asciz "mb: rtc bcd ok\n"
 s_rtc_ticks: .asciz "mb: rtc ticks\n"
 s_unexpected: .asciz "mb: unexpected interrupt\n"
@@ -344,6 +401,7 @@ idt_desc:
 cpus: .long 0
 lapic_ticks: .long 0
 pit_ticks: .long 0
+pic_ticks: .long 0
     .align 16
 idt: .skip 256 * 8
 stack: .skip 4096

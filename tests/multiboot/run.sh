@@ -85,11 +85,12 @@ run_vireo fail 11 "$dir/mb_info_fail.elf" --cmdline ""
 run_qemu fail 11 "$dir/mb_info_fail.elf" -append ""
 same fail
 # The platform (mb_platform.S): 4 vCPUs, so 3 APs through INIT-SIPI-SIPI; the LAPIC timer; the
-# PIT through IOAPIC pin 2; the IOAPIC's size; the RTC.
+# PIT through IOAPIC pin 2 and through the 8259 pair; the IOAPIC's size; the RTC.
 run_vireo platform 1 "$dir/mb_platform.elf" --cpus 4
 run_qemu platform 1 "$dir/mb_platform.elf" -smp 4
 for line in "mb: cpus=00000004" "mb: aps started=00000003" "mb: lapic timer ticks=00000005" \
-  "mb: ioapic pins=00000018" "mb: pit ticks=00000005" "mb: rtc bcd ok" "mb: rtc ticks"; do
+  "mb: ioapic pins=00000018" "mb: pit ticks=00000005" "mb: pic ticks=00000005" \
+  "mb: rtc bcd ok" "mb: rtc ticks"; do
   expect_line platform "$line"
 done
 same platform

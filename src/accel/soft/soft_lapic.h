@@ -52,6 +52,13 @@ public:
     // vCPU thread: the highest-priority pending vector that can be delivered now (above the
     // processor priority), or -1. Runs the timer first.
     int pending();
+    // Whether LVT LINT0 takes the 8259's output: unmasked, ExtINT delivery (SDM Vol. 3 §11.5.1),
+    // and the APIC software-enabled.
+    bool lint0_extint() const {
+        std::lock_guard lock(m_mutex);
+        const std::uint32_t lvt = reg(0x350);
+        return (reg(0xf0) & 0x100) != 0 && (lvt & (1u << 16)) == 0 && ((lvt >> 8) & 7) == 7;
+    }
     // vCPU thread: the interrupt is being delivered: IRR -> ISR.
     void acknowledge(std::uint8_t vector);
     // Sleeps until an interrupt may be pending, the timer fires, `also_until` (another timer the

@@ -82,7 +82,16 @@ Result<VcpuExit> SoftVcpu::run_with_irqchip() {
         if (pit != nullptr) {
             pit->service(SoftPit::Clock::now());
         }
-        if ((st.rflags & fl::IF) != 0 && !st.int_shadow) {
+        // The 8259's output on the BSP's LINT0 in ExtINT mode: the vector comes from the PIC's
+        // acknowledge cycle, not the LAPIC's IRR (SDM Vol. 3 §11.5.1).
+        SoftPic* pic = m_id == 0 ? m_vm.pic() : nullptr;
+        if (pic != nullptr && (st.rflags & fl::IF) != 0 && !st.int_shadow &&
+            m_lapic->lint0_extint() && pic->output()) {
+            const RunStop r = m_interp.inject(static_cast<std::uint8_t>(pic->acknowledge()));
+            if (r.reason != StopReason::None) {
+                return finish(r);
+            }
+        } else if ((st.rflags & fl::IF) != 0 && !st.int_shadow) {
             const int v = m_lapic->pending();
             if (v >= 0) {
                 m_lapic->acknowledge(static_cast<std::uint8_t>(v));
@@ -139,6 +148,10 @@ void SoftVcpu::pio_read(std::uint16_t port, std::span<std::uint8_t> data) {
         pit->pio_read(port, data);  // in the VM, as KVM's in-kernel PIT
         return;
     }
+    if (SoftPic* pic = m_vm.pic(); pic != nullptr && SoftPic::owns(port)) {
+        pic->pio_read(port, data);
+        return;
+    }
     m_io->pio_read(port, data);
 }
 
@@ -149,6 +162,10 @@ void SoftVcpu::pio_write(std::uint16_t port, std::span<const std::uint8_t> data)
     m_stats.add(ExitReason::PioWrite);
     if (SoftPit* pit = m_vm.pit(); pit != nullptr && SoftPit::owns(port)) {
         pit->pio_write(port, data);
+        return;
+    }
+    if (SoftPic* pic = m_vm.pic(); pic != nullptr && SoftPic::owns(port)) {
+        pic->pio_write(port, data);
         return;
     }
     m_io->pio_write(port, data);

@@ -25,22 +25,28 @@ SoftVm::SoftVm(bool irqchip) {
             [this](std::uint8_t dest, bool logical, std::uint8_t vector, bool level) {
                 deliver_interrupt(dest, logical, vector, level);
             });
-        // ISA IRQ 0 -> GSI 2 (the MADT's interrupt source override): an edge on IOAPIC pin 2.
+        m_pic = std::make_unique<SoftPic>([this] { wake_bsp(); });
+        // ISA IRQ 0 -> GSI 2 (the MADT's interrupt source override): an edge on IOAPIC pin 2,
+        // and on the 8259's IR0.
         constexpr std::uint32_t kPitPin = 2;
         m_pit = std::make_unique<SoftPit>(
             [this] {
                 m_ioapic->set_level(kPitPin, true);
                 m_ioapic->set_level(kPitPin, false);
+                m_pic->set_irq(0, true);
+                m_pic->set_irq(0, false);
             },
-            [this] {
-                // The BSP serves the PIT: a sleeping BSP re-arms its wait with the new deadline.
-                std::lock_guard lock(m_lapic_mutex);
-                for (SoftLapic* l : m_lapics) {
-                    if (l->id() == 0) {
-                        l->wake();
-                    }
-                }
-            });
+            // The BSP serves the PIT: a sleeping BSP re-arms its wait with the new deadline.
+            [this] { wake_bsp(); });
+    }
+}
+
+void SoftVm::wake_bsp() {
+    std::lock_guard lock(m_lapic_mutex);
+    for (SoftLapic* l : m_lapics) {
+        if (l->id() == 0) {
+            l->wake();
+        }
     }
 }
 
@@ -122,11 +128,16 @@ namespace {
 
 class SoftIrqLine final : public IrqLine {
 public:
-    SoftIrqLine(SoftIoApic& ioapic, std::uint32_t pin) : m_ioapic(ioapic), m_pin(pin) {}
-    void set_level(bool high) override { m_ioapic.set_level(m_pin, high); }
+    SoftIrqLine(SoftIoApic& ioapic, SoftPic& pic, std::uint32_t pin)
+        : m_ioapic(ioapic), m_pic(pic), m_pin(pin) {}
+    void set_level(bool high) override {
+        m_ioapic.set_level(m_pin, high);
+        m_pic.set_irq(m_pin, high);  // GSIs 0-15 (not 2) reach the 8259 pair too
+    }
 
 private:
     SoftIoApic& m_ioapic;
+    SoftPic& m_pic;
     std::uint32_t m_pin;
 };
 
@@ -163,7 +174,7 @@ Result<std::unique_ptr<IrqLine>> SoftVm::create_irq_line(std::uint32_t gsi) {
         return Error(
             fmt::format("GSI {} out of range (IOAPIC has {} pins)", gsi, SoftIoApic::kPins));
     }
-    return std::unique_ptr<IrqLine>(std::make_unique<SoftIrqLine>(*m_ioapic, gsi));
+    return std::unique_ptr<IrqLine>(std::make_unique<SoftIrqLine>(*m_ioapic, *m_pic, gsi));
 }
 
 Result<std::unique_ptr<MsiRoute>> SoftVm::create_msi_route() {
@@ -194,6 +205,8 @@ Result<VmPlatformState> SoftVm::save_platform_state() {
     if (m_ioapic) {
         s.ioapic = m_ioapic->save();
         s.pit = m_pit->save();
+        s.pic_master = m_pic->save(0);
+        s.pic_slave = m_pic->save(1);
     }
     return s;
 }
@@ -211,6 +224,9 @@ Result<void> SoftVm::restore_platform_state(const VmPlatformState& state) {
     }
     if (m_pit && !m_pit->restore(state.pit)) {
         return Error("soft: bad PIT state");
+    }
+    if (m_pic && (!m_pic->restore(0, state.pic_master) || !m_pic->restore(1, state.pic_slave))) {
+        return Error("soft: bad 8259 state");
     }
     return ok();
 }

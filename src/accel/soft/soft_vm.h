@@ -1,8 +1,8 @@
 // A VM of the soft accelerator: guest-physical memory, the ioeventfd table and its vCPUs, and
 // with VmOptions::irqchip the userspace interrupt controllers: one LAPIC per vCPU and the
-// IOAPIC, fed by IrqLines (GSI = IOAPIC pin) and MSI routes, and the 8254 PIT (ISA IRQ 0 on
-// IOAPIC pin 2, the MADT's override), served by the BSP's vCPU. No 8259 PIC yet: its ports
-// reach the VMM's IoHandler, which has none, so a guest sees no PIC.
+// IOAPIC, fed by IrqLines (GSI = IOAPIC pin; GSIs 0-15 but 2 also reach the 8259 pair, as with
+// KVM's routing) and MSI routes, the 8259 pair on the BSP's LINT0, and the 8254 PIT (ISA IRQ 0:
+// IOAPIC pin 2, the MADT's override, and 8259 IR0), served by the BSP's vCPU.
 #pragma once
 
 #include <memory>
@@ -12,6 +12,7 @@
 #include "accel/soft/phys_memory.h"
 #include "accel/soft/soft_ioapic.h"
 #include "accel/soft/soft_lapic.h"
+#include "accel/soft/soft_pic.h"
 #include "accel/soft/soft_pit.h"
 #include "accel/vm.h"
 
@@ -40,6 +41,7 @@ public:
     SoftIoApic* ioapic() { return m_ioapic.get(); }
     // The PIT, with the irqchip; nullptr without.
     SoftPit* pit() { return m_pit.get(); }
+    SoftPic* pic() { return m_pic.get(); }
     // The LAPIC registry (vCPUs register theirs at creation and remove it when destroyed).
     void add_lapic(SoftLapic* lapic);
     void remove_lapic(SoftLapic* lapic);
@@ -61,6 +63,8 @@ private:
     PhysMemory m_memory;
     std::unique_ptr<SoftIoApic> m_ioapic;
     std::unique_ptr<SoftPit> m_pit;
+    std::unique_ptr<SoftPic> m_pic;
+    void wake_bsp();
     std::mutex m_lapic_mutex;  // order: IOAPIC mutex, then this, then a LAPIC's
     std::vector<SoftLapic*> m_lapics;
     std::mutex m_ioevent_mutex;
