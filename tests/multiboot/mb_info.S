@@ -117,19 +117,9 @@ entry:
     inc %ebx
     loop 6b
     call newline
-5:  /* fw_cfg: select key 0x05 (16-bit write to 0x510), read 2 bytes from 0x511. */
-    mov $s_cpus, %edi
+5:  mov $s_cpus, %edi
     call puts
-    mov $0x510, %dx
-    mov $0x05, %ax
-    out %ax, %dx
-    mov $0x511, %dx
-    xor %eax, %eax
-    inb %dx, %al
-    mov %eax, %ebx
-    inb %dx, %al
-    shl $8, %eax
-    or %ebx, %eax
+    call fwcfg_cpus
     call puthex
     call newline
 .ifdef VERDICT

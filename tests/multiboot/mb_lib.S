@@ -1,6 +1,24 @@
 /* Console helpers shared by the multiboot test kernels (.include "mb_lib.S"): COM1 output at
  * port 0x3f8, which needs no set-up on vireo and QEMU (the UART sends what THR is given). */
     .set COM1, 0x3f8
+/* fwcfg_cpus: EAX = the CPU count from fw_cfg: select key 0x05 (FW_CFG_NB_CPUS) with a 16-bit
+ * write to 0x510, then read its 2 bytes from 0x511. */
+fwcfg_cpus:
+    push %edx
+    push %ebx
+    mov $0x510, %dx
+    mov $0x05, %ax
+    out %ax, %dx
+    mov $0x511, %dx
+    xor %eax, %eax
+    inb %dx, %al
+    mov %eax, %ebx
+    inb %dx, %al
+    shl $8, %eax
+    or %ebx, %eax
+    pop %ebx
+    pop %edx
+    ret
 /* putc: AL to COM1. */
 putc:
     push %edx

@@ -74,19 +74,9 @@ entry:
     mov $s_magic, %edi
     call puts
 
-    /* fw_cfg: select key 0x05 (16-bit write to 0x510), read 2 bytes from 0x511. */
     mov $s_cpus, %edi
     call puts
-    mov $0x510, %dx
-    mov $0x05, %ax
-    out %ax, %dx
-    mov $0x511, %dx
-    xor %eax, %eax
-    inb %dx, %al
-    mov %eax, %ebx
-    inb %dx, %al
-    shl $8, %eax
-    or %ebx, %eax
+    call fwcfg_cpus
     mov %eax, cpus
     call puthex
     call newline

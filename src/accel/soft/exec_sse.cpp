@@ -5,24 +5,11 @@
 // exec_sse_fp.cpp's. The MMX forms (MM registers) are not implemented and raise #UD. Legacy-SSE
 // 128-bit memory operands must be 16-byte aligned (#GP(0)) except for the unaligned moves.
 #include "accel/soft/interpreter_inline.h"
+#include "accel/soft/sse_lanes.h"
 
 namespace vireo::soft {
 
 namespace {
-
-using V128 = std::array<std::uint8_t, 16>;
-
-template <typename T>
-T lane(const V128& v, unsigned i) {
-    T x;
-    std::memcpy(&x, v.data() + i * sizeof(T), sizeof(T));
-    return x;
-}
-
-template <typename T>
-void set_lane(V128& v, unsigned i, T x) {
-    std::memcpy(v.data() + i * sizeof(T), &x, sizeof(T));
-}
 
 template <typename T, typename F>
 V128 lanes(const V128& a, const V128& b, F f) {

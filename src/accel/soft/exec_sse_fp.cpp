@@ -13,12 +13,12 @@
 #include <cstring>
 
 #include "accel/soft/interpreter_inline.h"
+#include "accel/soft/sse_lanes.h"
 
 namespace vireo::soft {
 
 namespace {
 
-using V128 = std::array<std::uint8_t, 16>;
 using X = long long __attribute__((vector_size(16)));
 
 X to_x(const V128& v) {
@@ -170,17 +170,6 @@ std::uint32_t imm8(F f, unsigned imm, X& d, X s, std::uint32_t g) {
 template <typename F>
 std::uint32_t imm3(F f, unsigned imm, X& d, X s, std::uint32_t g) {
     return with_imm(f, imm & 7, d, s, g, std::make_integer_sequence<int, 8>{});
-}
-
-template <typename T>
-T lane(const V128& v, unsigned i) {
-    T x;
-    std::memcpy(&x, v.data() + i * sizeof(T), sizeof(T));
-    return x;
-}
-template <typename T>
-void set_lane(V128& v, unsigned i, T x) {
-    std::memcpy(v.data() + i * sizeof(T), &x, sizeof(T));
 }
 
 // PSRLW/PSRLD/PSRLQ/PSLL*/PSRA* by an immediate, and PSRLDQ/PSLLDQ (bytes).
