@@ -93,16 +93,8 @@ void KvmIrqRouting::release(std::uint32_t gsi) {
     m_free_gsis.push_back(gsi);
 }
 
-Result<void> KvmIrqRouting::install() {
-    std::lock_guard lock(m_mutex);
-    return commit();
-}
-
 Result<void> KvmIrqRouting::commit() {
-    // PIC: GSIs 0-15 but the cascade (2); IOAPIC: GSIs 0-23 but 2, GSI 0 on pin 2 (header).
-    constexpr std::uint32_t kCascade = 2;
-    constexpr std::uint32_t kPitIoapicPin = 2;
-    const std::size_t count = (kPicPins - 1) + (kIoapicPins - 1) + m_msi.size();
+    const std::size_t count = kPicPins + kIoapicPins + m_msi.size();
     const std::size_t bytes = sizeof(kvm_irq_routing) + count * sizeof(kvm_irq_routing_entry);
     // kvm_irq_routing ends in a flexible array (kvm_uapi.h pins the layout): one raw allocation.
     std::vector<std::uint64_t> storage((bytes + 7) / 8, 0);
@@ -110,23 +102,17 @@ Result<void> KvmIrqRouting::commit() {
     table->nr = static_cast<std::uint32_t>(count);
     kvm_irq_routing_entry* e = table->entries;
     for (std::uint32_t pin = 0; pin < kPicPins; ++pin) {
-        if (pin == kCascade) {
-            continue;
-        }
         e->gsi = pin;
         e->type = KVM_IRQ_ROUTING_IRQCHIP;
         e->u.irqchip.irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
         e->u.irqchip.pin = pin % 8;
         ++e;
     }
-    for (std::uint32_t gsi = 0; gsi < kIoapicPins; ++gsi) {
-        if (gsi == kCascade) {
-            continue;
-        }
-        e->gsi = gsi;
+    for (std::uint32_t pin = 0; pin < kIoapicPins; ++pin) {
+        e->gsi = pin;
         e->type = KVM_IRQ_ROUTING_IRQCHIP;
         e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-        e->u.irqchip.pin = gsi == 0 ? kPitIoapicPin : gsi;
+        e->u.irqchip.pin = pin;
         ++e;
     }
     for (const auto& [gsi, msg] : m_msi) {

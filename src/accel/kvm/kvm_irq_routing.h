@@ -1,12 +1,8 @@
 // The VM's GSI routing table (KVM_SET_GSI_ROUTING) and the MSI routes that live in it.
 //
-// KVM_SET_GSI_ROUTING replaces the whole table, so the table always carries the irqchip routes
-// as well. KVM's default (arch/x86/kvm/irq_comm.c default_routing) sends GSIs 0-15 to the PIC pin
-// and the IOAPIC pin of the same number and 16-23 to the IOAPIC only; vireo's differs in one
-// place, as QEMU's does (kvm_pc_setup_irq_routing): the in-kernel PIT raises GSI 0, and the
-// MADT's interrupt source override says ISA IRQ 0 is GSI 2, so GSI 0 goes to IOAPIC pin 2 (and
-// PIC pin 0), and GSI 2 (the 8259 cascade) has no route. install() puts the table in at VM
-// creation, before any MSI route exists. MSI routes
+// KVM_SET_GSI_ROUTING replaces the whole table, so the table always carries KVM's default
+// irqchip routes as well (virt/kvm/irqchip.c, arch/x86/kvm/irq_comm.c default_routing: GSIs 0-15
+// to the PIC pin and the IOAPIC pin of the same number, GSIs 16-23 to the IOAPIC only). MSI routes
 // take GSIs from 24 upward; each has an irqfd, so a trigger is one eventfd write from any thread
 // and the interrupt is injected by the kernel without a trip through a vCPU thread.
 #pragma once
@@ -26,8 +22,6 @@ class KvmIrqRouting {
 public:
     explicit KvmIrqRouting(int vm_fd) : m_vm_fd(vm_fd) {}
 
-    // The irqchip routes alone (after KVM_CREATE_IRQCHIP).
-    Result<void> install();
     Result<std::unique_ptr<MsiRoute>> create_msi_route();
 
     // For KvmMsiRoute: installs/changes/removes the MSI entry for `gsi` and pushes the table.

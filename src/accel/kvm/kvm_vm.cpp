@@ -62,9 +62,6 @@ Result<void> KvmVm::setup(const KvmAccelerator& kvm, const VmOptions& options) {
         if (::ioctl(m_fd.get(), KVM_CREATE_PIT2, &pit) < 0) {
             return Error::from_errno("KVM_CREATE_PIT2");
         }
-        if (auto r = m_routing.install(); !r) {
-            return r.error();
-        }
         m_irqchip = true;
     }
     return ok();
