@@ -9,8 +9,10 @@
  *                                  (else verdict 3: fewer than cpus-1 within the wait)
  *   mb: lapic timer ticks=00000005 periodic LVT timer, vector 0x40, EOI by the handler
  *   mb: ioapic pins=00000018       IOAPIC version register: 24 redirection entries (else 6)
- *   mb: pit ticks=00000005         PIT channel 0, mode 2, ISA IRQ 0 = IOAPIC pin 2 (the MADT's
- *                                  interrupt source override, as on every PC), vector 0x41
+ *   mb: pit ticks=00000005 ioapic pin=00000002
+ *                                  PIT channel 0, mode 2, ISA IRQ 0 = IOAPIC pin 2 (the MADT's
+ *                                  interrupt source override, as on every PC), vector 0x41;
+ *                                  the pin is the one the ticks came on (pin 0: vector 0x42)
  *   mb: pic ticks=00000005         the same PIT through the 8259 pair (ICW1-4, vector base 0x50,
  *                                  only IR0 unmasked, EOI by OCW2) and the LAPIC's LINT0 in
  *                                  ExtINT mode
@@ -34,6 +36,7 @@
     .set TRAMPOLINE, 0x8000         /* SIPI vector 0x08 */
     .set TIMER_VECTOR, 0x40
     .set PIT_VECTOR, 0x41
+    .set PIT0_VECTOR, 0x42
     .set PIC_BASE, 0x50             /* the master 8259's IR0; the slave's at 0x58 */
     .set SPURIOUS_VECTOR, 0xff
     .set TICKS, 5
@@ -153,12 +156,18 @@ entry:
     mov $6, %eax
     jmp verdict
 
-1:  /* PIT through the IOAPIC: pin 2 -> vector 0x41 on APIC ID 0 (fixed, physical, edge,
-     * active high), counter 0 in mode 2 at 1193 (1 ms at 1.193182 MHz). */
+1:  /* PIT through the IOAPIC: pin 2 -> vector 0x41 and pin 0 -> 0x42, on APIC ID 0 (fixed,
+     * physical, edge, active high), counter 0 in mode 2 at 1193 (1 ms at 1.193182 MHz). The
+     * MADT's override says pin 2; the line says which pin the ticks came on (vireo on KVM: pin 0,
+     * KVM's default routing, a known deviation). */
     movl $0x15, IOAPIC               /* entry 2, high dword: destination */
     movl $0, IOAPIC + 0x10
     movl $0x14, IOAPIC               /* entry 2, low dword */
     movl $PIT_VECTOR, IOAPIC + 0x10
+    movl $0x11, IOAPIC               /* entry 0 */
+    movl $0, IOAPIC + 0x10
+    movl $0x10, IOAPIC
+    movl $PIT0_VECTOR, IOAPIC + 0x10
     mov $0x34, %al
     out %al, $0x43
     mov $(1193 & 0xff), %al
@@ -173,6 +182,8 @@ entry:
 3:  cli
     movl $0x14, IOAPIC
     movl $(0x10000 | PIT_VECTOR), IOAPIC + 0x10  /* masked */
+    movl $0x10, IOAPIC
+    movl $(0x10000 | PIT0_VECTOR), IOAPIC + 0x10
     mov $s_pit, %edi
     call puts
     mov pit_ticks, %eax
@@ -180,6 +191,10 @@ entry:
     jbe 4f
     mov $TICKS, %eax
 4:  call puthex
+    mov $s_pin, %edi
+    call puts
+    mov pit_pin, %eax
+    call puthex
     call newline
 
     /* The PIT through the 8259 pair: ICW1 (edge, cascade, ICW4), ICW2 (vector bases), ICW3
@@ -298,6 +313,9 @@ build_idt:
 2:  cmp $PIT_VECTOR, %ecx
     jne 2f
     mov $pit_isr, %eax
+2:  cmp $PIT0_VECTOR, %ecx
+    jne 2f
+    mov $pit0_isr, %eax
 2:  cmp $PIC_BASE, %ecx
     jne 2f
     mov $pic_isr, %eax
@@ -324,7 +342,13 @@ lapic_isr:
     incl lapic_ticks
     movl $0, LAPIC + 0xb0           /* EOI */
     iret
+pit0_isr:
+    movl $0, pit_pin
+    incl pit_ticks
+    movl $0, LAPIC + 0xb0
+    iret
 pit_isr:
+    movl $2, pit_pin
     incl pit_ticks
     movl $0, LAPIC + 0xb0
     iret
@@ -363,6 +387,7 @@ s_aps: .asciz "mb: aps started="
 s_lapic: .asciz "mb: lapic timer ticks="
 s_ioapic: .asciz "mb: ioapic pins="
 s_pit: .asciz "mb: pit ticks="
+s_pin: .asciz " ioapic pin="
 s_pic: .asciz "mb: pic ticks="
 s_rtc_bcd: .asciz "mb: rtc bcd ok\n"
 s_rtc_ticks: .asciz "mb: rtc ticks\n"
@@ -391,6 +416,7 @@ idt_desc:
 cpus: .long 0
 lapic_ticks: .long 0
 pit_ticks: .long 0
+pit_pin: .long 0xffffffff
 pic_ticks: .long 0
     .align 16
 idt: .skip 256 * 8

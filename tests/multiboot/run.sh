@@ -88,9 +88,15 @@ same fail
 # PIT through IOAPIC pin 2 and through the 8259 pair; the IOAPIC's size; the RTC.
 run_vireo platform 1 "$dir/mb_platform.elf" --cpus 4
 run_qemu platform 1 "$dir/mb_platform.elf" -smp 4
+# The PIT's pin: 2, as the MADT's interrupt source override says, on the soft CPU and QEMU. On
+# KVM vireo keeps KVM's default GSI routing, which puts the in-kernel PIT on pin 0: routing it to
+# pin 2 made Linux guests in the nested test host double-fault (see the revert of 86f6c68). A
+# known deviation, checked as such so a change either way is seen.
+pit_pin=00000002
+[ "$accel" = kvm ] && pit_pin=00000000
 for line in "mb: cpus=00000004" "mb: aps started=00000003" "mb: lapic timer ticks=00000005" \
-  "mb: ioapic pins=00000018" "mb: pit ticks=00000005" "mb: pic ticks=00000005" \
-  "mb: rtc bcd ok" "mb: rtc ticks"; do
+  "mb: ioapic pins=00000018" "mb: pit ticks=00000005 ioapic pin=$pit_pin" \
+  "mb: pic ticks=00000005" "mb: rtc bcd ok" "mb: rtc ticks"; do
   expect_line platform "$line"
 done
 same platform
