@@ -31,7 +31,8 @@ TEST(KernelFormat, RejectsEverythingElse) {
                               std::vector<std::uint8_t>(0x1000, 0)}) {
         auto r = detect_kernel_format(image);
         ASSERT_FALSE(r.ok());
-        EXPECT_EQ(r.error().message(), "kernel: not a bzImage, an ELF vmlinux or a multiboot image");
+        EXPECT_EQ(r.error().message(),
+                  "kernel: not a bzImage, an ELF vmlinux or a multiboot image");
     }
     auto no_boot_flag = test::make_bzimage();
     no_boot_flag[0x1fe] = 0;
