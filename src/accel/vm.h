@@ -38,6 +38,9 @@ public:
     // Bitmap of the pages of `slot` written since the last call (one bit per 4 KiB page, bit i of
     // word i/64 for page i); the slot must have been mapped with log_dirty.
     virtual Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) = 0;
+    // Starts or stops the dirty log of a mapped slot while the VM runs (a live migration). When
+    // it starts, the log is empty: pages count from then on.
+    virtual Result<void> set_dirty_logging(std::uint32_t slot, bool on) = 0;
     // The paravirtual guest clock (kvmclock) in nanoseconds. Saved at pause and put back at
     // resume, so the guest does not see the time it spent paused as a jump.
     virtual Result<std::uint64_t> get_clock() = 0;

@@ -364,13 +364,12 @@ Result<void> GuestMemory::write(GuestAddress addr, std::span<const std::uint8_t>
                                  in.size(), addr.value));
     }
     std::memcpy(dst, in.data(), in.size());
-    mark_dirty(addr, in.size());
     note_write(addr, in.size());
     return ok();
 }
 
 void GuestMemory::note_write_at(const void* host, std::uint64_t len) const {
-    if (m_observer == nullptr || len == 0) {
+    if ((m_observer == nullptr && !dirty_tracking()) || len == 0) {
         return;
     }
     const auto p = reinterpret_cast<std::uintptr_t>(host);
@@ -378,8 +377,7 @@ void GuestMemory::note_write_at(const void* host, std::uint64_t len) const {
         const auto base = reinterpret_cast<std::uintptr_t>(r.host);
         if (p - base < r.size) {
             const std::uint64_t offset = p - base;
-            m_observer->host_wrote(GuestAddress{r.start.value + offset},
-                                   std::min(len, r.size - offset));
+            note_write(GuestAddress{r.start.value + offset}, std::min(len, r.size - offset));
             return;
         }
     }

@@ -115,11 +115,16 @@ public:
 
     // Who hears of the VMM's writes to guest RAM (memory/host_write_observer.h); nullptr for
     // nobody. Set once, before any device or vCPU thread runs; the observer must outlive every
-    // write. write() tells it itself. Whoever writes through a slice() (or through host iovecs
-    // made from one) calls note_write() / note_write_at() after the bytes are in place.
+    // write. write() tells it itself.
     void set_write_observer(HostWriteObserver* observer) { m_observer = observer; }
     bool has_write_observer() const { return m_observer != nullptr; }
+    // Whoever writes through a slice() (or through host iovecs made from one) calls note_write()
+    // or note_write_at() once the bytes are in place: the pages are marked dirty (when tracking
+    // is on) and the write observer hears of them. Not before: a migration that takes the dirty
+    // bits between a premature mark and the write would send the page's old bytes and never
+    // send it again.
     void note_write(GuestAddress addr, std::uint64_t len) const {
+        mark_dirty(addr, len);
         if (m_observer != nullptr && len != 0) {
             m_observer->host_wrote(addr, len);
         }

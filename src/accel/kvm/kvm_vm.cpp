@@ -80,9 +80,9 @@ Result<void> KvmVm::map_memory(const MemorySlot& slot) {
                                              slot.slot, slot.guest.value, slot.size));
     }
     if (slot.size == 0) {
-        m_slot_sizes.erase(slot.slot);  // a zero-sized region deletes the slot
+        m_slots.erase(slot.slot);  // a zero-sized region deletes the slot
     } else {
-        m_slot_sizes[slot.slot] = slot.size;
+        m_slots[slot.slot] = slot;
     }
     return ok();
 }
@@ -193,12 +193,12 @@ Result<void> KvmVm::remove_ioevent(const IoEventAddress& where, int eventfd) {
 }
 
 Result<void> KvmVm::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) {
-    const auto it = m_slot_sizes.find(slot);
-    if (it == m_slot_sizes.end()) {
+    const auto it = m_slots.find(slot);
+    if (it == m_slots.end()) {
         return Error(fmt::format("dirty log: no memory slot {}", slot));
     }
     // KVM writes one bit per page of the slot, rounded up to 64-bit words.
-    const std::uint64_t pages = it->second / 4096;
+    const std::uint64_t pages = it->second.size / 4096;
     if (bitmap.size() < (pages + 63) / 64) {
         return Error(fmt::format("dirty log: bitmap of {} words too small for slot {} ({} pages)",
                                  bitmap.size(), slot, pages));
@@ -210,6 +210,21 @@ Result<void> KvmVm::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> b
         return Error::from_errno(fmt::format("KVM_GET_DIRTY_LOG slot {}", slot));
     }
     return ok();
+}
+
+Result<void> KvmVm::set_dirty_logging(std::uint32_t slot, bool on) {
+    const auto it = m_slots.find(slot);
+    if (it == m_slots.end()) {
+        return Error(fmt::format("dirty log: no memory slot {}", slot));
+    }
+    if (it->second.log_dirty == on) {
+        return ok();
+    }
+    // Re-registering a slot with only its flags changed is how KVM starts and stops the log
+    // (KVM_MR_FLAGS_ONLY); the guest keeps running and its mappings stay.
+    MemorySlot changed = it->second;
+    changed.log_dirty = on;
+    return map_memory(changed);
 }
 
 }  // namespace vireo

@@ -27,6 +27,7 @@ public:
     Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) override;
     Result<std::unique_ptr<IrqLine>> create_irq_line(std::uint32_t gsi) override;
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) override;
+    Result<void> set_dirty_logging(std::uint32_t slot, bool on) override;
 
     Result<std::uint64_t> get_clock() override;
     Result<void> set_clock(std::uint64_t ns) override;
@@ -43,8 +44,9 @@ private:
     int m_run_size;
     std::shared_ptr<const KvmStateCaps> m_caps;
     bool m_irqchip = false;
-    std::map<std::uint32_t, std::uint64_t> m_slot_sizes;
-    KvmIrqRouting m_routing;  // slot -> bytes, for dirty-log bounds
+    // The mapped slots as last set: dirty-log bounds, and the flags set_dirty_logging changes.
+    std::map<std::uint32_t, MemorySlot> m_slots;
+    KvmIrqRouting m_routing;
 };
 
 }  // namespace vireo

@@ -25,6 +25,7 @@ Result<void> PhysMemory::map(const MemorySlot& slot) {
         }
         auto r = std::make_shared<RamSlot>();
         r->spec = slot;
+        r->log_dirty.store(slot.log_dirty, std::memory_order_relaxed);
         r->host = static_cast<std::uint8_t*>(slot.host);
         r->pages = slot.size / kPageSize;
         r->dirty = std::make_unique<std::atomic<std::uint64_t>[]>((r->pages + 63) / 64);
@@ -67,7 +68,7 @@ Result<void> PhysMemory::get_dirty_log(std::uint32_t slot, std::span<std::uint64
         if (s->spec.slot != slot) {
             continue;
         }
-        if (!s->spec.log_dirty) {
+        if (!s->log_dirty.load(std::memory_order_relaxed)) {
             return Error(fmt::format("dirty log: slot {} is not logged", slot));
         }
         const std::uint64_t words = (s->pages + 63) / 64;
@@ -80,6 +81,25 @@ Result<void> PhysMemory::get_dirty_log(std::uint32_t slot, std::span<std::uint64
         for (std::uint64_t i = 0; i < words; ++i) {
             bitmap[i] = s->dirty[i].exchange(0, std::memory_order_relaxed);
         }
+        return ok();
+    }
+    return Error(fmt::format("dirty log: no memory slot {}", slot));
+}
+
+Result<void> PhysMemory::set_dirty_logging(std::uint32_t slot, bool on) {
+    const auto t = m_table.load();
+    for (const auto& s : t->slots) {
+        if (s->spec.slot != slot) {
+            continue;
+        }
+        if (on && !s->log_dirty.load(std::memory_order_relaxed)) {
+            // The log starts empty. A store racing with this either sets its bit after the clear
+            // or is already in the page (it happened before logging started).
+            for (std::uint64_t i = 0; i < (s->pages + 63) / 64; ++i) {
+                s->dirty[i].store(0, std::memory_order_relaxed);
+            }
+        }
+        s->log_dirty.store(on, std::memory_order_seq_cst);
         return ok();
     }
     return Error(fmt::format("dirty log: no memory slot {}", slot));

@@ -28,8 +28,10 @@ struct RamSlot {
     MemorySlot spec;
     std::uint8_t* host = nullptr;
     std::uint64_t pages = 0;
-    // One bit per page written since the last get_dirty_log (only when spec.log_dirty).
+    // One bit per page written since the last get_dirty_log (only while log_dirty).
     std::unique_ptr<std::atomic<std::uint64_t>[]> dirty;
+    // spec.log_dirty at first; set_dirty_logging() changes it while vCPUs run.
+    std::atomic<bool> log_dirty{false};
     // Nonzero while some vCPU's decode cache holds instructions from the page.
     std::unique_ptr<std::atomic<std::uint8_t>[]> code;
     // Bumped on every write to a page that held code; decode caches compare it.
@@ -45,7 +47,7 @@ struct RamSlot {
     // The store-path hook: every guest write to RAM page `page` goes through here. True when
     // the page held decoded code (its decode-cache entries are now stale).
     bool on_write(std::uint64_t page) {
-        if (spec.log_dirty) {
+        if (log_dirty.load(std::memory_order_relaxed)) {
             mark_dirty(page);
         }
         if (code[page].load(std::memory_order_relaxed) != 0) {
@@ -67,6 +69,7 @@ public:
     std::shared_ptr<const SlotTable> table() const { return m_table.load(); }
     std::uint64_t generation() const { return m_generation.load(std::memory_order_acquire); }
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap);
+    Result<void> set_dirty_logging(std::uint32_t slot, bool on);
     // The VMM wrote guest RAM from the host side (loader, device DMA): decoded instructions of
     // those pages are stale. Guest stores do this themselves in their store path. Every page's
     // generation is bumped, held code or not: a decode racing with the write then either read

@@ -188,6 +188,10 @@ Result<void> SoftVm::get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> 
     return m_memory.get_dirty_log(slot, bitmap);
 }
 
+Result<void> SoftVm::set_dirty_logging(std::uint32_t slot, bool on) {
+    return m_memory.set_dirty_logging(slot, on);
+}
+
 Result<std::uint64_t> SoftVm::get_clock() {
     return static_cast<std::uint64_t>(static_cast<std::int64_t>(monotonic_ns()) +
                                       m_clock_offset_ns);

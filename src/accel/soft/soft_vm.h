@@ -26,6 +26,7 @@ public:
     Result<std::unique_ptr<Vcpu>> create_vcpu(std::uint32_t id) override;
     Result<std::unique_ptr<IrqLine>> create_irq_line(std::uint32_t gsi) override;
     Result<void> get_dirty_log(std::uint32_t slot, std::span<std::uint64_t> bitmap) override;
+    Result<void> set_dirty_logging(std::uint32_t slot, bool on) override;
     Result<std::uint64_t> get_clock() override;
     Result<void> set_clock(std::uint64_t ns) override;
     Result<VmPlatformState> save_platform_state() override;

@@ -258,8 +258,9 @@ void VirtioBlk::complete(std::uint32_t index, std::uint8_t status, std::uint32_t
     Slot& slot = m_slots[index];
     m_free.push_back(index);
     const auto type = slot.request.type;
-    if ((type == kBlkTypeIn || type == kBlkTypeGetId) && memory().has_write_observer()) {
-        // IN and GET_ID filled the writable payload (io_uring or a copy) through host iovecs.
+    if (type == kBlkTypeIn || type == kBlkTypeGetId) {
+        // IN and GET_ID filled the writable payload (io_uring or a copy) through host iovecs:
+        // dirty from now, not from the pop (GuestMemory::note_write).
         for (const auto& v : slot.request.data) {
             memory().note_write_at(v.iov_base, v.iov_len);
         }

@@ -129,33 +129,7 @@ void VirtioDevice::reset() {
     m_failed = false;
 }
 
-bool VirtioDevice::next_chain(std::size_t index, DescriptorChain& out) {
-    const bool got = pop_chain(index, out);
-    if (got) {
-        mark_writable_dirty(out);
-    }
-    return got;
-}
-
-void VirtioDevice::mark_writable_dirty(const DescriptorChain& chain) {
-    if (!m_mem->dirty_tracking()) {
-        return;
-    }
-    // The device may write every writable buffer of the chain (block reads, received frames)
-    // through host pointers the dirty log cannot see. Marked at pop rather than after the write:
-    // the bits are only taken for a snapshot, with the device paused and every popped chain
-    // completed, so the write has happened by then either way.
-    for (const auto& b : chain.buffers) {
-        if (b.writable) {
-            m_mem->mark_dirty(b.addr, b.len);
-        }
-    }
-}
-
 void VirtioDevice::note_written(const DescriptorChain& chain, std::uint32_t written) {
-    if (!m_mem->has_write_observer()) {
-        return;
-    }
     for (const auto& b : chain.buffers) {
         if (written == 0) {
             break;
@@ -168,7 +142,7 @@ void VirtioDevice::note_written(const DescriptorChain& chain, std::uint32_t writ
     }
 }
 
-bool VirtioDevice::pop_chain(std::size_t index, DescriptorChain& out) {
+bool VirtioDevice::next_chain(std::size_t index, DescriptorChain& out) {
     VirtQueue& q = m_queues[index];
     for (;;) {
         auto popped = q.pop(*m_mem, out);

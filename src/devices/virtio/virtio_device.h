@@ -125,11 +125,10 @@ protected:
     // the queue is empty (notifications re-enabled and re-checked, so a buffer that arrives
     // meanwhile is not missed) or broken (then fail() was called: check failed()).
     bool next_chain(std::size_t index, DescriptorChain& out);
-    // For devices that pop chains themselves: marks the chain's writable buffers dirty (when
-    // the memory tracks dirty pages), as next_chain() does.
-    void mark_writable_dirty(const DescriptorChain& chain);
     // The device has put `written` bytes into the chain's writable buffers, in their order:
-    // tells the memory's write observer (GuestMemory::note_write), before the chain is used.
+    // marks them dirty and tells the memory's write observer (GuestMemory::note_write), before
+    // the chain is used. Every device write into guest RAM is noted once it is complete, never
+    // when the chain is popped (a live migration takes dirty bits while devices run).
     void note_written(const DescriptorChain& chain, std::uint32_t written);
     // The request loop every device but virtio-blk runs: each available chain of queue `index`
     // is taken into `chain` and handed to `answer`, which serves it and returns the bytes it
@@ -146,9 +145,6 @@ protected:
     bool failed() const { return m_failed; }
 
 private:
-    // next_chain() without the dirty marking.
-    bool pop_chain(std::size_t index, DescriptorChain& out);
-
     GuestMemory* m_mem = nullptr;
     std::span<VirtQueue> m_queues;
     VirtioInterrupt* m_interrupt = nullptr;

@@ -282,7 +282,6 @@ bool VirtioNet::deliver_frame() {
             }
             return false;
         }
-        mark_writable_dirty(m_chain);
         std::uint32_t written = 0;
         for (const auto& b : m_chain.buffers) {
             if (!b.writable || copied == m_frame_len) {

@@ -345,6 +345,31 @@ TEST_F(VirtioBlkTest, ReadsReachTheWriteObserverAndWritesDoNot) {
     EXPECT_FALSE(seen.heard_any_of(0x13000, 512));  // a write's payload is only read
 }
 
+// Pages written by a device are dirty once the request is answered (marked when the write
+// completes, GuestMemory::note_write); pages it only read are not.
+TEST_F(VirtioBlkTest, ReadsMarkTheirPagesDirtyAndWritesDoNot) {
+    auto blk = open(false);
+    ASSERT_TRUE(activate(*blk, 1));
+    header(0x10000, kBlkTypeIn, 3);
+    header(0x10100, kBlkTypeOut, 5);
+    mem->enable_dirty_tracking();
+    static_cast<void>(mem->take_dirty(0));  // everything starts dirty: forget it
+    rings[0].add(*mem, {{0x10000, 16, false}, {0x21000, 512, true}, {0x22000, 1, true}});
+    rings[0].add(*mem, {{0x10100, 16, false}, {0x23000, 512, false}, {0x22001, 1, true}});
+    kicks[0].signal();
+    ASSERT_TRUE(rings[0].wait_used(*mem, 2));
+    blk->reset();
+    const auto dirty = mem->take_dirty(0);
+    const auto is_dirty = [&](std::uint64_t gpa) {
+        const std::uint64_t page = gpa / kPageSize;
+        return ((dirty[page / 64] >> (page % 64)) & 1) != 0;
+    };
+    EXPECT_TRUE(is_dirty(0x21000));  // the sector read into guest RAM
+    EXPECT_TRUE(is_dirty(0x22000));  // status bytes
+    EXPECT_TRUE(is_dirty(rings[0].used));
+    EXPECT_FALSE(is_dirty(0x23000));  // a write's payload is only read
+}
+
 TEST_F(VirtioBlkTest, ReadOnlyDiskRefusesWritesAndKeepsTheFile) {
     auto blk = open(true);
     EXPECT_NE(blk->device_features() & feature(5), 0U);
