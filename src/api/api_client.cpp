@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 namespace vireo {
 
@@ -26,6 +27,14 @@ Result<ApiClientResponse> api_call(const std::string& socket_path, const std::st
         return Error("API socket " + socket_path + ": " + httplib::to_string(res.error()));
     }
     return ApiClientResponse{res->status, res->body};
+}
+
+std::string fault_of(const ApiClientResponse& r) {
+    auto json = nlohmann::json::parse(r.body, nullptr, false);
+    if (json.is_object() && json.contains("fault_message") && json["fault_message"].is_string()) {
+        return json["fault_message"].get<std::string>();
+    }
+    return r.body;
 }
 
 }  // namespace vireo

@@ -18,4 +18,7 @@ struct ApiClientResponse {
 Result<ApiClientResponse> api_call(const std::string& socket_path, const std::string& method,
                                    const std::string& path, const std::string& body = {});
 
+// The fault_message of an error answer, or the raw body.
+std::string fault_of(const ApiClientResponse& response);
+
 }  // namespace vireo

@@ -88,6 +88,23 @@ std::string to_json(const FirecrackerVersion& version) {
     return dump(OJson{{"firecracker_version", version.firecracker_version}});
 }
 
+std::string to_json(const MigrationInfo& info) {
+    return dump(OJson{{"state", info.state},
+                      {"role", info.role},
+                      {"url", info.url},
+                      {"iteration", info.iteration},
+                      {"bytes", info.bytes},
+                      {"pages", info.pages},
+                      {"remaining_pages", info.remaining_pages},
+                      {"dirty_rate_pages_s", info.dirty_rate_pages_s},
+                      {"bandwidth_mib_s", info.bandwidth_mib_s},
+                      {"expected_downtime_ms", info.expected_downtime_ms},
+                      {"downtime_ms", info.downtime_ms},
+                      {"total_ms", info.total_ms},
+                      {"throttle_percent", info.throttle_percent},
+                      {"error", or_null(info.error)}});
+}
+
 std::string to_json(const MachineConfiguration& config) {
     return dump(machine_json(config));
 }

@@ -12,6 +12,7 @@ namespace vireo {
 
 std::string to_json(const InstanceInfo& info);
 std::string to_json(const FirecrackerVersion& version);
+std::string to_json(const MigrationInfo& info);
 std::string to_json(const MachineConfiguration& config);
 std::string to_json(const VmConfig& config);
 std::string to_json(const Fault& fault);

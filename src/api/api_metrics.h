@@ -31,6 +31,10 @@ enum class ApiEndpoint : std::uint8_t {
     PutEntropy,             // PUT /entropy
     PutSnapshotCreate,      // PUT /snapshot/create
     PutSnapshotLoad,        // PUT /snapshot/load
+    GetMigration,           // GET /migration (vireo extension)
+    PutMigrationSend,       // PUT /migration/send
+    PutMigrationReceive,    // PUT /migration/receive
+    PutMigrationCancel,     // PUT /migration/cancel
     NotSupported,           // a Firecracker endpoint vireo does not implement yet
     Invalid,                // unknown path or method, malformed HTTP
 };

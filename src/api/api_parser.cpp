@@ -129,6 +129,21 @@ Result<SnapshotLoadParams> parse_snapshot_load_params(std::string_view body) {
     return parse_body(body, "SnapshotLoadParams", api_detail::read_snapshot_load_params);
 }
 
+Result<MigrationSendParams> parse_migration_send_params(std::string_view body) {
+    return parse_body(body, "MigrationSendParams", api_detail::read_migration_send_params);
+}
+
+Result<MigrationReceiveParams> parse_migration_receive_params(std::string_view body) {
+    return parse_body(body, "MigrationReceiveParams", api_detail::read_migration_receive_params);
+}
+
+Result<MigrationCancel> parse_migration_cancel(std::string_view body) {
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        return MigrationCancel{};
+    }
+    return parse_body(body, "MigrationCancel", api_detail::read_migration_cancel);
+}
+
 Result<void> validate_machine_configuration(const MachineConfiguration& config) {
     if (config.vcpu_count < 1 || config.vcpu_count > kApiMaxVcpus) {
         return Error("`vcpu_count` must be between 1 and " + std::to_string(kApiMaxVcpus) +

@@ -31,6 +31,10 @@ Result<Metrics> parse_metrics(std::string_view body);
 Result<EntropyDevice> parse_entropy_device(std::string_view body);
 Result<SnapshotCreateParams> parse_snapshot_create_params(std::string_view body);
 Result<SnapshotLoadParams> parse_snapshot_load_params(std::string_view body);
+Result<MigrationSendParams> parse_migration_send_params(std::string_view body);
+Result<MigrationReceiveParams> parse_migration_receive_params(std::string_view body);
+// No body, or an empty object.
+Result<MigrationCancel> parse_migration_cancel(std::string_view body);
 
 // The cross-field rules of a machine configuration (smt needs 1 or an even number of vCPUs,
 // 2M huge pages need an even memory size) on top of each field's range.

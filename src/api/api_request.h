@@ -39,10 +39,15 @@ struct GetVmConfig {  // GET /vm/config
 //   EntropyDevice              PUT /entropy
 //   SnapshotCreateParams       PUT /snapshot/create
 //   SnapshotLoadParams         PUT /snapshot/load
+//   MigrationSendParams        PUT /migration/send      (vireo extension)
+//   MigrationReceiveParams     PUT /migration/receive   (vireo extension)
+//   MigrationCancel            PUT /migration/cancel    (vireo extension)
+//   GetMigration               GET /migration           (vireo extension)
 using ApiRequest =
     std::variant<GetInstanceInfo, GetVersion, GetMachineConfig, GetVmConfig, InstanceActionInfo,
                  BootSource, MachineConfiguration, MachineConfigurationPatch, Drive, PartialDrive,
                  NetworkInterface, PartialNetworkInterface, VmState, Logger, Metrics, EntropyDevice,
-                 SnapshotCreateParams, SnapshotLoadParams>;
+                 SnapshotCreateParams, SnapshotLoadParams, MigrationSendParams,
+                 MigrationReceiveParams, MigrationCancel, GetMigration>;
 
 }  // namespace vireo

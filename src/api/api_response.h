@@ -23,7 +23,7 @@ struct Fault {
 // VMM side never touches JSON.
 struct ApiResponse {
     using Body = std::variant<std::monostate, Fault, InstanceInfo, FirecrackerVersion,
-                              MachineConfiguration, VmConfig>;
+                              MachineConfiguration, VmConfig, MigrationInfo>;
 
     int status = 204;
     Body body;

@@ -34,6 +34,10 @@ constexpr std::array<EndpointName, kApiEndpointCount> kEndpointNames{{
     {ApiEndpoint::PutEntropy, "put_entropy"},
     {ApiEndpoint::PutSnapshotCreate, "put_snapshot_create"},
     {ApiEndpoint::PutSnapshotLoad, "put_snapshot_load"},
+    {ApiEndpoint::GetMigration, "get_migration"},
+    {ApiEndpoint::PutMigrationSend, "put_migration_send"},
+    {ApiEndpoint::PutMigrationReceive, "put_migration_receive"},
+    {ApiEndpoint::PutMigrationCancel, "put_migration_cancel"},
     {ApiEndpoint::NotSupported, "not_supported"},
     {ApiEndpoint::Invalid, "invalid"},
 }};
@@ -144,6 +148,9 @@ RoutedRequest route_get(std::string_view path) {
     if (path == "/vm/config") {
         return {ApiEndpoint::GetVmConfig, ApiRequest(GetVmConfig{})};
     }
+    if (path == "/migration") {
+        return {ApiEndpoint::GetMigration, ApiRequest(GetMigration{})};
+    }
     return invalid("GET", path);
 }
 
@@ -171,6 +178,15 @@ RoutedRequest route_put(std::string_view path, std::string_view body) {
     }
     if (path == "/snapshot/load") {
         return parsed(ApiEndpoint::PutSnapshotLoad, parse_snapshot_load_params(body));
+    }
+    if (path == "/migration/send") {
+        return parsed(ApiEndpoint::PutMigrationSend, parse_migration_send_params(body));
+    }
+    if (path == "/migration/receive") {
+        return parsed(ApiEndpoint::PutMigrationReceive, parse_migration_receive_params(body));
+    }
+    if (path == "/migration/cancel") {
+        return parsed(ApiEndpoint::PutMigrationCancel, parse_migration_cancel(body));
     }
     if (auto id = id_under(path, "/drives/")) {
         if (id->empty()) {

@@ -250,7 +250,60 @@ struct SnapshotLoadParams {
     friend bool operator==(const SnapshotLoadParams&, const SnapshotLoadParams&) = default;
 };
 
+// vireo extension (issue 14), live migration. PUT /migration/send on the source, a Running or
+// Paused VM: the transfer runs on its own thread and the API stays responsive.
+enum class TimeoutStrategy : std::uint8_t { Cancel, Ignore };
+
+struct MigrationSendParams {
+    std::string destination_url{};  // "tcp:ADDR:PORT" or "unix:PATH"
+    std::uint64_t downtime_ms = 300;
+    std::uint64_t timeout_s = 3600;
+    TimeoutStrategy timeout_strategy = TimeoutStrategy::Cancel;
+    std::uint64_t max_bandwidth_mib = 0;  // MiB/s; 0: no limit
+    bool auto_converge = true;
+
+    friend bool operator==(const MigrationSendParams&, const MigrationSendParams&) = default;
+};
+
+// PUT /migration/receive on a fresh vireo (nothing configured): listens, answers once listening,
+// and becomes the running VM when the migration completes.
+struct MigrationReceiveParams {
+    std::string receiver_url{};
+    std::vector<NetworkOverride> network_overrides{};
+    std::vector<DriveOverride> drive_overrides{};
+
+    friend bool operator==(const MigrationReceiveParams&, const MigrationReceiveParams&) = default;
+};
+
+// PUT /migration/cancel (no body) and GET /migration.
+struct MigrationCancel {
+    friend bool operator==(const MigrationCancel&, const MigrationCancel&) = default;
+};
+struct GetMigration {
+    friend bool operator==(const GetMigration&, const GetMigration&) = default;
+};
+
 // Response bodies.
+
+// GET /migration: the last (or current) migration of this process, on either side.
+struct MigrationInfo {
+    std::string state = "none";  // none, active, completed, failed, cancelled
+    std::string role{};          // send, receive ("" with none)
+    std::string url{};
+    std::uint64_t iteration = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t pages = 0;
+    std::uint64_t remaining_pages = 0;
+    double dirty_rate_pages_s = 0;
+    double bandwidth_mib_s = 0;
+    double expected_downtime_ms = 0;
+    double downtime_ms = 0;
+    double total_ms = 0;
+    std::uint64_t throttle_percent = 0;
+    std::optional<std::string> error{};
+
+    friend bool operator==(const MigrationInfo&, const MigrationInfo&) = default;
+};
 
 enum class InstanceState : std::uint8_t {
     NotStarted,  // "Not started"

@@ -42,6 +42,10 @@ inline constexpr std::array kSnapshotTypeNames{
     EnumName<SnapshotType>{"Full", SnapshotType::Full},
     EnumName<SnapshotType>{"Diff", SnapshotType::Diff},
 };
+inline constexpr std::array kTimeoutStrategyNames{
+    EnumName<TimeoutStrategy>{"Cancel", TimeoutStrategy::Cancel},
+    EnumName<TimeoutStrategy>{"Ignore", TimeoutStrategy::Ignore},
+};
 inline constexpr std::array kMemoryBackendTypeNames{
     EnumName<MemoryBackendType>{"File", MemoryBackendType::File},
     EnumName<MemoryBackendType>{"Uffd", MemoryBackendType::Uffd},

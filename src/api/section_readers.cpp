@@ -268,4 +268,52 @@ Result<SnapshotLoadParams> read_snapshot_load_params(const Json& json, const std
     return finish(r, std::move(p));
 }
 
+Result<MigrationSendParams> read_migration_send_params(const Json& json,
+                                                       const std::string& context) {
+    ObjectReader r(json, context);
+    MigrationSendParams p;
+    r.required("destination_url", p.destination_url, StringKind::Path);
+    std::optional<std::uint64_t> downtime, timeout, bandwidth;
+    r.optional_uint("downtime_ms", downtime, 1, 600'000, "1 ms to 10 minutes");
+    r.optional_uint("timeout_s", timeout, 1, 7 * 24 * 3600, "1 s to a week");
+    std::optional<TimeoutStrategy> strategy;
+    r.optional_enum("timeout_strategy", strategy, kTimeoutStrategyNames);
+    r.optional_uint("max_bandwidth_mib", bandwidth, 0, 1 << 20, "MiB/s, 0 for no limit");
+    r.defaulted("auto_converge", p.auto_converge);
+    bool local = false;
+    r.defaulted("local", local);
+    if (r.good() && local) {
+        r.fail(
+            "`local` (handing guest RAM over a Unix socket instead of copying it) is not "
+            "supported by vireo yet");
+    }
+    p.downtime_ms = downtime.value_or(p.downtime_ms);
+    p.timeout_s = timeout.value_or(p.timeout_s);
+    p.timeout_strategy = strategy.value_or(TimeoutStrategy::Cancel);
+    p.max_bandwidth_mib = bandwidth.value_or(0);
+    return finish(r, std::move(p));
+}
+
+Result<MigrationReceiveParams> read_migration_receive_params(const Json& json,
+                                                             const std::string& context) {
+    ObjectReader r(json, context);
+    MigrationReceiveParams p;
+    r.required("receiver_url", p.receiver_url, StringKind::Path);
+    r.object_array("network_overrides", p.network_overrides, read_network_override);
+    r.object_array("drive_overrides", p.drive_overrides, read_drive_override);
+    bool local = false;
+    r.defaulted("local", local);
+    if (r.good() && local) {
+        r.fail(
+            "`local` (receiving guest RAM over a Unix socket instead of a copy) is not "
+            "supported by vireo yet");
+    }
+    return finish(r, std::move(p));
+}
+
+Result<MigrationCancel> read_migration_cancel(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    return finish(r, MigrationCancel{});
+}
+
 }  // namespace vireo::api_detail

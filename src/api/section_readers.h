@@ -30,5 +30,10 @@ Result<EntropyDevice> read_entropy_device(const Json& json, const std::string& c
 Result<SnapshotCreateParams> read_snapshot_create_params(const Json& json,
                                                          const std::string& context);
 Result<SnapshotLoadParams> read_snapshot_load_params(const Json& json, const std::string& context);
+Result<MigrationSendParams> read_migration_send_params(const Json& json,
+                                                       const std::string& context);
+Result<MigrationReceiveParams> read_migration_receive_params(const Json& json,
+                                                             const std::string& context);
+Result<MigrationCancel> read_migration_cancel(const Json& json, const std::string& context);
 
 }  // namespace vireo::api_detail

@@ -7,6 +7,9 @@
 // can back a drive). Tap names come from the state file too; network_overrides replace them.
 #pragma once
 
+#include <span>
+#include <string_view>
+
 #include "api/api_types.h"
 #include "base/result.h"
 
@@ -14,5 +17,11 @@ namespace vireo {
 
 // `config`: the state file's configuration with `params`' overrides already applied.
 Result<void> check_snapshot_drive_paths(const VmConfig& config, const SnapshotLoadParams& params);
+
+// Points the saved configuration's NICs and drives at the overrides' taps and images (snapshot
+// load, migration receive). An override naming an interface or drive the configuration does not
+// have is refused; `context` prefixes the message ("snapshot/load").
+Result<void> apply_overrides(VmConfig& config, std::span<const NetworkOverride> networks,
+                             std::span<const DriveOverride> drives, std::string_view context);
 
 }  // namespace vireo

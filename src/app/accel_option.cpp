@@ -7,8 +7,8 @@ namespace vireo::app {
 
 void add_accel_option(CLI::App& app, std::string& accel) {
     app.add_option("--accel", accel,
-                   "Accelerator: kvm (default), soft (vireo's software x86-64 CPU: synthetic "
-                   "probe guests so far) or auto (KVM when /dev/kvm opens, else soft)")
+                   "Accelerator: kvm (default), soft (vireo's software x86-64 CPU) or auto "
+                   "(KVM when /dev/kvm opens, else soft)")
         ->check(CLI::IsMember({"kvm", "soft", "auto"}));
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "app/accel_option.h"
+#include "app/migrate_command.h"
 #include "app/run_command.h"
 #include "app/snapshot_command.h"
 #include "app/vmm_command.h"
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
     vireo::app::SnapshotCommandOptions snapshot_opts;
     const auto snapshot = vireo::app::add_snapshot_command(app, snapshot_opts);
 
+    vireo::app::MigrateCommandOptions migrate_opts;
+    const auto migrate = vireo::app::add_migrate_command(app, migrate_opts);
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {
@@ -59,6 +63,9 @@ int main(int argc, char** argv) {
     }
     if (snapshot.top->parsed()) {
         return vireo::app::run_snapshot_command(snapshot, snapshot_opts);
+    }
+    if (migrate.top->parsed()) {
+        return vireo::app::run_migrate_command(migrate, migrate_opts);
     }
     if (vireo::app::vmm_options_given(app)) {
         return vireo::app::run_vmm_command(vmm_opts);

@@ -12,15 +12,6 @@ namespace vireo::app {
 
 namespace {
 
-// The fault_message of an error answer, or the raw body.
-std::string fault_of(const ApiClientResponse& r) {
-    auto json = nlohmann::json::parse(r.body, nullptr, false);
-    if (json.is_object() && json.contains("fault_message") && json["fault_message"].is_string()) {
-        return json["fault_message"].get<std::string>();
-    }
-    return r.body;
-}
-
 int create(const SnapshotCommandOptions& o) {
     auto info = api_call(o.api_sock, "GET", "/");
     if (!info) {
@@ -58,17 +49,6 @@ int create(const SnapshotCommandOptions& o) {
     return kExitOk;
 }
 
-// "KEY=VALUE" into its halves; both must be non-empty.
-bool split_pair(const std::string& text, std::string& key, std::string& value) {
-    const auto eq = text.find('=');
-    if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
-        return false;
-    }
-    key = text.substr(0, eq);
-    value = text.substr(eq + 1);
-    return true;
-}
-
 int load(const SnapshotCommandOptions& o) {
     SnapshotLoadParams params;
     params.snapshot_path = o.snapshot_path;
@@ -77,21 +57,9 @@ int load(const SnapshotCommandOptions& o) {
     params.eager_memory = o.eager;
     params.allow_block_devices = o.allow_block_devices;
     params.track_dirty_pages = o.track_dirty_pages;
-    for (const auto& text : o.network_overrides) {
-        NetworkOverride n;
-        if (!split_pair(text, n.iface_id, n.host_dev_name)) {
-            fmt::print(stderr, "vireo: error: --network-override {}: expected IFACE=TAP\n", text);
-            return kExitUsage;
-        }
-        params.network_overrides.push_back(n);
-    }
-    for (const auto& text : o.drive_overrides) {
-        DriveOverride d;
-        if (!split_pair(text, d.drive_id, d.path_on_host)) {
-            fmt::print(stderr, "vireo: error: --drive-override {}: expected DRIVE_ID=PATH\n", text);
-            return kExitUsage;
-        }
-        params.drive_overrides.push_back(d);
+    if (!parse_override_options(o.network_overrides, o.drive_overrides, params.network_overrides,
+                                params.drive_overrides)) {
+        return kExitUsage;
     }
     VmmCommandOptions vmm = o.vmm;
     vmm.no_api = o.api_sock.empty();

@@ -57,9 +57,48 @@ bool vmm_options_given(const CLI::App& app) {
     return false;
 }
 
-int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams> snapshot_load) {
+namespace {
+
+// "KEY=VALUE" into its halves; both must be non-empty.
+bool split_pair(const std::string& text, std::string& key, std::string& value) {
+    const auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+        return false;
+    }
+    key = text.substr(0, eq);
+    value = text.substr(eq + 1);
+    return true;
+}
+
+}  // namespace
+
+bool parse_override_options(const std::vector<std::string>& networks,
+                            const std::vector<std::string>& drives,
+                            std::vector<NetworkOverride>& network_out,
+                            std::vector<DriveOverride>& drive_out) {
+    for (const auto& text : networks) {
+        NetworkOverride n;
+        if (!split_pair(text, n.iface_id, n.host_dev_name)) {
+            fmt::print(stderr, "vireo: error: --network-override {}: expected IFACE=TAP\n", text);
+            return false;
+        }
+        network_out.push_back(n);
+    }
+    for (const auto& text : drives) {
+        DriveOverride d;
+        if (!split_pair(text, d.drive_id, d.path_on_host)) {
+            fmt::print(stderr, "vireo: error: --drive-override {}: expected DRIVE_ID=PATH\n", text);
+            return false;
+        }
+        drive_out.push_back(d);
+    }
+    return true;
+}
+
+int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams> snapshot_load,
+                    std::optional<MigrationReceiveParams> migration_receive) {
     const auto start = std::chrono::steady_clock::now();
-    if (o.no_api && o.config_file.empty() && !snapshot_load) {
+    if (o.no_api && o.config_file.empty() && !snapshot_load && !migration_receive) {
         fmt::print(stderr, "vireo: error: --no-api needs --config-file\n");
         return kExitUsage;
     }
@@ -69,6 +108,7 @@ int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams
     options.boot_timer = o.boot_timer;
     options.process_start = start;
     options.snapshot_load = std::move(snapshot_load);
+    options.migration_receive = std::move(migration_receive);
     if (!o.config_file.empty()) {
         auto config = load_config_file(o.config_file);
         if (!config) {

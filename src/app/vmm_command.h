@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/api_types.h"
 #include "app/seccomp_options.h"
@@ -31,10 +32,18 @@ struct VmmCommandOptions {
 
 // Adds the flags to the top-level app.
 void add_vmm_options(CLI::App& app, VmmCommandOptions& options);
+// --network-override IFACE=TAP and --drive-override DRIVE_ID=PATH (snapshot load, migrate
+// receive). False, with the message printed, when one is malformed.
+bool parse_override_options(const std::vector<std::string>& networks,
+                            const std::vector<std::string>& drives,
+                            std::vector<NetworkOverride>& network_out,
+                            std::vector<DriveOverride>& drive_out);
 // True when any of them was given (so a bare `vireo` can still print usage).
 bool vmm_options_given(const CLI::App& app);
-// With `snapshot_load`, the VMM restores that snapshot at start (`vireo snapshot load`).
+// With `snapshot_load`, the VMM restores that snapshot at start (`vireo snapshot load`); with
+// `migration_receive`, it waits for a migrated VM (`vireo migrate receive`).
 int run_vmm_command(const VmmCommandOptions& options,
-                    std::optional<SnapshotLoadParams> snapshot_load = std::nullopt);
+                    std::optional<SnapshotLoadParams> snapshot_load = std::nullopt,
+                    std::optional<MigrationReceiveParams> migration_receive = std::nullopt);
 
 }  // namespace vireo::app

@@ -240,6 +240,10 @@ Result<void> Machine::setup_vcpus(Accelerator& accel, std::uint32_t cpus, bool s
             tsc_khz = khz ? *khz : 0;  // without it the guest measures the TSC itself
         }
         const auto cpuid = x86::shape_cpuid(*supported, {id, cpus, tsc_khz, smt ? 2U : 1U});
+        if (id == 0) {
+            m_guest_cpuid = cpuid;
+            m_guest_tsc_khz = tsc_khz;
+        }
         Result<void> r = v.set_cpuid(cpuid);
         if (r) {
             r = v.set_msrs(x86::boot_msrs());
@@ -301,6 +305,11 @@ void Machine::post(MachineExitKind kind, std::string message, std::uint64_t debu
 
 void Machine::request_stop(std::string reason) {
     post(MachineExitKind::Stopped, std::move(reason));
+}
+
+void Machine::set_vcpu_throttle(unsigned percent) {
+    m_throttle.store(std::min(percent, 99U));
+    m_cv.notify_all();
 }
 
 Result<void> Machine::pause(std::chrono::milliseconds timeout) {
@@ -411,6 +420,14 @@ void Machine::vcpu_loop(Vcpu& vcpu) {
                 continue;
             }
         }
+        if (const unsigned throttle = m_throttle.load(std::memory_order_relaxed); throttle != 0) {
+            // Auto-converge: kicked every kThrottleSlice by run()'s thread, the vCPU sits out
+            // throttle% of each slice (a pause or a stop ends the wait at once).
+            std::unique_lock lock(m_mutex);
+            m_cv.wait_for(lock, kThrottleSlice * throttle / 100, [this] {
+                return m_pause_requested || m_stopping.load() || m_throttle.load() == 0;
+            });
+        }
         auto exit = vcpu.run(*m_io);
         if (!exit) {
             post(MachineExitKind::Error, exit.error().message());
@@ -463,9 +480,15 @@ MachineExit Machine::run() {
     {
         std::unique_lock lock(m_mutex);
         while (!m_exit) {
-            m_cv.wait_for(lock, std::chrono::milliseconds(100));
+            const bool throttled = m_throttle.load() != 0;
+            m_cv.wait_for(lock, throttled ? kThrottleSlice : std::chrono::milliseconds(100));
             if (m_exit) {
                 break;
+            }
+            if (throttled && !m_pause_requested) {
+                for (auto& v : m_vcpus) {
+                    v->request_exit();
+                }
             }
             if (auto p = m_panic.panic();
                 p &&

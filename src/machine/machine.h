@@ -64,7 +64,8 @@ public:
     // vCPUs until resume().
     static Result<std::unique_ptr<Machine>> restore(Accelerator& accel, const MachineConfig& config,
                                                     Console& console, GuestMemory memory,
-                                                    const SnapshotContents& snapshot);
+                                                    const SnapshotContents& snapshot,
+                                                    bool keep_vm_id = false);
     // Every component's state as snapshot sections (not RAM: see memory()). Only while paused.
     Result<SnapshotContents> save_state();
     const GuestMemory& memory() const { return m_memory; }
@@ -72,6 +73,16 @@ public:
     // VMM's marks), one bitmap per RAM region (bit i of word i/64 = page i). Needs
     // track_dirty_pages; the first call after boot or restore reports every page written since.
     Result<std::vector<std::vector<std::uint64_t>>> take_dirty_pages();
+    // Live migration (migration/migration_sender.h): starts or stops the dirty log while the VM
+    // runs (with track_dirty_pages it is on anyway and stays on), and takes the pages dirtied
+    // since the last take, as take_dirty_pages() does. Pages a migration takes are kept for the
+    // next Diff snapshot, which still reports them.
+    Result<void> set_migration_dirty_log(bool on);
+    Result<std::vector<std::vector<std::uint64_t>>> take_migration_dirty_pages();
+    // The CPUID table vCPU 0 was given and its TSC frequency (kHz, 0 when unknown): what a
+    // migration destination checks its CPU against.
+    const std::vector<CpuidEntry>& guest_cpuid() const { return m_guest_cpuid; }
+    std::uint32_t guest_tsc_khz() const { return m_guest_tsc_khz; }
     ~Machine();
 
     // Runs the VM to its end on vCPU threads; the calling thread waits. Call once.
@@ -85,6 +96,11 @@ public:
     // Puts the guest clock back and lets vCPUs and devices go on.
     Result<void> resume();
     bool paused() const;
+    // Holds every vCPU back `percent` (0 to 99) of the time, in slices of kThrottleSlice: a live
+    // migration's auto-converge, when the guest dirties memory faster than the link carries it.
+    // Thread-safe; 0 ends it.
+    void set_vcpu_throttle(unsigned percent);
+    static constexpr std::chrono::milliseconds kThrottleSlice{10};
     // Points disk `index` (0 = vda) at another image and tells the guest its capacity changed.
     Result<void> replace_disk(std::size_t index, const std::string& path);
     // Presses Ctrl-Alt-Del on the guest's keyboard (i8042).
@@ -109,7 +125,9 @@ private:
     // and restore share.
     Result<void> build_platform(Accelerator& accel, const MachineConfig& config);
     Result<void> restore_state(Accelerator& accel, const MachineConfig& config,
-                               const SnapshotContents& snapshot);
+                               const SnapshotContents& snapshot, bool keep_vm_id);
+    // The guest's and the devices' dirty pages since the last call (one bitmap per region).
+    Result<std::vector<std::vector<std::uint64_t>>> collect_dirty_pages();
     Result<void> setup_devices();
     // The PCI root and the virtio devices on it (machine_pci.cpp).
     Result<void> setup_pci(const MachineConfig& config);
@@ -148,6 +166,12 @@ private:
     std::shared_ptr<I8042> m_i8042;
     std::shared_ptr<CmosRtc> m_cmos;
     bool m_track_dirty = false;
+    std::atomic<bool> m_migration_log{false};
+    std::atomic<unsigned> m_throttle{0};
+    std::mutex m_dirty_mutex;
+    std::vector<std::vector<std::uint64_t>> m_dirty_carry;  // guarded by m_dirty_mutex
+    std::vector<CpuidEntry> m_guest_cpuid;
+    std::uint32_t m_guest_tsc_khz = 0;
     std::shared_ptr<VmGenId> m_vm_gen_id;
 
     mutable std::mutex m_mutex;

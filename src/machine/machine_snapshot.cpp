@@ -111,7 +111,8 @@ Result<SnapshotContents> Machine::save_state() {
 
 Result<std::unique_ptr<Machine>> Machine::restore(Accelerator& accel, const MachineConfig& config,
                                                   Console& console, GuestMemory memory,
-                                                  const SnapshotContents& snapshot) {
+                                                  const SnapshotContents& snapshot,
+                                                  bool keep_vm_id) {
     if (auto r = validate_machine_size(config); !r) {
         return r.error();
     }
@@ -137,14 +138,14 @@ Result<std::unique_ptr<Machine>> Machine::restore(Accelerator& accel, const Mach
     if (auto r = m->build_platform(accel, config); !r) {
         return r.error();
     }
-    if (auto r = m->restore_state(accel, config, snapshot); !r) {
+    if (auto r = m->restore_state(accel, config, snapshot, keep_vm_id); !r) {
         return r.error();
     }
     return m;
 }
 
 Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& config,
-                                    const SnapshotContents& snapshot) {
+                                    const SnapshotContents& snapshot, bool keep_vm_id) {
     // Devices first: their state is independent of the CPUs. In registration order, which puts
     // the PCI root after its functions (it re-decodes every BAR they hold).
     const auto machine_owned = [](std::string_view name) {
@@ -190,6 +191,10 @@ Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& con
                 fmt::format("this CPU lacks {} feature(s) the snapshot's guest was given: {}{}",
                             missing.size(), list, missing.size() > 8 ? ", ..." : ""));
         }
+        if (id == 0) {
+            m_guest_cpuid = s->cpuid;
+            m_guest_tsc_khz = s->tsc_khz;
+        }
         auto vcpu = m_vm->create_vcpu(id);
         if (!vcpu) {
             return vcpu.error();
@@ -216,9 +221,12 @@ Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& con
     }
     // A restored guest is a copy: give it a new VM generation ID and tell it (ACPI GED, Notify
     // 0x80), so its kernel reseeds its RNG and clones do not share random streams. The interrupt
-    // waits in the IOAPIC/LAPIC until the vCPUs run.
-    if (auto r = regenerate_vm_id(); !r) {
-        return r.error().wrap("VM generation ID");
+    // waits in the IOAPIC/LAPIC until the vCPUs run. A migrated guest is the same VM, not a
+    // copy (the source is gone): it keeps its ID.
+    if (!keep_vm_id) {
+        if (auto r = regenerate_vm_id(); !r) {
+            return r.error().wrap("VM generation ID");
+        }
     }
     std::lock_guard lock(m_mutex);
     m_paused = true;
@@ -231,6 +239,57 @@ Result<std::vector<std::vector<std::uint64_t>>> Machine::take_dirty_pages() {
     if (!m_track_dirty) {
         return Error("dirty page tracking is off (machine-config track_dirty_pages)");
     }
+    auto dirty = collect_dirty_pages();
+    if (!dirty) {
+        return dirty;
+    }
+    // What a migration took since the last snapshot is dirty for this one too.
+    std::lock_guard lock(m_dirty_mutex);
+    for (std::size_t i = 0; i < m_dirty_carry.size() && i < dirty->size(); ++i) {
+        for (std::size_t w = 0; w < m_dirty_carry[i].size() && w < (*dirty)[i].size(); ++w) {
+            (*dirty)[i][w] |= m_dirty_carry[i][w];
+        }
+    }
+    m_dirty_carry.clear();
+    return dirty;
+}
+
+Result<void> Machine::set_migration_dirty_log(bool on) {
+    if (on) {
+        m_memory.enable_dirty_tracking();  // stays on once enabled: a word OR per device write
+    }
+    if (!m_track_dirty) {
+        // With track_dirty_pages the slots log from the start and keep doing so.
+        for (std::size_t i = 0; i < m_memory.regions().size(); ++i) {
+            if (auto r = m_vm->set_dirty_logging(static_cast<std::uint32_t>(i), on); !r) {
+                return r;
+            }
+        }
+    }
+    m_migration_log = on;
+    return ok();
+}
+
+Result<std::vector<std::vector<std::uint64_t>>> Machine::take_migration_dirty_pages() {
+    if (!m_migration_log) {
+        return Error("the migration dirty log is off");
+    }
+    auto dirty = collect_dirty_pages();
+    if (dirty && m_track_dirty) {
+        // The next Diff snapshot must still see these pages: keep them for it.
+        std::lock_guard lock(m_dirty_mutex);
+        m_dirty_carry.resize(dirty->size());
+        for (std::size_t i = 0; i < dirty->size(); ++i) {
+            m_dirty_carry[i].resize((*dirty)[i].size());
+            for (std::size_t w = 0; w < (*dirty)[i].size(); ++w) {
+                m_dirty_carry[i][w] |= (*dirty)[i][w];
+            }
+        }
+    }
+    return dirty;
+}
+
+Result<std::vector<std::vector<std::uint64_t>>> Machine::collect_dirty_pages() {
     std::vector<std::vector<std::uint64_t>> out;
     const auto regions = m_memory.regions();
     for (std::size_t i = 0; i < regions.size(); ++i) {

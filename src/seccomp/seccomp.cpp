@@ -85,6 +85,8 @@ const char* thread_name(ThreadKind kind) {
             return "vireo-rng";
         case ThreadKind::BlockIo:
             return "vireo-blk-io";
+        case ThreadKind::Migration:
+            return "vireo-migrate";
         case ThreadKind::Launcher:
             return "vireo-launcher";
     }

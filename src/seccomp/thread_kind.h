@@ -25,6 +25,8 @@ enum class ThreadKind : std::uint8_t {
     VirtioConsole,  // a virtio-console device thread
     VirtioRng,      // a virtio-rng device thread
     BlockIo,        // a worker of the block thread-pool engine (pread/pwrite/fsync)
+    Migration,      // a live migration's stream, either side (migration/); the VM work it needs
+                    // runs on the VMM thread
     Launcher,       // starts every other thread (seccomp.cpp); its filter is the union of all
 };
 
@@ -43,6 +45,7 @@ inline constexpr std::array<std::string_view, kThreadKindCount> kThreadKindNames
     "virtio_console",
     "virtio_rng",
     "block_io",
+    "migration",
     "launcher",
 };
 

@@ -3,6 +3,8 @@
 // state machine, kept whole so every transition is read in one file.
 #include "vmm/vmm_controller.h"
 
+#include "vmm/vmm_migration.h"
+
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -72,24 +74,32 @@ Result<std::unique_ptr<VmmController>> VmmController::create(Accelerator& accel,
     if (!queue) {
         return queue.error();
     }
+    auto tasks = CommandQueue<VmmTask, Result<void>>::create();
+    if (!tasks) {
+        return tasks.error();
+    }
     auto wake = EventFd::create();
     if (!wake) {
         return wake.error();
     }
-    return std::unique_ptr<VmmController>(new VmmController(
-        accel, console, std::move(options), std::move(queue.value()), std::move(wake.value())));
+    return std::unique_ptr<VmmController>(
+        new VmmController(accel, console, std::move(options), std::move(queue.value()),
+                          std::move(tasks.value()), std::move(wake.value())));
 }
 
 VmmController::VmmController(Accelerator& accel, Console& console, VmmOptions options,
                              std::unique_ptr<CommandQueue<ApiRequest, ApiResponse>> queue,
+                             std::unique_ptr<CommandQueue<VmmTask, Result<void>>> tasks,
                              EventFd wake)
     : m_accel(accel),
       m_console(console),
       m_options(std::move(options)),
       m_queue(std::move(queue)),
+      m_tasks(std::move(tasks)),
       m_wake(std::move(wake)) {}
 
 VmmController::~VmmController() {
+    finish_migration();
     m_queue->close();
     if (m_machine) {
         m_machine->request_stop("the VMM is shutting down");
@@ -150,6 +160,15 @@ int VmmController::run() {
             return kExitError;
         }
     }
+    if (m_options.migration_receive) {
+        const ApiResponse listening = answer_without_throwing("migrate receive", [&] {
+            return start_migration_receive(*m_options.migration_receive);
+        });
+        if (listening.failed()) {
+            fmt::print(stderr, "vireo: {}\n", std::get<Fault>(listening.body).fault_message);
+            return kExitError;
+        }
+    }
     bool done = false;
     static_cast<void>((*loop)->add(m_queue->fd(), EPOLLIN, [this](std::uint32_t) {
         while (auto command = m_queue->poll()) {
@@ -158,6 +177,17 @@ int VmmController::run() {
             ++m_api_requests;
             m_api_failures += response.failed() ? 1 : 0;
             command->respond(std::move(response));
+        }
+    }));
+    static_cast<void>((*loop)->add(m_tasks->fd(), EPOLLIN, [this](std::uint32_t) {
+        while (auto task = m_tasks->poll()) {
+            Result<void> r = Error("the task failed");
+            try {
+                r = task->request();
+            } catch (const std::exception& e) {
+                r = Error(std::string("internal error: ") + e.what());
+            }
+            task->respond(std::move(r));
         }
     }));
     static_cast<void>((*loop)->add(m_wake.fd(), EPOLLIN, [&](std::uint32_t) {
@@ -188,6 +218,7 @@ int VmmController::run() {
         ::close(timer);
     }
     m_queue->close();
+    finish_migration();
     if (m_machine && !m_exit) {
         m_machine->request_stop(m_stop_reason.empty() ? "stopped" : m_stop_reason);
     }
@@ -197,6 +228,16 @@ int VmmController::run() {
     write_metrics("exit");
     if (m_exit) {
         spdlog::info("instance {}: the VM ended: {}", m_options.id, m_exit->message);
+    }
+    if (m_migration_failure) {
+        fmt::print(stderr, "vireo: migration failed: {}\n", *m_migration_failure);
+        spdlog::default_logger()->flush();
+        return kExitError;
+    }
+    if (m_migrated_to) {
+        fmt::print(stderr, "vireo: the VM migrated to {}\n", *m_migrated_to);
+        spdlog::default_logger()->flush();
+        return kExitOk;
     }
     spdlog::default_logger()->flush();
     if (!m_exit) {
@@ -231,6 +272,9 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                     case InstanceActionType::InstanceStart:
                         if (!pre_boot) {
                             return ApiResponse::bad_request(not_allowed("InstanceStart", m_state));
+                        }
+                        if (auto refused = refuse_during_migration("InstanceStart")) {
+                            return *refused;
                         }
                         return start_instance();
                     case InstanceActionType::SendCtrlAltDel:
@@ -316,6 +360,9 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                     return ApiResponse::bad_request(fmt::format("no drive {}", r.drive_id));
                 }
                 if (!pre_boot) {
+                    if (auto refused = refuse_during_migration("PATCH /drives")) {
+                        return *refused;
+                    }
                     const auto order = drives_in_disk_order(m_config);
                     const auto index = static_cast<std::size_t>(
                         std::find(order.begin(), order.end(), &*it) - order.begin());
@@ -378,6 +425,9 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 }
                 return ApiResponse::no_content();  // nothing to patch without rate limiters
             } else if constexpr (std::is_same_v<T, VmState>) {
+                if (auto refused = refuse_during_migration("PATCH /vm")) {
+                    return *refused;
+                }
                 return set_state(r.state);
             } else if constexpr (std::is_same_v<T, Logger>) {
                 if (!pre_boot) {
@@ -406,8 +456,22 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 m_config.metrics = r;
                 return ApiResponse::no_content();
             } else if constexpr (std::is_same_v<T, SnapshotCreateParams>) {
+                if (auto refused = refuse_during_migration("PUT /snapshot/create")) {
+                    return *refused;
+                }
                 return create_snapshot(r);
+            } else if constexpr (std::is_same_v<T, MigrationSendParams>) {
+                return start_migration_send(r);
+            } else if constexpr (std::is_same_v<T, MigrationReceiveParams>) {
+                return start_migration_receive(r);
+            } else if constexpr (std::is_same_v<T, MigrationCancel>) {
+                return cancel_migration();
+            } else if constexpr (std::is_same_v<T, GetMigration>) {
+                return ApiResponse::ok(migration_info());
             } else if constexpr (std::is_same_v<T, SnapshotLoadParams>) {
+                if (auto refused = refuse_during_migration("PUT /snapshot/load")) {
+                    return *refused;
+                }
                 return load_snapshot(r);
             } else if constexpr (std::is_same_v<T, EntropyDevice>) {
                 if (!pre_boot) {

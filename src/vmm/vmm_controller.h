@@ -6,12 +6,18 @@
 //        |                            |                                     |
 //        +------ guest power-off / reboot / crash, SIGTERM --------> Stopped (process exits)
 //
+// Live migration (vmm_migration.cpp) runs on its own thread and asks the VMM thread for every
+// step that touches the VM (run_on_vmm_thread). A source whose VM moved away ends with status 0;
+// a destination becomes Paused, then Running, as a snapshot load does, or ends non-zero when the
+// migration fails.
+//
 // Every request is applied on the VMM thread (run()), one at a time, so the configuration needs no
 // lock. Requests that are not allowed in the current state answer 400 and change nothing.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -35,6 +41,8 @@ struct VmmOptions {
     std::optional<VmConfig> config;
     // From `vireo snapshot load`: restored at start, as PUT /snapshot/load would.
     std::optional<SnapshotLoadParams> snapshot_load;
+    // From `vireo migrate receive`: waits for a migration at start, as PUT /migration/receive.
+    std::optional<MigrationReceiveParams> migration_receive;
     std::chrono::steady_clock::time_point process_start = std::chrono::steady_clock::now();
 };
 
@@ -54,8 +62,11 @@ public:
     void stop(std::string reason);
 
 private:
+    // Work a migration thread hands to the VMM thread (run_on_vmm_thread).
+    using VmmTask = std::function<Result<void>()>;
     VmmController(Accelerator& accel, Console& console, VmmOptions options,
-                  std::unique_ptr<CommandQueue<ApiRequest, ApiResponse>> queue, EventFd wake);
+                  std::unique_ptr<CommandQueue<ApiRequest, ApiResponse>> queue,
+                  std::unique_ptr<CommandQueue<VmmTask, Result<void>>> tasks, EventFd wake);
     ApiResponse apply(ApiRequest& request);
     ApiResponse start_instance();
     // The thread that runs the machine until it ends (InstanceStart and snapshot load).
@@ -64,6 +75,22 @@ private:
     // vmm_snapshot.cpp
     ApiResponse create_snapshot(const SnapshotCreateParams& params);
     ApiResponse load_snapshot(const SnapshotLoadParams& params);
+    // vmm_migration.cpp
+    struct Migration;
+    class MigrationSourceAdapter;
+    class MigrationTargetAdapter;
+    ApiResponse start_migration_send(const MigrationSendParams& params);
+    ApiResponse start_migration_receive(const MigrationReceiveParams& params);
+    ApiResponse cancel_migration();
+    MigrationInfo migration_info() const;
+    // 400 while a migration is under way (requests that would change the VM under it).
+    std::optional<ApiResponse> refuse_during_migration(const char* what) const;
+    // From a migration thread: runs `task` on the VMM thread and waits for it. An error when
+    // the VMM is stopping.
+    Result<void> run_on_vmm_thread(std::function<Result<void>()> task);
+    // At the end of run(): cancels a migration still going and joins its thread, running the
+    // tasks it still asks for meanwhile.
+    void finish_migration();
     InstanceInfo instance_info() const;
     // Opens (or replaces) the metrics destination: a regular file or a FIFO with a reader,
     // written without blocking (base/file_open.h).
@@ -75,6 +102,7 @@ private:
     Console& m_console;
     VmmOptions m_options;
     std::unique_ptr<CommandQueue<ApiRequest, ApiResponse>> m_queue;
+    std::unique_ptr<CommandQueue<VmmTask, Result<void>>> m_tasks;
     EventFd m_wake;  // the VM ended, or stop() was called
     VmConfig m_config;
     InstanceState m_state = InstanceState::NotStarted;
@@ -86,7 +114,10 @@ private:
     std::uint64_t m_api_requests = 0;
     std::uint64_t m_api_failures = 0;
     UniqueFd m_metrics_fd;
-    std::uint64_t m_missed_metrics = 0;  // lines the metrics destination did not take
+    std::unique_ptr<Migration> m_migration;          // the current or last migration
+    std::optional<std::string> m_migrated_to;        // the source: the VM runs there now
+    std::optional<std::string> m_migration_failure;  // the destination: why it ends
+    std::uint64_t m_missed_metrics = 0;              // lines the metrics destination did not take
 };
 
 }  // namespace vireo

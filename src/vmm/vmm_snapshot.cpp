@@ -126,23 +126,9 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
             d.io_engine.reset();
         }
     }
-    for (const NetworkOverride& o : p.network_overrides) {
-        auto it = std::find_if(config.network_interfaces.begin(), config.network_interfaces.end(),
-                               [&](const NetworkInterface& n) { return n.iface_id == o.iface_id; });
-        if (it == config.network_interfaces.end()) {
-            return ApiResponse::bad_request(fmt::format(
-                "snapshot/load: network_overrides: the snapshot has no interface {}", o.iface_id));
-        }
-        it->host_dev_name = o.host_dev_name;
-    }
-    for (const DriveOverride& o : p.drive_overrides) {
-        auto it = std::find_if(config.drives.begin(), config.drives.end(),
-                               [&](const Drive& d) { return d.drive_id == o.drive_id; });
-        if (it == config.drives.end()) {
-            return ApiResponse::bad_request(fmt::format(
-                "snapshot/load: drive_overrides: the snapshot has no drive {}", o.drive_id));
-        }
-        it->path_on_host = o.path_on_host;
+    if (auto r = apply_overrides(config, p.network_overrides, p.drive_overrides, "snapshot/load");
+        !r) {
+        return ApiResponse::bad_request(r.error().message());
     }
     if (auto checked = check_snapshot_drive_paths(config, p); !checked) {
         return ApiResponse::failure(checked.error().wrap("snapshot/load"));

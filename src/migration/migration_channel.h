@@ -1,0 +1,69 @@
+// Where a migration stream flows: "tcp:ADDR:PORT" (IPv4 address, or [IPv6] in brackets) or
+// "unix:PATH", and a FrameChannel that sends and receives whole frames (migration_frame.h) over
+// the connected socket.
+//
+// Every wait also watches a stop file descriptor (an eventfd): signalling it makes a blocked
+// accept, connect, send or receive return an error at once, so a cancel or a SIGTERM never waits
+// for a silent peer. Receives have an idle limit as well: a peer that stops sending mid-stream
+// fails the migration instead of holding it open forever.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "migration/migration_frame.h"
+
+namespace vireo::migration {
+
+struct MigrationUrl {
+    enum class Kind { Tcp, Unix };
+    Kind kind = Kind::Tcp;
+    std::string host;  // Tcp: a numeric IPv4 or IPv6 address
+    std::uint16_t port = 0;
+    std::string path;  // Unix
+
+    std::string to_string() const;
+};
+
+// Parses "tcp:ADDR:PORT" or "unix:PATH"; the error says which part is wrong.
+Result<MigrationUrl> parse_migration_url(const std::string& text);
+
+// A listening socket for `url` (a Unix socket path must not exist yet: it is never replaced).
+Result<UniqueFd> listen_migration(const MigrationUrl& url);
+// The first connection on `listener`; fails when `stop_fd` becomes readable first.
+Result<UniqueFd> accept_migration(int listener, int stop_fd);
+// A connection to `url`, within `timeout`; fails when `stop_fd` becomes readable first.
+Result<UniqueFd> connect_migration(const MigrationUrl& url, int stop_fd,
+                                   std::chrono::milliseconds timeout);
+
+class FrameChannel {
+public:
+    FrameChannel(UniqueFd socket, int stop_fd) : m_fd(std::move(socket)), m_stop(stop_fd) {}
+
+    Result<void> send(MigrationCommand command, std::span<const std::uint8_t> payload);
+    // The next whole, checked frame; an error when the peer closes, the stream breaks a check,
+    // nothing arrives for `idle` or the stop fd fires.
+    Result<Frame> receive(std::chrono::milliseconds idle);
+
+    std::uint64_t bytes_sent() const { return m_sent; }
+    std::uint64_t bytes_received() const { return m_received; }
+    int fd() const { return m_fd.get(); }
+    // Shuts the socket down both ways (the peer sees the end of the stream).
+    void shutdown();
+
+private:
+    Result<void> write_all(std::span<const std::uint8_t> bytes);
+    Result<void> read_exact(std::span<std::uint8_t> out, std::chrono::milliseconds idle,
+                            bool frame_started);
+
+    UniqueFd m_fd;
+    int m_stop;
+    std::uint64_t m_sent = 0;
+    std::uint64_t m_received = 0;
+};
+
+}  // namespace vireo::migration
