@@ -5,6 +5,7 @@
 
 #include "vmm/vmm_migration.h"
 
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -217,8 +218,11 @@ int VmmController::run() {
     if (timer >= 0) {
         ::close(timer);
     }
-    m_queue->close();
     finish_migration();
+    if (m_migrated_to) {
+        linger_after_migration();
+    }
+    m_queue->close();
     if (m_machine && !m_exit) {
         m_machine->request_stop(m_stop_reason.empty() ? "stopped" : m_stop_reason);
     }
@@ -244,6 +248,24 @@ int VmmController::run() {
         return kExitOk;  // stopped before InstanceStart
     }
     return exit_status(*m_exit);
+}
+
+void VmmController::linger_after_migration() {
+    // The VM is the destination's and this machine has stopped, but a client polling GET
+    // /migration (vireo migrate send) must still see the final figures: answer reads for one
+    // more second, and refuse the rest.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (std::chrono::steady_clock::now() < until) {
+        pollfd p{m_queue->fd(), POLLIN, 0};
+        ::poll(&p, 1, 50);
+        while (auto command = m_queue->poll()) {
+            const bool read = std::holds_alternative<GetMigration>(command->request) ||
+                              std::holds_alternative<GetInstanceInfo>(command->request);
+            command->respond(
+                read ? apply(command->request)
+                     : ApiResponse::bad_request("the VM has migrated to " + *m_migrated_to));
+        }
+    }
 }
 
 InstanceInfo VmmController::instance_info() const {

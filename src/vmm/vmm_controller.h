@@ -91,6 +91,8 @@ private:
     // At the end of run(): cancels a migration still going and joins its thread, running the
     // tasks it still asks for meanwhile.
     void finish_migration();
+    // The source after the hand-over: a second more of answers to reads (vmm_controller.cpp).
+    void linger_after_migration();
     InstanceInfo instance_info() const;
     // Opens (or replaces) the metrics destination: a regular file or a FIFO with a reader,
     // written without blocking (base/file_open.h).

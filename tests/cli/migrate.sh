@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# cli.migrate: live migration between vireo processes (issue 14) with probe "kernels" that count
+# on COM1 ('a' + n % 26: "bcd...zab..."; tests/lib/make-probe-kernel --counter) and one that also
+# rewrites 32 MiB of its RAM in a loop (--dirtier). The console of each process in turn must
+# continue the cycle exactly: a lost page, register or byte breaks it, a repeat or a gap too.
+#   - `vireo migrate receive` + `vireo migrate send` over a Unix socket, then on over loopback
+#     TCP: the source exits 0 saying where the VM went, the count goes on at the destination
+#   - failures that leave the source running and counting: no destination, a bad URL, a
+#     destination that is killed mid-transfer (it was paused by SIGSTOP: the sender's wait ends
+#     with the kill); a later migration succeeds
+#   - convergence: the dirtier over a link held to 16 MiB/s converges with auto-converge (the
+#     vCPU throttled step by step) and does not without it (timeout_strategy Cancel: the source
+#     keeps running)
+# VIREO_ACCEL (default kvm) picks the accelerator of every process: cli.migrate_soft runs this on
+# the software CPU on any machine. Usage: migrate.sh BUILD_DIR
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:?usage: migrate.sh BUILD_DIR}
+vireo=$build/vireo
+accel=${VIREO_ACCEL:-kvm}
+tmp=$(mktemp -d /tmp/vireo-mig.XXXXXX)
+trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$tmp"' EXIT
+. "$top/tests/cli/lib.sh"
+fault_has() { grep -q -- "$1" "$tmp/out" || { echo "  answer: $(cat "$tmp/out")"; return 1; }; }
+console() { tr -cd 'a-z' < "$1"; }
+# wait_chars LOG N [SECONDS]: until the console has N characters.
+wait_chars() {
+  for _ in $(seq 1 $((${3:-20} * 10))); do
+    [ "$(console "$1" | wc -c)" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# grows LOG: the console grows within 10 s (the guest runs).
+grows() { local n; n=$(console "$1" | wc -c); wait_chars "$1" $((n + 3)) 10; }
+# cyclic TEXT: every character is the one after its predecessor in a..z, cyclically.
+cyclic() {
+  awk -v t="$1" 'BEGIN {
+    a = "abcdefghijklmnopqrstuvwxyz"
+    n = length(t)
+    for (i = 2; i <= n; i++) {
+      p = index(a, substr(t, i - 1, 1)); c = index(a, substr(t, i, 1))
+      if (p == 0 || c == 0 || c != p % 26 + 1) {
+        printf "  breaks at %d of %d: ...%s|%s...\n", i - 1, n, substr(t, i > 10 ? i - 10 : 1, i > 10 ? 10 : i - 1), substr(t, i, 10)
+        exit 1
+      }
+    }
+    exit n < 2 ? 1 : 0
+  }'
+}
+# boot NAME KERNEL: a vireo with its API on $tmp/NAME.sock running KERNEL (64 MiB, 1 vCPU).
+boot() {
+  rm -f "$tmp/$1.sock"
+  "$vireo" --api-sock "$tmp/$1.sock" --accel "$accel" --log-path "$tmp/$1.vlog" \
+    > "$tmp/$1.log" 2> "$tmp/$1.err" &
+  echo $! > "$tmp/$1.pid"
+  wait_socket "$tmp/$1.sock" &&
+    [ "$(api "$tmp/$1.sock" PUT /boot-source "{\"kernel_image_path\": \"$2\"}")" = 204 ] &&
+    [ "$(api "$tmp/$1.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}')" = 204 ] &&
+    [ "$(api "$tmp/$1.sock" PUT /actions '{"action_type": "InstanceStart"}')" = 204 ]
+}
+# receive NAME URL: `vireo migrate receive` listening on URL, its API on $tmp/NAME.sock.
+receive() {
+  rm -f "$tmp/$1.sock"
+  "$vireo" migrate receive --listen "$2" --accel "$accel" --api-sock "$tmp/$1.sock" \
+    --log-path "$tmp/$1.vlog" > "$tmp/$1.log" 2> "$tmp/$1.err" &
+  echo $! > "$tmp/$1.pid"
+  wait_socket "$tmp/$1.sock"
+}
+pid() { cat "$tmp/$1.pid"; }
+# kill9 NAME: ends the process quietly (no job-control notice).
+kill9() { { kill -9 "$(pid "$1")" && wait "$(pid "$1")"; } 2>/dev/null; return 0; }
+# exits NAME STATUS: the process ends (within 30 s) with STATUS.
+exits() {
+  for _ in $(seq 1 300); do
+    kill -0 "$(pid "$1")" 2>/dev/null || break
+    sleep 0.1
+  done
+  wait "$(pid "$1")" 2>/dev/null
+  local rc=$?
+  [ "$rc" = "$2" ] || { echo "  $1 exited $rc: $(tail -3 "$tmp/$1.err")"; return 1; }
+}
+running() { grep -q '"state":"Running"' <(api "$tmp/$1.sock" GET / >/dev/null; cat "$tmp/out"); }
+migration_state() { api "$tmp/$1.sock" GET /migration >/dev/null; sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' "$tmp/out"; }
+port=$((20000 + $$ % 20000))
+
+probe_kernel --counter "$tmp/counter.elf"
+probe_kernel --dirtier "$tmp/dirtier.elf"
+
+# ---- over a Unix socket, then on over TCP ----
+check "the counting guest boots on $accel" boot a "$tmp/counter.elf"
+check "it counts" wait_chars "$tmp/a.log" 60
+check "vireo migrate receive listens" receive b "unix:$tmp/ab.mig"
+check "GET /migration on the destination: active" test "$(migration_state b)" = active
+"$vireo" migrate send --api-sock "$tmp/a.sock" --to "unix:$tmp/ab.mig" > "$tmp/send1.out" 2>&1
+check "vireo migrate send: 0" test $? = 0
+check "... reporting the downtime" grep -q 'done: downtime' "$tmp/send1.out"
+check "the source exits 0" exits a 0
+check "... saying where the VM went" grep -q "migrated to unix:$tmp/ab.mig" "$tmp/a.err"
+check "the destination runs the guest" running b
+check "it counts on" wait_chars "$tmp/b.log" 60
+check "... exactly where the source stopped (no repeat, no gap)" cyclic "$(console "$tmp/a.log")$(console "$tmp/b.log")"
+check "GET /migration: completed" test "$(migration_state b)" = completed
+check "a second receive in the running destination: 400" test "$(api "$tmp/b.sock" PUT /migration/receive "{\"receiver_url\": \"unix:$tmp/x.mig\"}")" = 400
+check "... needing a fresh vireo" fault_has "fresh vireo"
+
+check "a third process listens on loopback TCP" receive c "tcp:127.0.0.1:$port"
+check "PUT /migration/send over TCP: 204" test "$(api "$tmp/b.sock" PUT /migration/send "{\"destination_url\": \"tcp:127.0.0.1:$port\", \"downtime_ms\": 100}")" = 204
+check "the second process exits 0" exits b 0
+check "the third runs the guest" running c
+check "it counts on" wait_chars "$tmp/c.log" 60
+check "the count is one unbroken cycle across three processes" cyclic "$(console "$tmp/a.log")$(console "$tmp/b.log")$(console "$tmp/c.log")"
+
+# ---- failures leave the source running ----
+check "send to nobody: vireo migrate send fails" test "$("$vireo" migrate send --api-sock "$tmp/c.sock" --to "unix:$tmp/nobody.mig" > "$tmp/send2.out" 2>&1; echo $?)" = 1
+check "... saying it cannot connect" grep -q "cannot connect" "$tmp/send2.out"
+check "... and the VM still runs and counts" running c
+check "... on" grows "$tmp/c.log"
+check "a bad destination_url: 400" test "$(api "$tmp/c.sock" PUT /migration/send '{"destination_url": "tcp:localhost:99999"}')" = 400
+check "... naming the port" fault_has "port '99999'"
+check "an unknown field: 400" test "$(api "$tmp/c.sock" PUT /migration/send '{"destination_url": "unix:/x", "speed": 3}')" = 400
+check "local (memfd hand-over): 400, not supported yet" test "$(api "$tmp/c.sock" PUT /migration/send '{"destination_url": "unix:/x", "local": true}')" = 400
+check "PUT /migration/cancel with none under way: 400" test "$(api "$tmp/c.sock" PUT /migration/cancel)" = 400
+
+check "a destination listens (then it is frozen)" receive d "unix:$tmp/cd.mig"
+kill -STOP "$(pid d)"
+check "PUT /migration/send to the frozen destination: 204" test "$(api "$tmp/c.sock" PUT /migration/send "{\"destination_url\": \"unix:$tmp/cd.mig\"}")" = 204
+sleep 1
+check "... active" test "$(migration_state c)" = active
+check "PATCH /vm during a migration: 400" test "$(api "$tmp/c.sock" PATCH /vm '{"state": "Paused"}')" = 400
+kill9 d
+for _ in $(seq 1 100); do [ "$(migration_state c)" = active ] || break; sleep 0.1; done
+check "the destination killed: the migration failed" test "$(migration_state c)" = failed
+check "... and the source runs on" running c
+check "... counting" grows "$tmp/c.log"
+check "a later migration succeeds" receive e "unix:$tmp/ce.mig"
+"$vireo" migrate send --api-sock "$tmp/c.sock" --to "unix:$tmp/ce.mig" > "$tmp/send3.out" 2>&1
+check "... vireo migrate send: 0" test $? = 0
+check "... the source exits 0" exits c 0
+check "... the guest counts on at the destination" wait_chars "$tmp/e.log" 30
+check "... unbroken" cyclic "$(console "$tmp/c.log")$(console "$tmp/e.log")"
+kill9 e
+
+# ---- convergence of a guest that dirties 32 MiB in a loop, over a 16 MiB/s link ----
+check "the dirtying guest boots" boot f "$tmp/dirtier.elf"
+check "it sweeps its memory" wait_chars "$tmp/f.log" 2 60
+check "a destination listens" receive g "unix:$tmp/fg.mig"
+"$vireo" migrate send --api-sock "$tmp/f.sock" --to "unix:$tmp/fg.mig" --max-bandwidth-mib 16 \
+  --timeout-s 8 --no-auto-converge > "$tmp/send4.out" 2>&1
+check "without auto-converge it does not converge in 8 s: send fails" test $? = 1
+check "... saying it did not converge" grep -q "did not converge" "$tmp/send4.out"
+check "... the source keeps running" running f
+check "... and sweeping" grows "$tmp/f.log"
+check "the destination gave up" exits g 1
+check "a destination listens again" receive h "unix:$tmp/fh.mig"
+"$vireo" migrate send --api-sock "$tmp/f.sock" --to "unix:$tmp/fh.mig" --max-bandwidth-mib 16 \
+  --timeout-s 120 > "$tmp/send5.out" 2>&1
+check "with auto-converge it converges" test $? = 0
+check "... after throttling the vCPU" grep -q 'throttle [1-9]' "$tmp/send5.out"
+cat "$tmp/send5.out" | sed 's/^/  /'
+check "the source exits 0" exits f 0
+check "the guest sweeps on at the destination" wait_chars "$tmp/h.log" "$(( $(console "$tmp/f.log" | wc -c) + 1 ))" 60
+check "... unbroken" cyclic "$(console "$tmp/f.log")$(console "$tmp/h.log")"
+kill9 h
+summary
