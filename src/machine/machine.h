@@ -103,6 +103,9 @@ public:
     static constexpr std::chrono::milliseconds kThrottleSlice{10};
     // Points disk `index` (0 = vda) at another image and tells the guest its capacity changed.
     Result<void> replace_disk(std::size_t index, const std::string& path);
+    // After a live migration: every NIC announces the guest's MAC on its tap
+    // (VirtioNet::announce). Failures are logged, not fatal: the guest runs either way.
+    void announce_network();
     // Presses Ctrl-Alt-Del on the guest's keyboard (i8042).
     Result<void> send_ctrl_alt_del();
     // Gives the guest a new VM generation ID and tells it so (ACPI GED interrupt, Notify 0x80):

@@ -197,4 +197,14 @@ Result<void> Machine::replace_disk(std::size_t index, const std::string& path) {
     return ok();
 }
 
+void Machine::announce_network() {
+    for (auto& d : m_virtio) {
+        if (auto* net = dynamic_cast<virtio::VirtioNet*>(&d->device())) {
+            if (auto r = net->announce(); !r) {
+                spdlog::warn("{}", r.error().message());
+            }
+        }
+    }
+}
+
 }  // namespace vireo

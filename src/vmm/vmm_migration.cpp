@@ -451,6 +451,8 @@ ApiResponse VmmController::start_migration_receive(const MigrationReceiveParams&
             if (resumed.failed()) {
                 return Error("resuming the migrated VM failed");
             }
+            // Switches still send the guest's frames to the old port: tell them.
+            m_machine->announce_network();
             return ok();
         }));
         {

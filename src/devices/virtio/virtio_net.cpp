@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -62,6 +63,35 @@ VirtioNet::VirtioNet(Tap tap, MacAddress mac, unsigned tap_offloads)
 
 VirtioNet::~VirtioNet() {
     reset();
+}
+
+Result<void> VirtioNet::announce() {
+    // vnet header (all zero: no offloads), then Ethernet: broadcast destination, the guest's
+    // MAC as source, EtherType 0x8035 (RARP); then RFC 903's reverse request (opcode 3) with
+    // the guest's MAC as both sender and target hardware address and zero protocol addresses,
+    // padded to the 60-byte minimum frame.
+    std::array<std::uint8_t, Tap::kVnetHeaderSize + 60> frame{};
+    std::uint8_t* eth = frame.data() + Tap::kVnetHeaderSize;
+    const auto& mac = m_mac.bytes();
+    std::fill_n(eth, 6, 0xff);
+    std::copy(mac.begin(), mac.end(), eth + 6);
+    eth[12] = 0x80;
+    eth[13] = 0x35;
+    std::uint8_t* rarp = eth + 14;
+    rarp[1] = 1;     // hardware type: Ethernet
+    rarp[2] = 0x08;  // protocol type: IPv4
+    rarp[4] = 6;     // hardware address length
+    rarp[5] = 4;     // protocol address length
+    rarp[7] = 3;     // opcode: reverse request
+    std::copy(mac.begin(), mac.end(), rarp + 8);
+    std::copy(mac.begin(), mac.end(), rarp + 18);
+    iovec v{frame.data(), frame.size()};
+    const std::int64_t n = m_tap.writev(std::span(&v, 1));
+    if (n < 0) {
+        return Error::from_errno(fmt::format("{}: announcing the guest", name()),
+                                 static_cast<int>(-n));
+    }
+    return ok();
 }
 
 std::uint16_t VirtioNet::device_type() const {

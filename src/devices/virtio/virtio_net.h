@@ -30,6 +30,11 @@ public:
     std::string name() const override { return "virtio-net " + m_tap.name(); }
 
     const MacAddress& mac() const { return m_mac; }
+    // Tells the network the guest is behind this tap now (after a live migration): one RARP
+    // frame from the guest's MAC to the broadcast address, as QEMU's self-announcement sends, so
+    // switches learn the new port. Written from the caller's thread: the kernel takes each write
+    // to a tap whole, so it cannot interleave with the device thread's frames.
+    Result<void> announce();
     // The MAC the driver read at probe: a restored NIC keeps it even on another tap.
     std::vector<std::uint8_t> save_device_state() const override;
     Result<void> restore_device_state(std::span<const std::uint8_t> state) override;

@@ -9,12 +9,15 @@
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <netinet/in.h>
+#include <netpacket/packet.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
@@ -231,6 +234,44 @@ TEST(VirtioNet, MergeableReceiveAcrossChainsWithFewBuffers) {
         EXPECT_FALSE(irq.needs_reset) << "the device declared the queue broken";
         EXPECT_EQ(got, kFrames);
         (*net)->reset();
+    });
+}
+
+// After a live migration the device announces the guest on its tap: one RARP reverse request
+// from the guest's MAC to broadcast, which a packet socket on the host side of the tap sees.
+TEST(VirtioNet, AnnounceSendsARarpFrameFromTheGuestsMac) {
+    in_fresh_netns([] {
+        auto tap = Tap::open("vtap0");
+        ASSERT_TRUE(tap) << tap.error().message();
+        ASSERT_TRUE(tap->set_up());
+        const int ifindex = static_cast<int>(::if_nametoindex("vtap0"));
+        ASSERT_GT(ifindex, 0);
+        const int s = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(0x8035));
+        ASSERT_GE(s, 0) << std::strerror(errno);
+        sockaddr_ll where{};
+        where.sll_family = AF_PACKET;
+        where.sll_protocol = htons(0x8035);
+        where.sll_ifindex = ifindex;
+        ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&where), sizeof where), 0);
+        const MacAddress guest_mac({0x02, 0x76, 0x69, 0x72, 0x65, 0x42});
+        auto net = VirtioNet::create(std::move(tap).value(), guest_mac);
+        ASSERT_TRUE(net) << net.error().message();
+        ASSERT_TRUE((*net)->announce());
+        pollfd p{s, POLLIN, 0};
+        ASSERT_EQ(::poll(&p, 1, 2000), 1) << "no frame on the tap";
+        std::array<std::uint8_t, 128> f{};
+        const ssize_t n = ::recv(s, f.data(), f.size(), 0);
+        ::close(s);
+        ASSERT_GE(n, 42);
+        const auto& m = guest_mac.bytes();
+        EXPECT_TRUE(
+            std::all_of(f.begin(), f.begin() + 6, [](std::uint8_t b) { return b == 0xff; }));
+        EXPECT_TRUE(std::equal(m.begin(), m.end(), f.begin() + 6));  // source
+        EXPECT_EQ(f[12], 0x80);                                      // EtherType RARP
+        EXPECT_EQ(f[13], 0x35);
+        EXPECT_EQ(f[14 + 7], 3);                                           // reverse request
+        EXPECT_TRUE(std::equal(m.begin(), m.end(), f.begin() + 14 + 8));   // sender hardware
+        EXPECT_TRUE(std::equal(m.begin(), m.end(), f.begin() + 14 + 18));  // target hardware
     });
 }
 
