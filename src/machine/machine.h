@@ -106,6 +106,12 @@ public:
     // After a live migration: every NIC announces the guest's MAC on its tap
     // (VirtioNet::announce). Failures are logged, not fatal: the guest runs either way.
     void announce_network();
+    // Live migration with shared storage: once the VM is paused, every disk lets go of its
+    // image's lock so the destination can take it; if the migration fails, the locks are taken
+    // back before the VM may run again (an error when another process took one meanwhile: then
+    // the VM must stay paused). Paused only.
+    Result<void> release_disk_locks();
+    Result<void> retake_disk_locks();
     // Presses Ctrl-Alt-Del on the guest's keyboard (i8042).
     Result<void> send_ctrl_alt_del();
     // Gives the guest a new VM generation ID and tells it so (ACPI GED interrupt, Notify 0x80):

@@ -207,4 +207,26 @@ void Machine::announce_network() {
     }
 }
 
+Result<void> Machine::release_disk_locks() {
+    for (std::size_t i = 0; i < m_disks.size(); ++i) {
+        if (auto* blk = dynamic_cast<virtio::VirtioBlk*>(&m_virtio[i]->device())) {
+            if (auto r = blk->file().release_lock(); !r) {
+                return r;
+            }
+        }
+    }
+    return ok();
+}
+
+Result<void> Machine::retake_disk_locks() {
+    for (std::size_t i = 0; i < m_disks.size(); ++i) {
+        if (auto* blk = dynamic_cast<virtio::VirtioBlk*>(&m_virtio[i]->device())) {
+            if (auto r = blk->file().retake_lock(); !r) {
+                return r;
+            }
+        }
+    }
+    return ok();
+}
+
 }  // namespace vireo

@@ -226,7 +226,17 @@ Result<void> MigrationSender::run() {
     }
     // Back as it was. A resume that fails is reported with the migration's own error.
     std::string extra;
-    if (m_stopped_vm) {
+    bool may_run = true;
+    if (m_released_storage) {
+        m_released_storage = false;
+        if (auto r = m_source.retake_storage(); !r) {
+            // Someone else has the disk now (the destination, if it built the VM after all):
+            // running here too could corrupt it. The VM stays paused for its operator.
+            may_run = false;
+            extra = "; the VM stays paused: " + r.error().message();
+        }
+    }
+    if (m_stopped_vm && may_run) {
         if (auto r = m_source.resume_vm(); !r) {
             extra = "; resuming the VM failed too: " + r.error().message();
         }
@@ -384,6 +394,11 @@ Result<void> MigrationSender::switch_over(std::vector<std::vector<std::uint64_t>
     }
     if (auto r = send_pages(&*touched, false); !r) {
         return r;
+    }
+    // The destination opens the disks when it builds the VM: the images' locks go to it now.
+    m_released_storage = true;  // before: a release that fails half-way is taken back whole
+    if (auto r = m_source.release_storage(); !r) {
+        return r.error().wrap("handing the disks over");
     }
     if (auto r = send_frame(MigrationCommand::Complete, {}); !r) {
         return r;

@@ -77,6 +77,10 @@ public:
     // Stops the vCPUs and devices (a paused VM stays paused); resume_vm() undoes exactly that.
     virtual Result<void> stop_vm() = 0;
     virtual Result<void> resume_vm() = 0;
+    // Shared storage: the images' locks let go once the VM is stopped (the destination takes
+    // them at Complete), and taken back if the migration fails before the commit point.
+    virtual Result<void> release_storage() = 0;
+    virtual Result<void> retake_storage() = 0;
     // Every component's state, encoded as a snapshot state file (VM stopped).
     virtual Result<std::vector<std::uint8_t>> save_state() = 0;
     // The share of time the vCPUs are held back (0 to 99).
@@ -119,6 +123,7 @@ private:
     std::atomic<bool> m_cancelled{false};
     std::atomic<bool> m_committed{false};
     bool m_stopped_vm = false;
+    bool m_released_storage = false;
     std::chrono::steady_clock::time_point m_start;
     // Bytes of memory frames and the time spent sending them, for the bandwidth estimate.
     std::uint64_t m_memory_bytes = 0;

@@ -143,6 +143,12 @@ public:
         }
         return bytes;
     }
+    Result<void> release_storage() override {
+        return m_vmm.run_on_vmm_thread([&] { return m_vmm.m_machine->release_disk_locks(); });
+    }
+    Result<void> retake_storage() override {
+        return m_vmm.run_on_vmm_thread([&] { return m_vmm.m_machine->retake_disk_locks(); });
+    }
     void set_throttle(unsigned percent) override { m_vmm.m_machine->set_vcpu_throttle(percent); }
 
 private:

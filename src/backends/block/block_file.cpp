@@ -133,6 +133,7 @@ Result<std::unique_ptr<BlockFile>> BlockFile::open(const std::string& path,
 
     std::unique_ptr<BlockFile> file(
         new BlockFile(std::move(fd.value()), std::move(event.value()), *size, options));
+    file->m_path = path;
     if (!options.fallocate) {
         file->m_policy->zero_range = false;
         file->m_policy->punch_hole = false;
@@ -163,6 +164,24 @@ Result<std::unique_ptr<BlockFile>> BlockFile::open(const std::string& path,
     return file;
 }
 
+Result<void> BlockFile::release_lock() {
+    if (m_locking && ::flock(m_fd.get(), LOCK_UN) < 0) {
+        return Error::from_errno(fmt::format("disk image {}: unlocking", m_path));
+    }
+    return ok();
+}
+
+Result<void> BlockFile::retake_lock() {
+    if (m_locking && ::flock(m_fd.get(), (m_read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK) {
+            return Error(fmt::format("disk image {}: locked by another process meanwhile", m_path),
+                         EBUSY);
+        }
+        return Error::from_errno(fmt::format("disk image {}: flock", m_path));
+    }
+    return ok();
+}
+
 BlockFile::BlockFile(UniqueFd fd, EventFd event, std::uint64_t size,
                      const BlockFileOptions& options)
     : m_fd(std::move(fd)),
@@ -170,6 +189,7 @@ BlockFile::BlockFile(UniqueFd fd, EventFd event, std::uint64_t size,
       m_size(size),
       m_read_only(options.read_only),
       m_direct(options.direct),
+      m_locking(options.lock),
       m_queue_depth(options.queue_depth),
       m_policy(std::make_unique<FallocatePolicy>()) {}
 

@@ -111,6 +111,13 @@ public:
 
     int completion_fd() const { return m_event.fd(); }
 
+    // The advisory lock (BlockFileOptions::lock) let go, and taken back: a live migration hands
+    // the image to the destination once the VM is stopped and its I/O drained, and takes it
+    // back if the migration fails. Both do nothing for a file opened without `lock`. Taking it
+    // back fails (EBUSY, naming the path) when another process holds it meanwhile.
+    Result<void> release_lock();
+    Result<void> retake_lock();
+
     // Queue one request (see the contract above). Errors, with nothing queued: the range does not
     // lie inside [0, size()) (EINVAL), too many iovecs (EINVAL), a modifying request on a
     // read-only file (EROFS), no free slot (EBUSY). Zero-length requests complete with 0.
@@ -169,6 +176,8 @@ private:
     std::uint64_t m_size;
     bool m_read_only;
     bool m_direct;
+    bool m_locking;
+    std::string m_path;  // for messages
     std::uint32_t m_queue_depth;
     BlockEngineKind m_engine_kind = BlockEngineKind::ThreadPool;
     std::string m_fallback_reason;

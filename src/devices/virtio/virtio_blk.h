@@ -49,6 +49,8 @@ public:
     // the new capacity. From the VMM's control thread. The new file must have the same
     // read-only mode.
     Result<void> replace_file(std::unique_ptr<BlockFile> file);
+    // The image's lock (BlockFile::release_lock / retake_lock), while the device is paused.
+    BlockFile& file() { return *m_file; }
 
 protected:
     Result<void> on_activate(EventLoop& loop) override;

@@ -92,6 +92,11 @@ protected:
             std::memcpy(bytes.data() + i, &x, 8);
         }
         test::write_text(initrd, bytes);
+        // A disk the guest never touches: its image's lock must move with the VM (the
+        // destination opens the same path, shared storage, while the source still exists).
+        const std::string disk = m_dir.file("disk.img");
+        test::write_text(disk, std::string(1 << 20, '\0'));
+        ASSERT_EQ(vmm.send(Drive{.drive_id = "data", .path_on_host = disk}).status, 204);
         ASSERT_EQ(
             vmm.send(BootSource{.kernel_image_path = kernel("counter.elf"), .initrd_path = initrd})
                 .status,
