@@ -32,14 +32,6 @@ api_t() {
   curl -s -m 10 -o "$tmp/out" -w '%{http_code}' --unix-socket "$1" -X "$2" ${4:+-d "$4"} \
     "http://localhost$3"
 }
-console() { tr -cd 'a-z' < "$1"; }
-wait_chars() {
-  for _ in $(seq 1 200); do
-    [ "$(console "$1" | wc -c)" -ge "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
 start() {
   local name=$1
   shift

@@ -50,6 +50,34 @@ stale_socket() {
 # has no --sparse).
 sparse_copy() { cp --sparse=always "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
 
+# The counting probe guests (make-probe-kernel --counter, --dirtier) write 'a' + n % 26 to COM1.
+# console LOG: those characters on a process's console (vireo's own log goes to --log-path).
+console() { tr -cd 'a-z' < "$1"; }
+# wait_chars LOG N [SECONDS]: until the console has N characters (at most SECONDS, default 20).
+wait_chars() {
+  for _ in $(seq 1 $((${3:-20} * 10))); do
+    [ "$(console "$1" | wc -c)" -ge "$2" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# cyclic TEXT: every character is the one after its predecessor in a..z, cyclically (a restart,
+# a lost register or byte, a repeat or a gap breaks it).
+cyclic() {
+  awk -v t="$1" 'BEGIN {
+    a = "abcdefghijklmnopqrstuvwxyz"
+    n = length(t)
+    for (i = 2; i <= n; i++) {
+      p = index(a, substr(t, i - 1, 1)); c = index(a, substr(t, i, 1))
+      if (p == 0 || c == 0 || c != p % 26 + 1) {
+        printf "  breaks at %d of %d: ...%s|%s...\n", i - 1, n, substr(t, i > 10 ? i - 10 : 1, i > 10 ? 10 : i - 1), substr(t, i, 10)
+        exit 1
+      }
+    }
+    exit n < 2 ? 1 : 0
+  }'
+}
+
 # summary: the closing line and the script's status.
 summary() {
   echo "$passes passed, $failures failed"

@@ -22,32 +22,8 @@ tmp=$(mktemp -d /tmp/vireo-mig.XXXXXX)
 trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$tmp"' EXIT
 . "$top/tests/cli/lib.sh"
 fault_has() { grep -q -- "$1" "$tmp/out" || { echo "  answer: $(cat "$tmp/out")"; return 1; }; }
-console() { tr -cd 'a-z' < "$1"; }
-# wait_chars LOG N [SECONDS]: until the console has N characters.
-wait_chars() {
-  for _ in $(seq 1 $((${3:-20} * 10))); do
-    [ "$(console "$1" | wc -c)" -ge "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
 # grows LOG: the console grows within 10 s (the guest runs).
 grows() { local n; n=$(console "$1" | wc -c); wait_chars "$1" $((n + 3)) 10; }
-# cyclic TEXT: every character is the one after its predecessor in a..z, cyclically.
-cyclic() {
-  awk -v t="$1" 'BEGIN {
-    a = "abcdefghijklmnopqrstuvwxyz"
-    n = length(t)
-    for (i = 2; i <= n; i++) {
-      p = index(a, substr(t, i - 1, 1)); c = index(a, substr(t, i, 1))
-      if (p == 0 || c == 0 || c != p % 26 + 1) {
-        printf "  breaks at %d of %d: ...%s|%s...\n", i - 1, n, substr(t, i > 10 ? i - 10 : 1, i > 10 ? 10 : i - 1), substr(t, i, 10)
-        exit 1
-      }
-    }
-    exit n < 2 ? 1 : 0
-  }'
-}
 # boot NAME KERNEL: a vireo with its API on $tmp/NAME.sock running KERNEL (64 MiB, 1 vCPU).
 boot() {
   rm -f "$tmp/$1.sock"

@@ -19,31 +19,6 @@ tmp=$(mktemp -d /tmp/vireo-snap.XXXXXX)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 . "$top/tests/cli/lib.sh"
 fault_has() { grep -q -- "$1" "$tmp/out" || { echo "  answer: $(cat "$tmp/out")"; return 1; }; }
-# console LOG: the counter's characters on a process's console (logs go to --log-path).
-console() { tr -cd 'a-z' < "$1"; }
-# wait_chars LOG N: until the console has N characters (at most 20 s).
-wait_chars() {
-  for _ in $(seq 1 200); do
-    [ "$(console "$1" | wc -c)" -ge "$2" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-# cyclic TEXT: every character is the one after its predecessor in a..z, cyclically.
-cyclic() {
-  awk -v t="$1" 'BEGIN {
-    a = "abcdefghijklmnopqrstuvwxyz"
-    n = length(t)
-    for (i = 2; i <= n; i++) {
-      p = index(a, substr(t, i - 1, 1)); c = index(a, substr(t, i, 1))
-      if (p == 0 || c == 0 || c != p % 26 + 1) {
-        printf "  breaks at %d of %d: ...%s|%s...\n", i - 1, n, substr(t, i > 10 ? i - 10 : 1, i > 10 ? 10 : i - 1), substr(t, i, 10)
-        exit 1
-      }
-    }
-    exit n < 2 ? 1 : 0
-  }'
-}
 # start NAME [ARGS...]: a vireo with its API on $tmp/NAME.sock, console in $tmp/NAME.log.
 start() {
   local name=$1

@@ -19,6 +19,11 @@
 #   e) snapshot/load of a truncated state file, of one with a flipped byte, with a memory file of
 #      the wrong size: 400 naming the problem, and the process still loads the good files
 #      (resume_vm false: Paused until PATCH /vm Resumed); snapshot/create while running: 400.
+#   f) live migration (issue 14), the same machinery moving a running VM: boot on vtapf, count,
+#      `vireo migrate receive` (network override to vtapg) and `vireo migrate send` over loopback
+#      TCP; the source exits 0, the count goes on at the destination without a gap, the guest
+#      pings the host over vtapg, writes on to the same disk (shared storage: the image's lock
+#      moves with the VM) and powers off; e2fsck -fn passes and /ticks holds 1..LIMIT.
 # A restored guest's console is the NEW process's stdout: each process logs to its own file, and
 # the guest's console stream is the boot log followed by the restored process's log (a line cut
 # by the snapshot continues in the next file), so TICK records are read from the concatenation.
@@ -51,7 +56,7 @@ cleanup() {
   for _f in /tmp/qmp-snap-*.socat; do
     [ -e "$_f" ] && qmp_close "$(basename "$_f" .socat | sed 's/^qmp-//')"
   done
-  for _t in vtap0 vtap1 vtapc1 vtapc2 vtapd vtape; do $IP link del "$_t" 2>/dev/null; done
+  for _t in vtap0 vtap1 vtapc1 vtapc2 vtapd vtape vtapf vtapg; do $IP link del "$_t" 2>/dev/null; done
 }
 trap cleanup EXIT
 
@@ -314,6 +319,27 @@ restored_ok() {
   echo "$1: TICK $3 before the snapshot, TICK $(($3 + 1)) after the restore (guest uptime +$((_t2 - _t1))0 ms)"
 }
 
+# pings_after NAME N: the guest's ping records started after TICK N (a ping started before a
+# snapshot or a migration may answer after it: only later ones count).
+pings_after() { tr -d '\r' < "$(log "$1")" | grep -oE 'PING [0-9]+ [a-z]+' | awk -v n="$2" '$2 > n'; }
+# wait_ping NAME N TAP: a ping started after TICK N succeeded within 60 s (the NIC is on TAP).
+wait_ping() {
+  _n=300
+  until pings_after "$1" "$2" | grep -q ' ok$'; do
+    guest_failed "$(log "$1")"
+    _n=$((_n - 1))
+    if [ $_n -le 0 ]; then
+      show_end "$1"
+      echo "---- $3 (RX: frames from the guest, TX: to the guest) and the host's neighbours:"
+      $IP -s link show "$3"
+      $IP neigh show dev "$3"
+      fail "$1: no successful ping started after TICK $2 within 60 s (is the NIC on $3?): $(pings_after "$1" "$2" | tail -3 | tr '\n' ' ')"
+    fi
+    sleep 0.2
+  done
+  echo "$1: $(pings_after "$1" "$2" | grep ' ok$' | head -1) (started after TICK $2)"
+}
+
 # ---- the guest ----
 step "scratch file system, the root file system image, the guest's counting scenario"
 scratch_fs 1536
@@ -390,22 +416,7 @@ snap_tap vtap1 "$host_ip/24"
 vm_restore b "$SCRATCH/a.state" "$SCRATCH/a.mem" vtap1 ""
 restored_ok b "$(log a)" "$n_a"
 step "b) the restored guest pings the host over vtap1"
-# A ping started before the snapshot may answer after the restore: only later ones count.
-b_pings() { tr -d '\r' < "$(log b)" | grep -oE 'PING [0-9]+ [a-z]+' | awk -v n="$n_a" '$2 > n'; }
-n=300
-until b_pings | grep -q ' ok$'; do
-  guest_failed "$(log b)"
-  n=$((n - 1))
-  if [ $n -le 0 ]; then
-    show_end b
-    echo "---- vtap1 (RX: frames from the guest, TX: to the guest) and the host's neighbours:"
-    $IP -s link show vtap1
-    $IP neigh show dev vtap1
-    fail "no successful ping started after the restore within 60 s (is the NIC on vtap1?): $(b_pings | tail -3 | tr '\n' ' ')"
-  fi
-  sleep 0.2
-done
-echo "b: $(b_pings | grep ' ok$' | head -1) (started after the restore at TICK $n_a)"
+wait_ping b "$n_a" vtap1
 step "b) the guest counts to $limit and powers off; the disk is consistent"
 wait_exit b 240
 _gap=$(consecutive "$(log a)" "$(log b)") || fail "b: the counter $_gap"
@@ -528,4 +539,43 @@ echo "snapshot/create while running: 400 $(cat /tmp/api.out)"
 expect_api 400 e PUT /snapshot/load "$(load_body "$SCRATCH/a.state" "$SCRATCH/a.mem" vtape "$SCRATCH/e.ext4")"
 wait_exit e 240
 disk_ok "$SCRATCH/e.ext4"
+$IP link del vtape
+
+# ---- f) live migration ----
+step "f) boot on vtapf, count; vireo migrate receive (eth0 onto vtapg) and vireo migrate send over TCP"
+gunzip -c /guest/rootfs.ext4.gz > "$SCRATCH/f.ext4" || fail "gunzip"
+snap_tap vtapf "$host_ip/24"
+snap_tap vtapg
+vm_boot f "$SCRATCH/f.ext4" vtapf
+wait_tick f $at 240
+rm -f /tmp/snap-g.sock
+vireo migrate receive --listen tcp:127.0.0.1:7777 --network-override eth0=vtapg \
+  --api-sock /tmp/snap-g.sock --log-path /tmp/snap-g.vlog > "$(log g)" 2> /tmp/snap-g.err &
+echo $! > /tmp/snap-g.pid
+for _ in $(seq 1 50); do [ -S /tmp/snap-g.sock ] && break; sleep 0.1; done
+[ -S /tmp/snap-g.sock ] || { show_end g; fail "vireo migrate receive: no API socket after 5 s"; }
+vireo migrate send --api-sock /tmp/snap-f.sock --to tcp:127.0.0.1:7777 > /tmp/snap-mig.out 2>&1 ||
+  { cat /tmp/snap-mig.out; show_end f; show_end g; fail "vireo migrate send failed"; }
+sed 's/^/  /' /tmp/snap-mig.out
+# The host's address follows the guest onto the new tap.
+$IP addr del "$host_ip/24" dev vtapf
+$IP addr add "$host_ip/24" dev vtapg || fail "ip addr add dev vtapg failed"
+_p=$(pid_of f)
+for _ in $(seq 1 100); do kill -0 "$_p" 2>/dev/null || break; sleep 0.1; done
+wait "$_p"
+_rc=$?
+rm -f /tmp/snap-f.pid
+[ $_rc -eq 0 ] || { show_end f; fail "the source exited with $_rc after the migration"; }
+grep -q 'migrated to tcp:127.0.0.1:7777' /tmp/snap-f.err ||
+  fail "the source did not say where the VM went: $(tail -2 /tmp/snap-f.err)"
+n_f=$(last_tick "$(log f)")
+restored_ok g "$(log f)" "$n_f"
+step "f) the migrated guest pings the host over vtapg"
+wait_ping g "$n_f" vtapg
+step "f) the guest counts to $limit at the destination and powers off; the shared disk is consistent"
+wait_exit g 240
+_gap=$(consecutive "$(log f)" "$(log g)") || fail "f: across the migration the counter $_gap"
+disk_ok "$SCRATCH/f.ext4"
+$IP link del vtapf
+$IP link del vtapg
 echo "snapshot: OK"
