@@ -7,6 +7,13 @@ if [ "$VIREO_NESTED_MODE" = nested ]; then
   grep -q '^kvm_amd ' /proc/modules || fail "kvm_amd is not loaded"
   grep -q -w svm /proc/cpuinfo || fail "the outer host's CPU has no svm flag"
   echo "kvm_amd loaded; npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)"
+  # tests/nested/kvm_keeper.cpp (issue 13): one VM held open unless vireo.keeper=0.
+  if grep -q 'vireo.keeper=0' /proc/cmdline; then
+    echo "no vireo-kvm-keeper (vireo.keeper=0)"
+  else
+    pidof vireo-kvm-keeper > /dev/null || fail "vireo-kvm-keeper is not running in the outer host"
+    echo "vireo-kvm-keeper holds a VM open"
+  fi
 fi
 [ -c /dev/kvm ] || fail "/dev/kvm missing"
 
