@@ -1,6 +1,7 @@
-// The VMM's request handling and lifecycle (vmm_controller.h). About 510 lines: snapshots are in
-// vmm_snapshot.cpp, the configuration mapping in machine_config_from.cpp; the rest is the one
-// state machine, kept whole so every transition is read in one file.
+// The VMM's request handling and lifecycle (vmm_controller.h). About 600 lines: snapshots are in
+// vmm_snapshot.cpp, migrations in vmm_migration.cpp, the configuration mapping in
+// machine_config_from.cpp; the rest is the one state machine, kept whole so every transition is
+// read in one file.
 #include "vmm/vmm_controller.h"
 
 #include "vmm/vmm_migration.h"
