@@ -32,7 +32,7 @@ build-asan: setup
 build-fuzz: setup
 	CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIREO_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) --target kernel_image_fuzzer size_fuzzer legacy_devices_fuzzer pci_fuzzer virt_queue_fuzzer virtio_blk_fuzzer api_request_fuzzer \
-	  http_request_head_fuzzer snapshot_file_fuzzer virtio_pci_fuzzer
+	  http_request_head_fuzzer snapshot_file_fuzzer virtio_pci_fuzzer migration_stream_fuzzer
 
 # Longer fuzzing runs (FUZZ_SECONDS per target).
 fuzz: build-fuzz guest
