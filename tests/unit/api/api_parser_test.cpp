@@ -627,5 +627,67 @@ TEST(SnapshotLoadParams, BadBodiesNameTheProblem) {
     }
 }
 
+// Live migration (vireo extension, issue 14): defaults, bounds and refusals.
+TEST(MigrationParams, BodiesParseWithDefaults) {
+    auto send = parse_migration_send_params(R"({"destination_url": "tcp:169.254.0.2:7777"})");
+    ASSERT_TRUE(send) << send.error().message();
+    EXPECT_EQ(send->downtime_ms, 300U);
+    EXPECT_EQ(send->timeout_s, 3600U);
+    EXPECT_EQ(send->timeout_strategy, TimeoutStrategy::Cancel);
+    EXPECT_EQ(send->max_bandwidth_mib, 0U);
+    EXPECT_TRUE(send->auto_converge);
+    send = parse_migration_send_params(R"({"destination_url": "unix:/m", "downtime_ms": 1,
+        "timeout_s": 604800, "timeout_strategy": "Ignore", "max_bandwidth_mib": 1048576,
+        "auto_converge": false})");
+    ASSERT_TRUE(send) << send.error().message();
+    EXPECT_EQ(send->timeout_strategy, TimeoutStrategy::Ignore);
+    EXPECT_FALSE(send->auto_converge);
+    auto receive = parse_migration_receive_params(R"({"receiver_url": "unix:/m",
+        "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}]})");
+    ASSERT_TRUE(receive) << receive.error().message();
+    EXPECT_EQ(receive->network_overrides.size(), 1U);
+    EXPECT_TRUE(parse_migration_cancel(""));
+    EXPECT_TRUE(parse_migration_cancel(" {} "));
+}
+
+TEST(MigrationParams, BadBodiesNameTheProblem) {
+    const std::pair<const char*, const char*> send_cases[] = {
+        {R"({})", "destination_url"},
+        {R"({"destination_url": "unix:/m", "downtime_ms": 0})", "downtime_ms"},
+        {R"({"destination_url": "unix:/m", "downtime_ms": 600001})", "downtime_ms"},
+        {R"({"destination_url": "unix:/m", "timeout_s": 0})", "timeout_s"},
+        {R"({"destination_url": "unix:/m", "timeout_s": 604801})", "timeout_s"},
+        {R"({"destination_url": "unix:/m", "timeout_s": -1})", "timeout_s"},
+        {R"({"destination_url": "unix:/m", "max_bandwidth_mib": 1048577})", "max_bandwidth_mib"},
+        {R"({"destination_url": "unix:/m", "timeout_strategy": "Retry"})", "timeout_strategy"},
+        {R"({"destination_url": "unix:/m", "auto_converge": 1})", "auto_converge"},
+        {R"({"destination_url": "unix:/m", "local": true})", "not supported"},
+        {R"({"destination_url": "unix:/m", "speed": 3})", "speed"},
+    };
+    for (const auto& [body, word] : send_cases) {
+        auto r = parse_migration_send_params(body);
+        ASSERT_FALSE(r) << body;
+        EXPECT_NE(r.error().message().find(word), std::string::npos)
+            << body << " -> " << r.error().message();
+    }
+    const std::pair<const char*, const char*> receive_cases[] = {
+        {R"({})", "receiver_url"},
+        {R"({"receiver_url": "unix:/m", "local": true})", "not supported"},
+        {R"({"receiver_url": "unix:/m", "drive_overrides": [{"drive_id": "bad id!",
+             "path_on_host": "/x"}]})",
+         "drive_id"},
+        {R"({"receiver_url": "unix:/m", "vsock_override": {}})", "vsock_override"},
+    };
+    for (const auto& [body, word] : receive_cases) {
+        auto r = parse_migration_receive_params(body);
+        ASSERT_FALSE(r) << body;
+        EXPECT_NE(r.error().message().find(word), std::string::npos)
+            << body << " -> " << r.error().message();
+    }
+    auto cancel = parse_migration_cancel(R"({"now": true})");
+    ASSERT_FALSE(cancel);
+    EXPECT_NE(cancel.error().message().find("now"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vireo
