@@ -22,12 +22,7 @@ int receive(const MigrateCommandOptions& o) {
                                 params.drive_overrides)) {
         return kExitUsage;
     }
-    VmmCommandOptions vmm = o.vmm;
-    vmm.no_api = o.api_sock.empty();
-    if (!o.api_sock.empty()) {
-        vmm.api_sock = o.api_sock;
-    }
-    return run_vmm_command(vmm, std::nullopt, params);
+    return run_vmm_command(with_api_socket(o.vmm, o.api_sock), std::nullopt, params);
 }
 
 int send(const MigrateCommandOptions& o) {
@@ -101,16 +96,8 @@ MigrateCommands add_migrate_command(CLI::App& app, MigrateCommandOptions& o) {
     c.receive = c.top->add_subcommand(
         "receive", "Start a VMM that waits for a migrated VM and runs it once it arrives");
     c.receive->add_option("--listen", o.listen, "tcp:ADDR:PORT or unix:PATH")->required();
-    c.receive->add_option("--api-sock", o.api_sock, "Also serve the API on this socket");
-    c.receive->add_option("--network-override", o.network_overrides,
-                          "IFACE=TAP: put interface IFACE on another tap");
-    c.receive->add_option("--drive-override", o.drive_overrides,
-                          "DRIVE_ID=PATH: point drive DRIVE_ID at another image");
-    c.receive->add_option("--id", o.vmm.id, "Instance id")->capture_default_str();
-    c.receive->add_option("--log-path", o.vmm.log_path, "Write the log to this file");
-    c.receive->add_option("--metrics-path", o.vmm.metrics_path, "Write metrics to this file");
+    add_incoming_vm_options(*c.receive, o.api_sock, o.network_overrides, o.drive_overrides, o.vmm);
     add_accel_option(*c.receive, o.vmm.accel);
-    add_seccomp_options(*c.receive, o.vmm.seccomp);
 
     c.send = c.top->add_subcommand("send", "Migrate the VM of a running vireo to a destination");
     c.send->add_option("--api-sock", o.api_sock, "The source VMM's API socket")->required();

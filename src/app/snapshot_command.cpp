@@ -61,12 +61,7 @@ int load(const SnapshotCommandOptions& o) {
                                 params.drive_overrides)) {
         return kExitUsage;
     }
-    VmmCommandOptions vmm = o.vmm;
-    vmm.no_api = o.api_sock.empty();
-    if (!o.api_sock.empty()) {
-        vmm.api_sock = o.api_sock;
-    }
-    return run_vmm_command(vmm, params);
+    return run_vmm_command(with_api_socket(o.vmm, o.api_sock), params);
 }
 
 int merge(const SnapshotCommandOptions& o) {
@@ -100,11 +95,7 @@ SnapshotCommands add_snapshot_command(CLI::App& app, SnapshotCommandOptions& o) 
     c.load = c.top->add_subcommand("load", "Start a VMM that restores a snapshot and runs it");
     c.load->add_option("--snapshot-path", o.snapshot_path, "State file")->required();
     c.load->add_option("--mem-file-path", o.mem_file_path, "Memory file")->required();
-    c.load->add_option("--api-sock", o.api_sock, "Also serve the API on this socket");
-    c.load->add_option("--network-override", o.network_overrides,
-                       "IFACE=TAP: put interface IFACE on another tap");
-    c.load->add_option("--drive-override", o.drive_overrides,
-                       "DRIVE_ID=PATH: point drive DRIVE_ID at another image");
+    add_incoming_vm_options(*c.load, o.api_sock, o.network_overrides, o.drive_overrides, o.vmm);
     c.load->add_flag("--eager", o.eager,
                      "Read the whole memory file up front instead of mapping it");
     c.load->add_flag("--allow-block-devices", o.allow_block_devices,
@@ -112,10 +103,6 @@ SnapshotCommands add_snapshot_command(CLI::App& app, SnapshotCommandOptions& o) 
     c.load->add_flag("--paused", o.paused, "Leave the restored VM paused");
     c.load->add_flag("--track-dirty-pages", o.track_dirty_pages,
                      "Track dirty pages (for later Diff snapshots)");
-    c.load->add_option("--id", o.vmm.id, "Instance id")->capture_default_str();
-    c.load->add_option("--log-path", o.vmm.log_path, "Write the log to this file");
-    c.load->add_option("--metrics-path", o.vmm.metrics_path, "Write metrics to this file");
-    add_seccomp_options(*c.load, o.vmm.seccomp);
 
     c.merge = c.top->add_subcommand("merge", "Apply a Diff memory file onto its base, in place");
     c.merge->add_option("base", o.base_mem, "The base memory file (modified)")->required();

@@ -95,6 +95,28 @@ bool parse_override_options(const std::vector<std::string>& networks,
     return true;
 }
 
+void add_incoming_vm_options(CLI::App& command, std::string& api_sock,
+                             std::vector<std::string>& network_overrides,
+                             std::vector<std::string>& drive_overrides, VmmCommandOptions& vmm) {
+    command.add_option("--api-sock", api_sock, "Also serve the API on this socket");
+    command.add_option("--network-override", network_overrides,
+                       "IFACE=TAP: put interface IFACE on another tap");
+    command.add_option("--drive-override", drive_overrides,
+                       "DRIVE_ID=PATH: point drive DRIVE_ID at another image");
+    command.add_option("--id", vmm.id, "Instance id")->capture_default_str();
+    command.add_option("--log-path", vmm.log_path, "Write the log to this file");
+    command.add_option("--metrics-path", vmm.metrics_path, "Write metrics to this file");
+    add_seccomp_options(command, vmm.seccomp);
+}
+
+VmmCommandOptions with_api_socket(VmmCommandOptions vmm, const std::string& api_sock) {
+    vmm.no_api = api_sock.empty();
+    if (!api_sock.empty()) {
+        vmm.api_sock = api_sock;
+    }
+    return vmm;
+}
+
 int run_vmm_command(const VmmCommandOptions& o, std::optional<SnapshotLoadParams> snapshot_load,
                     std::optional<MigrationReceiveParams> migration_receive) {
     const auto start = std::chrono::steady_clock::now();

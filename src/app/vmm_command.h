@@ -38,6 +38,14 @@ bool parse_override_options(const std::vector<std::string>& networks,
                             const std::vector<std::string>& drives,
                             std::vector<NetworkOverride>& network_out,
                             std::vector<DriveOverride>& drive_out);
+// The options of a VMM process that takes over a VM made elsewhere (`snapshot load`, `migrate
+// receive`): --api-sock, --network-override, --drive-override, --id, --log-path, --metrics-path
+// and the seccomp flags.
+void add_incoming_vm_options(CLI::App& command, std::string& api_sock,
+                             std::vector<std::string>& network_overrides,
+                             std::vector<std::string>& drive_overrides, VmmCommandOptions& vmm);
+// `vmm` serving the API on `api_sock`, or with no API when it is empty.
+VmmCommandOptions with_api_socket(VmmCommandOptions vmm, const std::string& api_sock);
 // True when any of them was given (so a bare `vireo` can still print usage).
 bool vmm_options_given(const CLI::App& app);
 // With `snapshot_load`, the VMM restores that snapshot at start (`vireo snapshot load`); with
