@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/api_guard.h"
+#include "api/api_parser.h"
 #include "arch/x86_64/boot_layout.h"
 #include "arch/x86_64/memory_layout.h"
 #include "base/event_loop.h"
@@ -344,12 +345,11 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 if (!pre_boot) {
                     return ApiResponse::bad_request(not_allowed("PATCH /machine-config", m_state));
                 }
-                auto& mc = m_config.machine_config;
-                mc.vcpu_count = r.vcpu_count.value_or(mc.vcpu_count);
-                mc.mem_size_mib = r.mem_size_mib.value_or(mc.mem_size_mib);
-                mc.smt = r.smt.value_or(mc.smt);
-                mc.track_dirty_pages = r.track_dirty_pages.value_or(mc.track_dirty_pages);
-                mc.huge_pages = r.huge_pages.value_or(mc.huge_pages);
+                auto patched = apply_machine_configuration_patch(m_config.machine_config, r);
+                if (!patched) {
+                    return ApiResponse::bad_request(patched.error().message());
+                }
+                m_config.machine_config = *patched;  // checked whole, as a PUT is
                 return ApiResponse::no_content();
             } else if constexpr (std::is_same_v<T, Drive>) {
                 if (!pre_boot) {

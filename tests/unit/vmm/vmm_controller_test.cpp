@@ -74,6 +74,15 @@ TEST_F(VmmControllerTest, StartsNotStartedAndTakesConfiguration) {
     EXPECT_EQ(std::get<MachineConfiguration>(got.body).vcpu_count, 2U);
     EXPECT_EQ(std::get<MachineConfiguration>(got.body).mem_size_mib, 256U);
     EXPECT_EQ(state(), InstanceState::NotStarted);
+    // A PATCH is checked against the whole result, as a PUT is: 2 vCPUs take smt, 3 do not, and
+    // a refused PATCH changes nothing.
+    EXPECT_EQ(send(MachineConfigurationPatch{.smt = true}).status, 204);
+    auto odd = send(MachineConfigurationPatch{.vcpu_count = 3});
+    EXPECT_EQ(odd.status, 400);
+    EXPECT_NE(fault(odd).find("1 or even"), std::string::npos) << fault(odd);
+    got = send(GetMachineConfig{});
+    EXPECT_EQ(std::get<MachineConfiguration>(got.body).vcpu_count, 2U);
+    EXPECT_TRUE(std::get<MachineConfiguration>(got.body).smt);
 }
 
 TEST_F(VmmControllerTest, PauseAndResumeBeforeStartAreRefused) {
