@@ -29,11 +29,16 @@ OJson boot_source_json(const BootSource& b) {
 }
 
 OJson machine_json(const MachineConfiguration& m) {
-    return OJson{{"vcpu_count", m.vcpu_count},
-                 {"mem_size_mib", m.mem_size_mib},
-                 {"smt", m.smt},
-                 {"track_dirty_pages", m.track_dirty_pages},
-                 {"huge_pages", name_of(kHugePagesNames, m.huge_pages)}};
+    OJson j{{"vcpu_count", m.vcpu_count},
+            {"mem_size_mib", m.mem_size_mib},
+            {"smt", m.smt},
+            {"track_dirty_pages", m.track_dirty_pages},
+            {"huge_pages", name_of(kHugePagesNames, m.huge_pages)}};
+    // vireo's extension, only when set: Firecracker's own fields stay exactly as it writes them.
+    if (m.memory_backend != MemoryBacking::Anonymous) {
+        j["memory_backend"] = name_of(kMemoryBackingNames, m.memory_backend);
+    }
+    return j;
 }
 
 OJson drive_json(const Drive& d) {

@@ -158,6 +158,12 @@ Result<void> validate_machine_configuration(const MachineConfiguration& config) 
         return Error("`vcpu_count` must be 1 or even when `smt` is enabled, got " +
                      std::to_string(config.vcpu_count));
     }
+    if (config.huge_pages == HugePages::Hugetlbfs2M &&
+        config.memory_backend == MemoryBacking::Memfd) {
+        return Error(
+            "`memory_backend` \"Memfd\" cannot be combined with \"2M\" huge pages (hugetlb "
+            "memory is anonymous)");
+    }
     if (config.huge_pages == HugePages::Hugetlbfs2M && config.mem_size_mib % 2 != 0) {
         return Error("`mem_size_mib` must be a multiple of 2 with \"2M\" huge pages, got " +
                      std::to_string(config.mem_size_mib));
@@ -173,6 +179,7 @@ Result<MachineConfiguration> apply_machine_configuration_patch(
     m.smt = patch.smt.value_or(m.smt);
     m.track_dirty_pages = patch.track_dirty_pages.value_or(m.track_dirty_pages);
     m.huge_pages = patch.huge_pages.value_or(m.huge_pages);
+    m.memory_backend = patch.memory_backend.value_or(m.memory_backend);
     if (auto valid = validate_machine_configuration(m); !valid) {
         return valid.error().wrap("MachineConfiguration");
     }

@@ -45,6 +45,12 @@ enum class HugePages : std::uint8_t {
     Hugetlbfs2M,  // "2M": explicit hugetlbfs 2 MiB pages; mem_size_mib must be even
 };
 
+// "memory_backend" (a vireo extension): what holds guest memory.
+enum class MemoryBacking : std::uint8_t {
+    Anonymous,  // "Anonymous": private anonymous memory (default)
+    Memfd,      // "Memfd": a sealed memfd, mapped shared: a local live migration hands it over
+};
+
 // PUT /machine-config and the "machine-config" section. Optional fields absent from a PUT take
 // their defaults (the yaml: "set to their default values"). "cpu_template" is accepted only as
 // "None" or absent, so it has no field.
@@ -54,6 +60,7 @@ struct MachineConfiguration {
     bool smt = false;
     bool track_dirty_pages = false;
     HugePages huge_pages = HugePages::None;
+    MemoryBacking memory_backend = MemoryBacking::Anonymous;
 
     friend bool operator==(const MachineConfiguration&, const MachineConfiguration&) = default;
 };
@@ -65,6 +72,7 @@ struct MachineConfigurationPatch {
     std::optional<bool> smt{};
     std::optional<bool> track_dirty_pages{};
     std::optional<HugePages> huge_pages{};
+    std::optional<MemoryBacking> memory_backend{};
 
     friend bool operator==(const MachineConfigurationPatch&,
                            const MachineConfigurationPatch&) = default;
@@ -261,6 +269,9 @@ struct MigrationSendParams {
     TimeoutStrategy timeout_strategy = TimeoutStrategy::Cancel;
     std::uint64_t max_bandwidth_mib = 0;  // MiB/s; 0: no limit
     bool auto_converge = true;
+    // Hand guest RAM (a memfd) over a Unix socket instead of copying it: a live upgrade of
+    // vireo on one host. Needs "unix:" and machine-config memory_backend "Memfd".
+    bool local = false;
 
     friend bool operator==(const MigrationSendParams&, const MigrationSendParams&) = default;
 };
@@ -271,6 +282,8 @@ struct MigrationReceiveParams {
     std::string receiver_url{};
     std::vector<NetworkOverride> network_overrides{};
     std::vector<DriveOverride> drive_overrides{};
+    // Accept only a local migration (RAM handed over, never copied); needs "unix:".
+    bool local = false;
 
     friend bool operator==(const MigrationReceiveParams&, const MigrationReceiveParams&) = default;
 };

@@ -21,6 +21,10 @@ inline constexpr std::array kHugePagesNames{
     EnumName<HugePages>{"Transparent", HugePages::Transparent},
     EnumName<HugePages>{"2M", HugePages::Hugetlbfs2M},
 };
+inline constexpr std::array kMemoryBackingNames{
+    EnumName<MemoryBacking>{"Anonymous", MemoryBacking::Anonymous},
+    EnumName<MemoryBacking>{"Memfd", MemoryBacking::Memfd},
+};
 inline constexpr std::array kCacheTypeNames{
     EnumName<CacheType>{"Unsafe", CacheType::Unsafe},
     EnumName<CacheType>{"Writeback", CacheType::Writeback},

@@ -63,9 +63,12 @@ Result<MachineConfiguration> read_machine_configuration(const Json& json,
     r.defaulted("track_dirty_pages", m.track_dirty_pages);
     std::optional<HugePages> huge_pages;
     r.optional_enum("huge_pages", huge_pages, kHugePagesNames);
+    std::optional<MemoryBacking> backend;
+    r.optional_enum("memory_backend", backend, kMemoryBackingNames);
     read_cpu_template(r);
     m.vcpu_count = static_cast<std::uint32_t>(vcpus);  // <= kApiMaxVcpus
     m.huge_pages = huge_pages.value_or(HugePages::None);
+    m.memory_backend = backend.value_or(MemoryBacking::Anonymous);
     if (r.good()) {
         if (auto valid = validate_machine_configuration(m); !valid) {
             r.fail(valid.error().message());
@@ -84,6 +87,7 @@ Result<MachineConfigurationPatch> read_machine_configuration_patch(const Json& j
     r.optional("smt", p.smt);
     r.optional("track_dirty_pages", p.track_dirty_pages);
     r.optional_enum("huge_pages", p.huge_pages, kHugePagesNames);
+    r.optional_enum("memory_backend", p.memory_backend, kMemoryBackingNames);
     read_cpu_template(r);
     if (vcpus) {
         p.vcpu_count = static_cast<std::uint32_t>(*vcpus);  // <= kApiMaxVcpus
@@ -91,7 +95,7 @@ Result<MachineConfigurationPatch> read_machine_configuration_patch(const Json& j
     if (r.good() && p == MachineConfigurationPatch{}) {
         r.fail(
             "empty PATCH request: give at least one of `vcpu_count`, `mem_size_mib`, `smt`, "
-            "`track_dirty_pages`, `huge_pages`");
+            "`track_dirty_pages`, `huge_pages`, `memory_backend`");
     }
     return finish(r, p);
 }
@@ -280,12 +284,9 @@ Result<MigrationSendParams> read_migration_send_params(const Json& json,
     r.optional_enum("timeout_strategy", strategy, kTimeoutStrategyNames);
     r.optional_uint("max_bandwidth_mib", bandwidth, 0, 1 << 20, "MiB/s, 0 for no limit");
     r.defaulted("auto_converge", p.auto_converge);
-    bool local = false;
-    r.defaulted("local", local);
-    if (r.good() && local) {
-        r.fail(
-            "`local` (handing guest RAM over a Unix socket instead of copying it) is not "
-            "supported by vireo yet");
+    r.defaulted("local", p.local);
+    if (r.good() && p.local && !p.destination_url.starts_with("unix:")) {
+        r.fail("`local` hands guest RAM over a Unix socket: `destination_url` must be unix:PATH");
     }
     p.downtime_ms = downtime.value_or(p.downtime_ms);
     p.timeout_s = timeout.value_or(p.timeout_s);
@@ -301,12 +302,9 @@ Result<MigrationReceiveParams> read_migration_receive_params(const Json& json,
     r.required("receiver_url", p.receiver_url, StringKind::Path);
     r.object_array("network_overrides", p.network_overrides, read_network_override);
     r.object_array("drive_overrides", p.drive_overrides, read_drive_override);
-    bool local = false;
-    r.defaulted("local", local);
-    if (r.good() && local) {
-        r.fail(
-            "`local` (receiving guest RAM over a Unix socket instead of a copy) is not "
-            "supported by vireo yet");
+    r.defaulted("local", p.local);
+    if (r.good() && p.local && !p.receiver_url.starts_with("unix:")) {
+        r.fail("`local` takes guest RAM over a Unix socket: `receiver_url` must be unix:PATH");
     }
     return finish(r, std::move(p));
 }

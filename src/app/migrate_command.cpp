@@ -18,6 +18,7 @@ namespace {
 int receive(const MigrateCommandOptions& o) {
     MigrationReceiveParams params;
     params.receiver_url = o.listen;
+    params.local = o.local;
     if (!parse_override_options(o.network_overrides, o.drive_overrides, params.network_overrides,
                                 params.drive_overrides)) {
         return kExitUsage;
@@ -31,7 +32,8 @@ int send(const MigrateCommandOptions& o) {
                                  {"timeout_s", o.timeout_s},
                                  {"timeout_strategy", o.timeout_strategy},
                                  {"max_bandwidth_mib", o.max_bandwidth_mib},
-                                 {"auto_converge", !o.no_auto_converge}};
+                                 {"auto_converge", !o.no_auto_converge},
+                                 {"local", o.local}};
     auto r = api_call(o.api_sock, "PUT", "/migration/send", body.dump());
     if (!r || r->status != 204) {
         fmt::print(stderr, "vireo migrate send: {}\n", r ? fault_of(*r) : r.error().message());
@@ -71,9 +73,10 @@ int send(const MigrateCommandOptions& o) {
         const std::string state = last.value("state", "");
         if (state == "completed") {
             fmt::print(
-                "vireo migrate send: done: downtime {:.1f} ms, total {:.0f} ms, {} MiB sent\n",
+                "vireo migrate send: done: downtime {:.1f} ms, total {:.0f} ms, {} MiB sent ({} "
+                "bytes)\n",
                 last.value("downtime_ms", 0.0), last.value("total_ms", 0.0),
-                last.value("bytes", std::uint64_t{0}) >> 20);
+                last.value("bytes", std::uint64_t{0}) >> 20, last.value("bytes", std::uint64_t{0}));
             return kExitOk;
         }
         if (state != "active") {
@@ -98,6 +101,9 @@ MigrateCommands add_migrate_command(CLI::App& app, MigrateCommandOptions& o) {
     c.receive->add_option("--listen", o.listen, "tcp:ADDR:PORT or unix:PATH")->required();
     add_incoming_vm_options(*c.receive, o.api_sock, o.network_overrides, o.drive_overrides, o.vmm);
     add_accel_option(*c.receive, o.vmm.accel);
+    c.receive->add_flag("--local", o.local,
+                        "Take only a local migration: guest RAM handed over, never copied "
+                        "(unix: only)");
 
     c.send = c.top->add_subcommand("send", "Migrate the VM of a running vireo to a destination");
     c.send->add_option("--api-sock", o.api_sock, "The source VMM's API socket")->required();
@@ -117,6 +123,9 @@ MigrateCommands add_migrate_command(CLI::App& app, MigrateCommandOptions& o) {
         ->capture_default_str();
     c.send->add_flag("--no-auto-converge", o.no_auto_converge,
                      "Never throttle the vCPUs to converge");
+    c.send->add_flag("--local", o.local,
+                     "Live upgrade on this host: hand guest RAM (a memfd) over a Unix socket "
+                     "instead of copying it");
     return c;
 }
 

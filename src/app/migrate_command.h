@@ -32,6 +32,7 @@ struct MigrateCommandOptions {
     std::string timeout_strategy = "Cancel";
     std::uint64_t max_bandwidth_mib = 0;
     bool no_auto_converge = false;
+    bool local = false;  // both: hand RAM over (unix: only), never copy it
 };
 
 struct MigrateCommands {

@@ -62,7 +62,8 @@ Result<std::unique_ptr<Machine>> Machine::create(Accelerator& accel, const Machi
     }
     const auto regions = layout::ram_regions(config.memory);
     auto mem = GuestMemory::create(
-        regions, MemoryOptions{.memfd = false, .hugepages = true, .hugetlb = config.hugetlb});
+        regions,
+        MemoryOptions{.memfd = config.memfd, .hugepages = true, .hugetlb = config.hugetlb});
     if (!mem) {
         return mem.error();
     }

@@ -62,6 +62,9 @@ struct MachineConfig {
     // Guest RAM on explicit 2 MiB hugetlb pages (Firecracker's huge_pages "2M"); otherwise
     // regular pages with a transparent-huge-page hint.
     bool hugetlb = false;
+    // Guest RAM in a sealed memfd mapped shared (machine-config memory_backend "Memfd"), which a
+    // local live migration hands to the next vireo instead of copying it. Not with hugetlb.
+    bool memfd = false;
     // QEMU's isa-debug-exit at port 0xf4 (devices/platform/debug_exit.h): --debug-exit. A
     // multiboot kernel gets it either way.
     bool debug_exit = false;

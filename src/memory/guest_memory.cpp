@@ -193,12 +193,17 @@ Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
         }
     }
     if (options.memfd) {
-        mem.m_fd = UniqueFd(::memfd_create("vireo-guest-ram", MFD_CLOEXEC));
+        mem.m_fd = UniqueFd(::memfd_create("vireo-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING));
         if (!mem.m_fd.valid()) {
             return Error::from_errno("guest memory: memfd_create");
         }
         if (::ftruncate(mem.m_fd.get(), static_cast<off_t>(total)) != 0) {
             return Error::from_errno(fmt::format("guest memory: ftruncate to {} bytes", total));
+        }
+        // Sealed at its size for good: whoever else maps it (a live upgrade's new vireo,
+        // adopt_memfd) can trust that no page under its mapping disappears (SIGBUS).
+        if (::fcntl(mem.m_fd.get(), F_ADD_SEALS, kMemfdSeals) != 0) {
+            return Error::from_errno("guest memory: sealing the memfd");
         }
     }
     std::uint64_t offset = 0;
@@ -279,6 +284,50 @@ Result<GuestMemory> GuestMemory::create_from_file(std::span<const MemoryRegionSp
             static_cast<void>(::madvise(p, s.size, MADV_HUGEPAGE));  // a hint only
         }
         mem.m_regions.push_back(GuestRegion{s.start, s.size, static_cast<std::uint8_t*>(p), 0});
+        offset += s.size;
+    }
+    return mem;
+}
+
+Result<GuestMemory> GuestMemory::adopt_memfd(std::span<const MemoryRegionSpec> specs, UniqueFd fd,
+                                             MemoryOptions options) {
+    if (auto r = validate(specs); !r) {
+        return r.error();
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        return Error::from_errno("guest memory: the handed-over memory");
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return Error("guest memory: the handed-over memory is not a memfd (not a regular file)");
+    }
+    const std::uint64_t total = total_size_of(specs);
+    if (static_cast<std::uint64_t>(st.st_size) != total) {
+        return Error(fmt::format(
+            "guest memory: the handed-over memory is {} bytes, but the guest's RAM is {} bytes",
+            st.st_size, total));
+    }
+    // Without the seals its sender could shrink it under our mapping: the next touch of a page
+    // past the new end would kill this process with SIGBUS.
+    const int seals = ::fcntl(fd.get(), F_GET_SEALS);
+    if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_SEAL)) != (F_SEAL_SHRINK | F_SEAL_SEAL)) {
+        return Error(
+            "guest memory: the handed-over memory is not a memfd sealed against shrinking");
+    }
+    GuestMemory mem;
+    mem.m_fd = std::move(fd);
+    std::uint64_t offset = 0;
+    for (const auto& s : specs) {
+        void* p = map_aligned(s.size, MAP_SHARED, mem.m_fd.get(), static_cast<off_t>(offset));
+        if (p == MAP_FAILED) {
+            return Error::from_errno(
+                fmt::format("guest memory: mmap of {} bytes of the handed-over memory", s.size));
+        }
+        if (options.hugepages) {
+            static_cast<void>(::madvise(p, s.size, MADV_HUGEPAGE));  // a hint only
+        }
+        mem.m_regions.push_back(
+            GuestRegion{s.start, s.size, static_cast<std::uint8_t*>(p), offset});
         offset += s.size;
     }
     return mem;

@@ -3,6 +3,8 @@
 // the region bases handed to the accelerator to register memory slots.
 #pragma once
 
+#include <fcntl.h>  // F_SEAL_*
+
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -42,6 +44,9 @@ struct MemoryOptions {
     bool hugetlb = false;
 };
 
+// The seals a guest RAM memfd carries from its creation: its size is fixed for good.
+inline constexpr int kMemfdSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
 // 2 MiB huge pages this host can still hand out (free, not reserved), from
 // /sys/kernel/mm/hugepages/hugepages-2048kB; 0 when the host has none configured.
 std::uint64_t free_huge_pages_2m();
@@ -76,6 +81,13 @@ public:
     // `fd` is only used during the call (the mappings keep their own reference to the file).
     static Result<GuestMemory> create_from_file(std::span<const MemoryRegionSpec> specs, int fd,
                                                 bool eager, MemoryOptions options = {});
+
+    // Guest RAM in a memfd that another process created with create(options.memfd) and handed
+    // over (a local live migration, migration_sender.h): mapped shared, region i back to back
+    // after the regions before it, as create() lays them out. The fd must be a regular file of
+    // exactly the regions' total size, sealed against shrinking (kMemfdSeals). Nothing is copied.
+    static Result<GuestMemory> adopt_memfd(std::span<const MemoryRegionSpec> specs, UniqueFd fd,
+                                           MemoryOptions options = {});
 
     GuestMemory(GuestMemory&& other) noexcept;
     GuestMemory& operator=(GuestMemory&& other) noexcept;

@@ -254,11 +254,70 @@ Result<void> FrameChannel::send(MigrationCommand command, std::span<const std::u
     return write_all(frame);
 }
 
+Result<void> FrameChannel::send_with_fd(MigrationCommand command,
+                                        std::span<const std::uint8_t> payload, int fd) {
+    const auto frame = encode_frame(command, payload);
+    // The descriptor rides on the first sendmsg that moves any byte; the rest goes plainly.
+    for (;;) {
+        iovec iov{const_cast<std::uint8_t*>(frame.data()), frame.size()};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        const ssize_t n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL);
+        if (n > 0) {
+            m_sent += static_cast<std::uint64_t>(n);
+            return write_all(std::span(frame).subspan(static_cast<std::size_t>(n)));
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            auto ready = wait_for(m_fd.get(), POLLOUT, m_stop, 60'000);
+            if (!ready) {
+                return ready.error();
+            }
+            if (!*ready) {
+                return Error("migration: the peer took nothing for 60 s");
+            }
+            continue;
+        }
+        return Error::from_errno(
+            "migration: sending guest RAM's file descriptor (a local migration needs a Unix "
+            "socket)");
+    }
+}
+
 Result<void> FrameChannel::read_exact(std::span<std::uint8_t> out, std::chrono::milliseconds idle,
                                       bool frame_started) {
     std::size_t got = 0;
     while (got < out.size()) {
-        const ssize_t n = ::recv(m_fd.get(), out.data() + got, out.size() - got, 0);
+        // recvmsg, not recv: a descriptor the peer attached is kept (take_received_fd), never
+        // left to leak into this process unseen. MSG_CMSG_CLOEXEC: no child inherits it.
+        iovec iov{out.data() + got, out.size() - got};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(m_fd.get(), &msg, MSG_CMSG_CLOEXEC);
+        for (cmsghdr* c = n >= 0 ? CMSG_FIRSTHDR(&msg) : nullptr; c != nullptr;
+             c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+                int received = -1;
+                std::memcpy(&received, CMSG_DATA(c), sizeof received);
+                m_received_fd = UniqueFd(received);
+            }
+        }
         if (n > 0) {
             got += static_cast<std::size_t>(n);
             m_received += static_cast<std::uint64_t>(n);

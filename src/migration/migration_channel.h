@@ -45,9 +45,16 @@ public:
     FrameChannel(UniqueFd socket, int stop_fd) : m_fd(std::move(socket)), m_stop(stop_fd) {}
 
     Result<void> send(MigrationCommand command, std::span<const std::uint8_t> payload);
+    // The same with `fd` attached to the frame's first byte (SCM_RIGHTS): Unix sockets only.
+    Result<void> send_with_fd(MigrationCommand command, std::span<const std::uint8_t> payload,
+                              int fd);
     // The next whole, checked frame; an error when the peer closes, the stream breaks a check,
     // nothing arrives for `idle` or the stop fd fires.
     Result<Frame> receive(std::chrono::milliseconds idle);
+
+    // The file descriptor that arrived with the last frame's bytes, if any (taken once). A
+    // second one before it is taken replaces it; the kernel drops any beyond one per read.
+    UniqueFd take_received_fd() { return std::move(m_received_fd); }
 
     std::uint64_t bytes_sent() const { return m_sent; }
     std::uint64_t bytes_received() const { return m_received; }
@@ -62,6 +69,7 @@ private:
 
     UniqueFd m_fd;
     int m_stop;
+    UniqueFd m_received_fd;
     std::uint64_t m_sent = 0;
     std::uint64_t m_received = 0;
 };

@@ -51,6 +51,8 @@ const char* command_name(MigrationCommand command) {
             return "Abandon";
         case MigrationCommand::Commit:
             return "Commit";
+        case MigrationCommand::MemoryFd:
+            return "MemoryFd";
     }
     return "unknown";
 }
@@ -66,6 +68,8 @@ std::size_t max_payload(std::uint16_t command) {
             return kMaxPagesPayload;
         case MigrationCommand::Iteration:
             return 12;
+        case MigrationCommand::MemoryFd:
+            return 8;
         case MigrationCommand::State:
             return kSnapshotMaxFileSize;
         case MigrationCommand::Complete:
@@ -105,7 +109,7 @@ Result<std::size_t> check_frame_header(std::span<const std::uint8_t, kFrameHeade
     }
     const std::uint16_t command = load_u16(header.data() + 4);
     if (command < static_cast<std::uint16_t>(MigrationCommand::Start) ||
-        command > static_cast<std::uint16_t>(MigrationCommand::Commit)) {
+        command > static_cast<std::uint16_t>(MigrationCommand::MemoryFd)) {
         return Error(fmt::format("unknown migration command {}", command));
     }
     if (const std::uint16_t flags = load_u16(header.data() + 6); flags != 0) {

@@ -13,11 +13,15 @@
 // migration: a frame that cannot be trusted is never acted on.
 //
 // Conversation (sender -> receiver unless marked):
-//   Start      u32 protocol version (kMigrationProtocolVersion), u32 flags (0)
+//   Start      u32 protocol version (kMigrationProtocolVersion), u32 flags: 0, or kStartLocal
+//              for a local migration (RAM handed over, never copied)
 //   Config     string VM configuration (snapshot JSON), CPUID table given to vCPU 0, u32 tsc_khz:
 //              the destination checks the CPU features and builds RAM, then answers Ack (ready)
 //              or Abandon (why not): no memory moves before that answer
-//   Memory     a run of pages (migration_pages.h), any number, in iterations
+//   Memory     a run of pages (migration_pages.h), any number, in iterations; never in a local
+//              migration, which sends instead, once, right after the Ack to Config:
+//   MemoryFd   u64 size of guest RAM, with the memfd that holds it attached (SCM_RIGHTS, Unix
+//              sockets only); the destination maps it shared (GuestMemory::adopt_memfd)
 //   Iteration  u32 number of the pass that just ended (1, 2, ...), u64 pages it sent
 //   State      the snapshot state encoding (snapshot_file.h) of every component, VM paused
 //   Complete   empty: the sender is done; the receiver builds the VM
@@ -56,7 +60,10 @@ enum class MigrationCommand : std::uint16_t {
     Ack = 7,
     Abandon = 8,
     Commit = 9,
+    MemoryFd = 10,
 };
+
+inline constexpr std::uint32_t kStartLocal = 1;  // Start flags
 
 const char* command_name(MigrationCommand command);
 // The payload cap of `command`; 0 for a value that is not a command.

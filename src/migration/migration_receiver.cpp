@@ -51,9 +51,12 @@ Result<MigrationConfig> decode_config(std::span<const std::uint8_t> payload) {
     return c;
 }
 
-std::vector<std::uint8_t> encode_start(std::uint32_t version) {
-    std::uint32_t flags = 0;
+std::vector<std::uint8_t> encode_start(std::uint32_t version, std::uint32_t flags) {
     return write_fields([&](StateWriter& w) { w(version, flags); });
+}
+
+std::vector<std::uint8_t> encode_memory_fd(std::uint64_t size) {
+    return write_fields([&](StateWriter& w) { w(size); });
 }
 
 std::vector<std::uint8_t> encode_iteration(std::uint32_t number, std::uint64_t pages) {
@@ -113,19 +116,25 @@ const char* MigrationReceiver::phase_name(Phase phase) {
     return "?";
 }
 
-Result<void> MigrationReceiver::on_frame(const Frame& frame) {
+Result<void> MigrationReceiver::on_frame(const Frame& frame, UniqueFd fd) {
     if (m_phase == Phase::Failed || m_phase == Phase::Done) {
         return Error(fmt::format("{} frame after the migration {}", command_name(frame.command),
                                  m_phase == Phase::Done ? "completed" : "failed"));
     }
-    auto r = act(frame);
+    if (fd.valid() && frame.command != MigrationCommand::MemoryFd) {
+        m_phase = Phase::Failed;
+        return Error(
+            fmt::format("a file descriptor came with a {} frame (only MemoryFd carries one)",
+                        command_name(frame.command)));
+    }
+    auto r = act(frame, std::move(fd));
     if (!r) {
         m_phase = Phase::Failed;
     }
     return r;
 }
 
-Result<void> MigrationReceiver::act(const Frame& frame) {
+Result<void> MigrationReceiver::act(const Frame& frame, UniqueFd fd) {
     const auto unexpected = [&] {
         return Error(fmt::format("unexpected {} frame while {}", command_name(frame.command),
                                  phase_name(m_phase)));
@@ -150,8 +159,14 @@ Result<void> MigrationReceiver::act(const Frame& frame) {
                                 "speaks version {}",
                                 version, kMigrationProtocolVersion));
             }
-            if (flags != 0) {
+            if ((flags & ~kStartLocal) != 0) {
                 return Error(fmt::format("Start frame with unknown flags {:#x}", flags));
+            }
+            m_local = (flags & kStartLocal) != 0;
+            if (m_local_only && !m_local) {
+                return Error(
+                    "this destination takes only a local migration (RAM handed over, \"local\": "
+                    "true); the sender copies it");
             }
             m_phase = Phase::AwaitConfig;
             return ok();
@@ -164,16 +179,42 @@ Result<void> MigrationReceiver::act(const Frame& frame) {
             if (!config) {
                 return config.error();
             }
-            auto memory = m_target.prepare(*config);
+            auto memory = m_target.prepare(*config, m_local);
             if (!memory) {
                 return memory.error();
+            }
+            if ((*memory == nullptr) != m_local) {
+                return Error("the destination prepared guest RAM the wrong way for this migration");
             }
             m_memory = *memory;
             m_phase = Phase::Memory;
             return ok();
         }
+        case MigrationCommand::MemoryFd: {
+            // Once, in a local migration, before anything else of the memory phase.
+            if (m_phase != Phase::Memory || !m_local || m_memory != nullptr) {
+                return unexpected();
+            }
+            StateReader r(frame.payload);
+            std::uint64_t size = 0;
+            r(size);
+            if (auto done = r.finish(); !done) {
+                return done.error().wrap("MemoryFd frame");
+            }
+            if (!fd.valid()) {
+                return Error(
+                    "MemoryFd frame without its file descriptor (a local migration needs a Unix "
+                    "socket)");
+            }
+            auto memory = m_target.adopt(std::move(fd), size);
+            if (!memory) {
+                return memory.error();
+            }
+            m_memory = *memory;
+            return ok();
+        }
         case MigrationCommand::Memory: {
-            if (m_phase != Phase::Memory && m_phase != Phase::AwaitComplete) {
+            if ((m_phase != Phase::Memory && m_phase != Phase::AwaitComplete) || m_local) {
                 return unexpected();
             }
             auto applied = apply_page_run(*m_memory, frame.payload);
@@ -185,7 +226,7 @@ Result<void> MigrationReceiver::act(const Frame& frame) {
             return ok();
         }
         case MigrationCommand::Iteration: {
-            if (m_phase != Phase::Memory) {
+            if (m_phase != Phase::Memory || m_local) {
                 return unexpected();
             }
             StateReader r(frame.payload);
@@ -203,7 +244,7 @@ Result<void> MigrationReceiver::act(const Frame& frame) {
             return ok();
         }
         case MigrationCommand::State: {
-            if (m_phase != Phase::Memory) {
+            if (m_phase != Phase::Memory || m_memory == nullptr) {
                 return unexpected();
             }
             auto state = decode_snapshot(frame.payload);
@@ -243,7 +284,7 @@ Result<ReceiveOutcome> serve_migration(FrameChannel& channel, MigrationReceiver&
         }
         const bool completing = frame->command == MigrationCommand::Complete;
         const bool configuring = frame->command == MigrationCommand::Config;
-        if (auto r = receiver.on_frame(*frame); !r) {
+        if (auto r = receiver.on_frame(*frame, channel.take_received_fd()); !r) {
             // Complete failed: the VM could not be built; tell the source in the Ack it waits
             // for. Anything else: Abandon (unless the source abandoned first).
             if (completing) {

@@ -35,7 +35,8 @@ inline constexpr std::size_t kMaxCpuidEntries = 256;
 
 std::vector<std::uint8_t> encode_config(const MigrationConfig& config);
 Result<MigrationConfig> decode_config(std::span<const std::uint8_t> payload);
-std::vector<std::uint8_t> encode_start(std::uint32_t version);
+std::vector<std::uint8_t> encode_start(std::uint32_t version, std::uint32_t flags = 0);
+std::vector<std::uint8_t> encode_memory_fd(std::uint64_t size);
 std::vector<std::uint8_t> encode_iteration(std::uint32_t number, std::uint64_t pages);
 // Ack and Abandon: ok (Ack only) and a message, cut to 4096 bytes.
 std::vector<std::uint8_t> encode_ack(bool ok, const std::string& message);
@@ -47,7 +48,11 @@ class MigrationTarget {
 public:
     // The Config frame: check the configuration and CPU features, build guest RAM (zeroed) and
     // return it; the pages go there. Nothing else is built yet.
-    virtual Result<GuestMemory*> prepare(const MigrationConfig& config) = 0;
+    // In a local migration (`local`) nothing is built for RAM: it comes with MemoryFd, to
+    // adopt(), and prepare() returns nullptr.
+    virtual Result<GuestMemory*> prepare(const MigrationConfig& config, bool local) = 0;
+    // MemoryFd: guest RAM handed over, `size` bytes in `fd` (checked by GuestMemory::adopt_memfd).
+    virtual Result<GuestMemory*> adopt(UniqueFd fd, std::uint64_t size) = 0;
     // State and Complete have arrived: build the VM from RAM and `state`, ready to run. An error
     // discards everything (the receiver answers Ack ok = 0).
     virtual Result<void> finish(const SnapshotContents& state) = 0;
@@ -60,11 +65,14 @@ class MigrationReceiver {
 public:
     enum class Phase { AwaitStart, AwaitConfig, Memory, AwaitComplete, Done, Failed };
 
-    explicit MigrationReceiver(MigrationTarget& target) : m_target(target) {}
+    // `local_only`: refuse a migration that copies RAM (PUT /migration/receive "local").
+    explicit MigrationReceiver(MigrationTarget& target, bool local_only = false)
+        : m_target(target), m_local_only(local_only) {}
 
-    // Acts on one frame (already checked by decode_frame). Ok, or the error that failed the
-    // migration (phase() is then Failed).
-    Result<void> on_frame(const Frame& frame);
+    // Acts on one frame (already checked by decode_frame) and `fd`, the file descriptor that came
+    // with its bytes, if any: only a MemoryFd frame may carry one. Ok, or the error that failed
+    // the migration (phase() is then Failed).
+    Result<void> on_frame(const Frame& frame, UniqueFd fd = {});
 
     Phase phase() const { return m_phase; }
     static const char* phase_name(Phase phase);
@@ -73,9 +81,11 @@ public:
     std::uint64_t zero_pages() const { return m_zero_pages; }
 
 private:
-    Result<void> act(const Frame& frame);
+    Result<void> act(const Frame& frame, UniqueFd fd);
 
     MigrationTarget& m_target;
+    bool m_local_only = false;
+    bool m_local = false;  // the Start frame's kStartLocal
     Phase m_phase = Phase::AwaitStart;
     GuestMemory* m_memory = nullptr;
     SnapshotContents m_state;

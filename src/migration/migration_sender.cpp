@@ -269,7 +269,15 @@ Result<void> MigrationSender::migrate() {
         std::lock_guard lock(m_mutex);
         m_channel = std::make_unique<FrameChannel>(std::move(fd).value(), m_stop.fd());
     }
-    if (auto r = send_frame(MigrationCommand::Start, encode_start(kMigrationProtocolVersion)); !r) {
+    if (m_options.local && m_source.memory().fd() < 0) {
+        return Error(
+            "a local migration hands guest RAM over as a memfd: this VM's RAM is not in one "
+            "(machine-config \"memory_backend\": \"Memfd\")");
+    }
+    if (auto r =
+            send_frame(MigrationCommand::Start,
+                       encode_start(kMigrationProtocolVersion, m_options.local ? kStartLocal : 0));
+        !r) {
         return r;
     }
     auto config = m_source.config();
@@ -281,6 +289,18 @@ Result<void> MigrationSender::migrate() {
     }
     if (auto r = await_ack("Config"); !r) {
         return r;
+    }
+    if (m_options.local) {
+        if (auto c = check_cancel(); !c) {
+            return c;
+        }
+        const GuestMemory& mem = m_source.memory();
+        if (auto r = m_channel->send_with_fd(MigrationCommand::MemoryFd,
+                                             encode_memory_fd(mem.total_size()), mem.fd());
+            !r) {
+            return r;
+        }
+        return switch_over({});
     }
     if (auto r = m_source.set_dirty_log(true); !r) {
         return r.error().wrap("starting the dirty log");
@@ -367,19 +387,26 @@ Result<void> MigrationSender::switch_over(std::vector<std::vector<std::uint64_t>
         return r.error().wrap("stopping the VM");
     }
     m_stopped_vm = true;
+    const auto t_paused = Clock::now();
     m_source.set_throttle(0);
-    auto last = m_source.take_dirty();
-    if (!last) {
-        return last.error();
-    }
-    for (std::size_t i = 0; i < pending.size() && i < last->size(); ++i) {
-        for (std::size_t w = 0; w < pending[i].size() && w < (*last)[i].size(); ++w) {
-            pending[i][w] |= (*last)[i][w];
+    // A local migration shares RAM with the destination: no page is ever sent.
+    const bool copy = !m_options.local;
+    if (copy) {
+        auto last = m_source.take_dirty();
+        if (!last) {
+            return last.error();
+        }
+        for (std::size_t i = 0; i < pending.size() && i < last->size(); ++i) {
+            for (std::size_t w = 0; w < pending[i].size() && w < (*last)[i].size(); ++w) {
+                pending[i][w] |= (*last)[i][w];
+            }
         }
     }
-    if (auto r = send_pages(&pending, false); !r) {
+    const std::uint64_t last_pages = count_pages(pending);
+    if (auto r = copy ? send_pages(&pending, false) : ok(); !r) {
         return r;
     }
+    const auto t_pages = Clock::now();
     auto state = m_source.save_state();
     if (!state) {
         return state.error().wrap("saving the device state");
@@ -388,18 +415,21 @@ Result<void> MigrationSender::switch_over(std::vector<std::vector<std::uint64_t>
         return r;
     }
     // Saving the state may write guest RAM (a device's rings, the guest clock page).
-    auto touched = m_source.take_dirty();
-    if (!touched) {
-        return touched.error();
-    }
-    if (auto r = send_pages(&*touched, false); !r) {
-        return r;
+    if (copy) {
+        auto touched = m_source.take_dirty();
+        if (!touched) {
+            return touched.error();
+        }
+        if (auto r = send_pages(&*touched, false); !r) {
+            return r;
+        }
     }
     // The destination opens the disks when it builds the VM: the images' locks go to it now.
     m_released_storage = true;  // before: a release that fails half-way is taken back whole
     if (auto r = m_source.release_storage(); !r) {
         return r.error().wrap("handing the disks over");
     }
+    const auto t_state = Clock::now();
     if (auto r = send_frame(MigrationCommand::Complete, {}); !r) {
         return r;
     }
@@ -408,7 +438,15 @@ Result<void> MigrationSender::switch_over(std::vector<std::vector<std::uint64_t>
     }
     // The commit point: the VM is the destination's. Nothing below may bring it back here.
     m_committed.store(true);
-    const double downtime = ms_between(t0, Clock::now());
+    const auto t_ack = Clock::now();
+    const double downtime = ms_between(t0, t_ack);
+    spdlog::info(
+        "migration to {}: switch-over took {:.1f} ms: pausing {:.1f}, the last {} pages {:.1f}, "
+        "device state ({} bytes) and the pages it touched {:.1f}, the destination's restore "
+        "until its acknowledgement {:.1f}",
+        m_options.destination.to_string(), downtime, ms_between(t0, t_paused), last_pages,
+        ms_between(t_paused, t_pages), state->size(), ms_between(t_pages, t_state),
+        ms_between(t_state, t_ack));
     if (auto r = m_channel->send(MigrationCommand::Commit, {}); !r) {
         spdlog::warn(
             "migration to {}: the destination acknowledged but Commit could not be sent ({}): "

@@ -13,6 +13,11 @@
 //   Ack                              the commit point: ok = the VM is the destination's now;
 //                                    Commit tells it to run
 //
+// A local migration (SendOptions::local, a Unix socket, RAM in a memfd) sends no memory: after the
+// Ack to Config, one MemoryFd frame hands the memfd over (SCM_RIGHTS) and the switch-over follows
+// at once, with no pages to send; both processes map the same RAM. It is a live upgrade of vireo
+// on one host: the downtime is the device state and the destination's restore.
+//
 // Before the Ack, any failure (connection lost, destination gone, a refused frame, cancel, time
 // limit) leaves the source as it was: resumed if it was running, the vCPUs unthrottled, the dirty
 // log off again (or as track_dirty_pages keeps it), and an Abandon sent when the link still works.
@@ -63,6 +68,7 @@ struct SendOptions {
     bool cancel_on_timeout = true;    // timeout_strategy "Cancel"; false: "Ignore" (switch over)
     std::uint64_t max_bandwidth = 0;  // bytes per second; 0: as fast as the link goes
     bool auto_converge = true;
+    bool local = false;  // hand the memfd over instead of copying RAM (unix: only)
 };
 
 // What the sender needs of the VM (the VMM controller provides it; each call may run on the VMM's

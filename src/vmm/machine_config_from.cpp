@@ -52,6 +52,7 @@ Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_time
     m.track_dirty_pages = config.machine_config.track_dirty_pages;
     m.smt = config.machine_config.smt;
     m.hugetlb = config.machine_config.huge_pages == HugePages::Hugetlbfs2M;
+    m.memfd = config.machine_config.memory_backend == MemoryBacking::Memfd;
     for (const Drive* d : drives_in_disk_order(config)) {
         DiskConfig disk;
         disk.path = d->path_on_host;

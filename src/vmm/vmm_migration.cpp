@@ -162,7 +162,7 @@ public:
     MigrationTargetAdapter(VmmController& vmm, MigrationReceiveParams params)
         : m_vmm(vmm), m_params(std::move(params)) {}
 
-    Result<GuestMemory*> prepare(const migration::MigrationConfig& incoming) override {
+    Result<GuestMemory*> prepare(const migration::MigrationConfig& incoming, bool local) override {
         auto r = m_vmm.run_on_vmm_thread([&]() -> Result<void> {
             auto parsed = parse_config_file(incoming.config_json);
             if (!parsed) {
@@ -204,15 +204,43 @@ public:
                     "this host ({} accelerator) lacks {} CPU feature(s) the guest was given: {}{}",
                     m_vmm.m_accel.name(), missing.size(), list, missing.size() > 8 ? ", ..." : ""));
             }
-            auto memory = GuestMemory::create(
-                layout::ram_regions(machine_config->memory),
-                MemoryOptions{
-                    .memfd = false, .hugepages = false, .hugetlb = machine_config->hugetlb});
-            if (!memory) {
-                return memory.error();
+            if (local && !machine_config->memfd) {
+                return Error(
+                    "a local migration of a VM whose RAM is not in a memfd (memory_backend "
+                    "\"Memfd\")");
             }
             m_config = std::move(config);
             m_machine_config = std::move(machine_config).value();
+            if (local) {
+                return ok();  // RAM comes with MemoryFd (adopt)
+            }
+            auto memory = GuestMemory::create(layout::ram_regions(m_machine_config.memory),
+                                              MemoryOptions{.memfd = m_machine_config.memfd,
+                                                            .hugepages = false,
+                                                            .hugetlb = m_machine_config.hugetlb});
+            if (!memory) {
+                return memory.error();
+            }
+            m_memory.emplace(std::move(memory).value());
+            return ok();
+        });
+        if (!r) {
+            return r.error();
+        }
+        return local ? nullptr : &*m_memory;
+    }
+
+    Result<GuestMemory*> adopt(UniqueFd fd, std::uint64_t size) override {
+        auto r = m_vmm.run_on_vmm_thread([&]() -> Result<void> {
+            const auto regions = layout::ram_regions(m_machine_config.memory);
+            if (size != m_machine_config.memory) {
+                return Error(fmt::format("MemoryFd: {} bytes of RAM handed over for a {} MiB guest",
+                                         size, m_machine_config.memory >> 20));
+            }
+            auto memory = GuestMemory::adopt_memfd(regions, std::move(fd));
+            if (!memory) {
+                return memory.error();
+            }
             m_memory.emplace(std::move(memory).value());
             return ok();
         });
@@ -227,12 +255,15 @@ public:
             if (m_vmm.m_state != InstanceState::NotStarted) {
                 return Error("this vireo started a VM meanwhile");
             }
+            const auto t0 = Clock::now();
             auto machine = Machine::restore(m_vmm.m_accel, m_machine_config, m_vmm.m_console,
                                             std::move(*m_memory), state, /*keep_vm_id=*/true);
             m_memory.reset();
             if (!machine) {
                 return machine.error();
             }
+            spdlog::info("instance {}: the migrated VM was built in {:.1f} ms", m_vmm.m_options.id,
+                         std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
             m_vmm.m_config = std::move(m_config);
             m_vmm.m_machine = std::move(machine).value();
             m_vmm.m_state = InstanceState::Paused;
@@ -308,6 +339,11 @@ ApiResponse VmmController::start_migration_send(const MigrationSendParams& p) {
     if (!url) {
         return ApiResponse::bad_request(url.error().wrap("destination_url").message());
     }
+    if (p.local && url->kind != migration::MigrationUrl::Kind::Unix) {
+        return ApiResponse::bad_request(
+            "PUT /migration/send: `local` hands guest RAM over a Unix socket: `destination_url` "
+            "must be unix:PATH");
+    }
     migration::SendOptions options;
     options.destination = *url;
     options.downtime = std::chrono::milliseconds(p.downtime_ms);
@@ -315,6 +351,7 @@ ApiResponse VmmController::start_migration_send(const MigrationSendParams& p) {
     options.cancel_on_timeout = p.timeout_strategy == TimeoutStrategy::Cancel;
     options.max_bandwidth = p.max_bandwidth_mib << 20;
     options.auto_converge = p.auto_converge;
+    options.local = p.local;
 
     finish_migration();  // the previous one's thread, long done
     auto job = std::make_unique<Migration>();
@@ -369,6 +406,11 @@ ApiResponse VmmController::start_migration_receive(const MigrationReceiveParams&
     if (!url) {
         return ApiResponse::bad_request(url.error().wrap("receiver_url").message());
     }
+    if (p.local && url->kind != migration::MigrationUrl::Kind::Unix) {
+        return ApiResponse::bad_request(
+            "PUT /migration/receive: `local` takes guest RAM over a Unix socket: `receiver_url` "
+            "must be unix:PATH");
+    }
     auto stop_event = EventFd::create();
     if (!stop_event) {
         return ApiResponse::failure(stop_event.error());
@@ -377,6 +419,7 @@ ApiResponse VmmController::start_migration_receive(const MigrationReceiveParams&
     auto job = std::make_unique<Migration>();
     job->stop.emplace(std::move(stop_event).value());
     job->target = std::make_unique<MigrationTargetAdapter>(*this, p);
+    job->local_only = p.local;
     job->progress.state = MigrationState::Active;
     job->progress.role = "receive";
     job->progress.peer = url->to_string();
@@ -412,7 +455,7 @@ ApiResponse VmmController::start_migration_receive(const MigrationReceiveParams&
         }
         listener->reset();
         Result<migration::ReceiveOutcome> outcome = Error("not connected");
-        migration::MigrationReceiver receiver(*m.target);
+        migration::MigrationReceiver receiver(*m.target, m.local_only);
         if (conn) {
             migration::FrameChannel channel(std::move(conn).value(), m.stop->fd());
             {

@@ -27,6 +27,7 @@ struct VmmController::Migration {
     mutable std::mutex mutex;
     migration::MigrationProgress progress;  // receive side, guarded by mutex
     std::unique_ptr<MigrationTargetAdapter> target;
+    bool local_only = false;                     // PUT /migration/receive "local": refuse a copy
     migration::FrameChannel* channel = nullptr;  // receive side, while connected (for bytes)
 
     ~Migration();

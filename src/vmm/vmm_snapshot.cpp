@@ -158,12 +158,14 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
             eager = true;
         }
     }
-    // Huge pages cannot map a file copy-on-write: their RAM is read in.
-    eager = eager || machine_config->hugetlb;
+    // Huge pages and a memfd (memory_backend "Memfd") cannot map a file copy-on-write: their
+    // RAM is read in.
+    eager = eager || machine_config->hugetlb || machine_config->memfd;
     const auto regions = layout::ram_regions(machine_config->memory);
-    auto memory = GuestMemory::create_from_file(
-        regions, fd->get(), eager,
-        MemoryOptions{.memfd = false, .hugepages = false, .hugetlb = machine_config->hugetlb});
+    auto memory = GuestMemory::create_from_file(regions, fd->get(), eager,
+                                                MemoryOptions{.memfd = machine_config->memfd,
+                                                              .hugepages = false,
+                                                              .hugetlb = machine_config->hugetlb});
     if (!memory) {
         return ApiResponse::failure(
             memory.error().wrap(fmt::format("snapshot/load: memory file {}", p.mem_file_path)));

@@ -11,6 +11,9 @@
 #   - convergence: the dirtier over a link held to 16 MiB/s converges with auto-converge (the
 #     vCPU throttled step by step) and does not without it (timeout_strategy Cancel: the source
 #     keeps running)
+#   - a live upgrade (`--local`): the dirtier with its RAM in a memfd moves twice over Unix
+#     sockets with no page copied (the destinations received less than 1 MiB each); a VM whose
+#     RAM is anonymous cannot, and stays
 # VIREO_ACCEL (default kvm) picks the accelerator of every process: cli.migrate_soft runs this on
 # the software CPU on any machine. Usage: migrate.sh BUILD_DIR
 set -uo pipefail
@@ -24,7 +27,8 @@ trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$tmp"' EXIT
 fault_has() { grep -q -- "$1" "$tmp/out" || { echo "  answer: $(cat "$tmp/out")"; return 1; }; }
 # grows LOG: the console grows within 10 s (the guest runs).
 grows() { local n; n=$(console "$1" | wc -c); wait_chars "$1" $((n + 3)) 10; }
-# boot NAME KERNEL: a vireo with its API on $tmp/NAME.sock running KERNEL (64 MiB, 1 vCPU).
+# boot NAME KERNEL [MACHINE_EXTRA]: a vireo with its API on $tmp/NAME.sock running KERNEL
+# (64 MiB, 1 vCPU; MACHINE_EXTRA: more machine-config fields, e.g. ', "memory_backend": "Memfd"').
 boot() {
   rm -f "$tmp/$1.sock"
   "$vireo" --api-sock "$tmp/$1.sock" --accel "$accel" --log-path "$tmp/$1.vlog" \
@@ -32,13 +36,14 @@ boot() {
   echo $! > "$tmp/$1.pid"
   wait_socket "$tmp/$1.sock" &&
     [ "$(api "$tmp/$1.sock" PUT /boot-source "{\"kernel_image_path\": \"$2\"}")" = 204 ] &&
-    [ "$(api "$tmp/$1.sock" PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}')" = 204 ] &&
+    [ "$(api "$tmp/$1.sock" PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": 64${3:-}}")" = 204 ] &&
     [ "$(api "$tmp/$1.sock" PUT /actions '{"action_type": "InstanceStart"}')" = 204 ]
 }
-# receive NAME URL: `vireo migrate receive` listening on URL, its API on $tmp/NAME.sock.
+# receive NAME URL [ARGS...]: `vireo migrate receive` listening on URL, its API on
+# $tmp/NAME.sock, with ARGS (e.g. --local).
 receive() {
   rm -f "$tmp/$1.sock"
-  "$vireo" migrate receive --listen "$2" --accel "$accel" --api-sock "$tmp/$1.sock" \
+  "$vireo" migrate receive --listen "$2" --accel "$accel" --api-sock "$tmp/$1.sock" "${@:3}" \
     --log-path "$tmp/$1.vlog" > "$tmp/$1.log" 2> "$tmp/$1.err" &
   echo $! > "$tmp/$1.pid"
   wait_socket "$tmp/$1.sock"
@@ -95,7 +100,8 @@ check "... on" grows "$tmp/c.log"
 check "a bad destination_url: 400" test "$(api "$tmp/c.sock" PUT /migration/send '{"destination_url": "tcp:localhost:99999"}')" = 400
 check "... naming the port" fault_has "port '99999'"
 check "an unknown field: 400" test "$(api "$tmp/c.sock" PUT /migration/send '{"destination_url": "unix:/x", "speed": 3}')" = 400
-check "local (memfd hand-over): 400, not supported yet" test "$(api "$tmp/c.sock" PUT /migration/send '{"destination_url": "unix:/x", "local": true}')" = 400
+check "local (memfd hand-over) over TCP: 400" test "$(api "$tmp/c.sock" PUT /migration/send '{"destination_url": "tcp:127.0.0.1:7", "local": true}')" = 400
+check "... naming unix:" fault_has "must be unix:PATH"
 check "PUT /migration/cancel with none under way: 400" test "$(api "$tmp/c.sock" PUT /migration/cancel)" = 400
 
 check "a destination listens (then it is frozen)" receive d "unix:$tmp/cd.mig"
@@ -138,4 +144,38 @@ check "the source exits 0" exits f 0
 check "the guest sweeps on at the destination" wait_chars "$tmp/h.log" "$(( $(console "$tmp/f.log" | wc -c) + 1 ))" 60
 check "... unbroken" cyclic "$(console "$tmp/f.log")$(console "$tmp/h.log")"
 kill9 h
+
+# ---- a live upgrade: RAM in a memfd handed over, never copied ----
+# received_bytes NAME: what the destination's GET /migration says it received.
+received_bytes() { api "$tmp/$1.sock" GET /migration >/dev/null; sed -n 's/.*"bytes":\([0-9]*\).*/\1/p' "$tmp/out"; }
+check "a VM with anonymous RAM: a local destination listens" receive l "unix:$tmp/kl.mig" --local
+check "the dirtier boots with anonymous RAM" boot k "$tmp/dirtier.elf"
+check "... and sweeps" wait_chars "$tmp/k.log" 2 60
+"$vireo" migrate send --api-sock "$tmp/k.sock" --to "unix:$tmp/kl.mig" --local > "$tmp/send6.out" 2>&1
+check "send --local fails" test $? = 1
+check "... saying its RAM is not in a memfd" grep -q "not in one" "$tmp/send6.out"
+check "... the source keeps running" running k
+check "... and sweeping" grows "$tmp/k.log"
+check "the local destination gave up" exits l 1
+kill9 k
+check "the dirtier boots with its RAM in a memfd" boot m "$tmp/dirtier.elf" ', "memory_backend": "Memfd"'
+check "GET /vm/config shows the memory backend" grep -q '"memory_backend":"Memfd"' <(api "$tmp/m.sock" GET /vm/config >/dev/null; cat "$tmp/out")
+check "... and sweeps" wait_chars "$tmp/m.log" 2 60
+check "a local destination listens" receive n "unix:$tmp/mn.mig" --local
+"$vireo" migrate send --api-sock "$tmp/m.sock" --to "unix:$tmp/mn.mig" --local > "$tmp/send7.out" 2>&1
+check "vireo migrate send --local: 0" test $? = 0
+cat "$tmp/send7.out" | sed 's/^/  /'
+check "the source exits 0" exits m 0
+check "the destination runs the guest" running n
+check "... which sweeps on" wait_chars "$tmp/n.log" "$(( $(console "$tmp/m.log" | wc -c) + 1 ))" 60
+check "... unbroken" cyclic "$(console "$tmp/m.log")$(console "$tmp/n.log")"
+check "... and no RAM was copied (less than 1 MiB received)" test "$(received_bytes n)" -lt 1048576
+check "the upgraded vireo upgrades again" receive o "unix:$tmp/no.mig" --local
+"$vireo" migrate send --api-sock "$tmp/n.sock" --to "unix:$tmp/no.mig" --local > "$tmp/send8.out" 2>&1
+check "... vireo migrate send --local: 0" test $? = 0
+check "... the second process exits 0" exits n 0
+check "... the guest sweeps on in the third" wait_chars "$tmp/o.log" "$(( $(console "$tmp/m.log" | wc -c) + $(console "$tmp/n.log" | wc -c) + 1 ))" 60
+check "... unbroken across three processes" cyclic "$(console "$tmp/m.log")$(console "$tmp/n.log")$(console "$tmp/o.log")"
+check "... no RAM copied" test "$(received_bytes o)" -lt 1048576
+kill9 o
 summary

@@ -33,6 +33,13 @@ TEST(ApiJson, MachineConfigurationReadsBack) {
     auto back = parse_machine_configuration(json);
     ASSERT_TRUE(back) << back.error().message();
     EXPECT_EQ(*back, m);
+    // vireo's memory_backend appears only when set, so Firecracker's output stays unchanged.
+    m = MachineConfiguration{.memory_backend = MemoryBacking::Memfd};
+    json = to_json(m);
+    EXPECT_NE(json.find(R"("memory_backend":"Memfd")"), std::string::npos) << json;
+    back = parse_machine_configuration(json);
+    ASSERT_TRUE(back) << back.error().message();
+    EXPECT_EQ(*back, m);
 }
 
 TEST(ApiJson, VmConfigUsesFirecrackerSectionNames) {

@@ -321,6 +321,11 @@ TEST(MachineConfigurationBody, DefaultsAndRanges) {
     EXPECT_EQ(m->mem_size_mib, 1048576u);
     EXPECT_TRUE(m->smt);
     EXPECT_EQ(m->huge_pages, HugePages::Hugetlbfs2M);
+    EXPECT_EQ(m->memory_backend, MemoryBacking::Anonymous);
+    m = parse_machine_configuration(
+        R"({"vcpu_count":1,"mem_size_mib":128,"memory_backend":"Memfd"})");
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_EQ(m->memory_backend, MemoryBacking::Memfd);
 
     struct Bad {
         const char* body;
@@ -340,6 +345,9 @@ TEST(MachineConfigurationBody, DefaultsAndRanges) {
              {R"({"vcpu_count":3,"mem_size_mib":128,"smt":true})", "1 or even"},
              {R"({"vcpu_count":1,"mem_size_mib":129,"huge_pages":"2M"})", "multiple of 2"},
              {R"({"vcpu_count":1,"mem_size_mib":128,"huge_pages":"1G"})", "\"Transparent\""},
+             {R"({"vcpu_count":1,"mem_size_mib":128,"memory_backend":"Shm"})", "\"Memfd\""},
+             {R"({"vcpu_count":1,"mem_size_mib":128,"memory_backend":"Memfd","huge_pages":"2M"})",
+              "cannot be combined"},
              {R"({"vcpu_count":1,"mem_size_mib":128,"cpu_template":"T2"})", "\"None\" or absent"},
              {R"({"vcpu_count":1,"mem_size_mib":128,"cpu_template":"none"})", "`none`"},
          }) {
@@ -375,6 +383,12 @@ TEST(MachineConfigurationBody, PatchAndApply) {
     auto refused = apply_machine_configuration_patch(base, *odd);
     ASSERT_FALSE(refused);
     EXPECT_NE(refused.error().message().find("1 or even"), std::string::npos);
+    auto memfd = parse_machine_configuration_patch(R"({"memory_backend":"Memfd"})");
+    ASSERT_TRUE(memfd) << memfd.error().message();
+    base = MachineConfiguration{.mem_size_mib = 256, .huge_pages = HugePages::Hugetlbfs2M};
+    refused = apply_machine_configuration_patch(base, *memfd);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("cannot be combined"), std::string::npos);
 }
 
 TEST(DriveBody, ValuesAndIds) {
@@ -646,6 +660,13 @@ TEST(MigrationParams, BodiesParseWithDefaults) {
         "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}]})");
     ASSERT_TRUE(receive) << receive.error().message();
     EXPECT_EQ(receive->network_overrides.size(), 1U);
+    EXPECT_FALSE(receive->local);
+    send = parse_migration_send_params(R"({"destination_url": "unix:/m", "local": true})");
+    ASSERT_TRUE(send) << send.error().message();
+    EXPECT_TRUE(send->local);
+    receive = parse_migration_receive_params(R"({"receiver_url": "unix:/m", "local": true})");
+    ASSERT_TRUE(receive) << receive.error().message();
+    EXPECT_TRUE(receive->local);
     EXPECT_TRUE(parse_migration_cancel(""));
     EXPECT_TRUE(parse_migration_cancel(" {} "));
 }
@@ -661,7 +682,8 @@ TEST(MigrationParams, BadBodiesNameTheProblem) {
         {R"({"destination_url": "unix:/m", "max_bandwidth_mib": 1048577})", "max_bandwidth_mib"},
         {R"({"destination_url": "unix:/m", "timeout_strategy": "Retry"})", "timeout_strategy"},
         {R"({"destination_url": "unix:/m", "auto_converge": 1})", "auto_converge"},
-        {R"({"destination_url": "unix:/m", "local": true})", "not supported"},
+        {R"({"destination_url": "tcp:127.0.0.1:7", "local": true})", "must be unix:PATH"},
+        {R"({"destination_url": "unix:/m", "local": "yes"})", "local"},
         {R"({"destination_url": "unix:/m", "speed": 3})", "speed"},
     };
     for (const auto& [body, word] : send_cases) {
@@ -672,7 +694,7 @@ TEST(MigrationParams, BadBodiesNameTheProblem) {
     }
     const std::pair<const char*, const char*> receive_cases[] = {
         {R"({})", "receiver_url"},
-        {R"({"receiver_url": "unix:/m", "local": true})", "not supported"},
+        {R"({"receiver_url": "tcp:127.0.0.1:7", "local": true})", "must be unix:PATH"},
         {R"({"receiver_url": "unix:/m", "drive_overrides": [{"drive_id": "bad id!",
              "path_on_host": "/x"}]})",
          "drive_id"},

@@ -1,6 +1,8 @@
 // The migration stream: frames, page runs and the receiver's state machine, fed the worst a
 // hostile or broken sender can send (issue 14): truncation at every offset, flipped bits, frames
 // out of order, oversized lengths, page runs outside RAM.
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,11 +28,24 @@ GuestMemory small_ram() {
 
 // A target that builds nothing: RAM of kRam bytes, and a record of what finish() got.
 struct FakeTarget final : MigrationTarget {
-    Result<GuestMemory*> prepare(const MigrationConfig& config) override {
+    Result<GuestMemory*> prepare(const MigrationConfig& config, bool local) override {
         prepared = config;
         if (refuse_config) {
             return Error("this host lacks a CPU feature");
         }
+        return local ? nullptr : &memory;
+    }
+    // A local migration's RAM: adopted as GuestMemory::adopt_memfd checks it.
+    Result<GuestMemory*> adopt(UniqueFd fd, std::uint64_t size) override {
+        if (size != kRam) {
+            return Error("wrong size");
+        }
+        const MemoryRegionSpec spec[] = {{GuestAddress{0}, kRam}};
+        auto m = GuestMemory::adopt_memfd(spec, std::move(fd));
+        if (!m) {
+            return m.error();
+        }
+        memory = std::move(m).value();
         return &memory;
     }
     Result<void> finish(const SnapshotContents& state) override {
@@ -70,7 +85,7 @@ std::vector<std::uint8_t> one_page_run(std::uint64_t gpa, std::uint8_t fill) {
 }
 
 TEST(MigrationFrame, RoundTripsEveryCommand) {
-    for (std::uint16_t c = 1; c <= 9; ++c) {
+    for (std::uint16_t c = 1; c <= 10; ++c) {
         const auto cmd = static_cast<MigrationCommand>(c);
         std::vector<std::uint8_t> payload(std::min<std::size_t>(max_payload(c), 5), 0xab);
         const auto bytes = encode_frame(cmd, payload);
@@ -314,6 +329,159 @@ TEST(MigrationReceiver, TargetRefusalsFailTheMigration) {
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("lacks a CPU feature"), std::string::npos);
     EXPECT_EQ(rx.phase(), MigrationReceiver::Phase::Failed);
+}
+
+GuestMemory memfd_ram() {
+    const MemoryRegionSpec spec[] = {{GuestAddress{0}, kRam}};
+    return std::move(GuestMemory::create(spec, MemoryOptions{.memfd = true}).value());
+}
+
+UniqueFd dup_of(int fd) {
+    return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+}
+
+std::vector<Frame> local_conversation() {
+    MigrationConfig config{R"({"machine-config":{"vcpu_count":1}})", {}, 2000000};
+    return {
+        frame(MigrationCommand::Start, encode_start(kMigrationProtocolVersion, kStartLocal)),
+        frame(MigrationCommand::Config, encode_config(config)),
+        frame(MigrationCommand::MemoryFd, encode_memory_fd(kRam)),
+        frame(MigrationCommand::State, state_bytes()),
+        frame(MigrationCommand::Complete),
+    };
+}
+
+// A local migration: RAM arrives as the source's memfd, shared, never as pages.
+TEST(MigrationReceiver, LocalMigrationAdoptsTheMemfd) {
+    GuestMemory source = memfd_ram();
+    ASSERT_TRUE(source.write_obj<std::uint32_t>(GuestAddress{3 * kPageSize}, 0xfeedf00d));
+    FakeTarget target;
+    MigrationReceiver rx(target, /*local_only=*/true);
+    for (const auto& f : local_conversation()) {
+        UniqueFd fd = f.command == MigrationCommand::MemoryFd ? dup_of(source.fd()) : UniqueFd();
+        auto r = rx.on_frame(f, std::move(fd));
+        ASSERT_TRUE(r) << command_name(f.command) << ": " << r.error().message();
+    }
+    EXPECT_EQ(rx.phase(), MigrationReceiver::Phase::Done);
+    EXPECT_EQ(rx.pages(), 0U);
+    EXPECT_EQ(target.memory.read_obj<std::uint32_t>(GuestAddress{3 * kPageSize}).value(),
+              0xfeedf00dU);
+    // One RAM, two mappings: a write on either side is seen on the other.
+    ASSERT_TRUE(target.memory.write_obj<std::uint32_t>(GuestAddress{5 * kPageSize}, 7));
+    EXPECT_EQ(source.read_obj<std::uint32_t>(GuestAddress{5 * kPageSize}).value(), 7U);
+}
+
+TEST(MigrationReceiver, LocalMigrationRefusals) {
+    GuestMemory source = memfd_ram();
+    const auto local = local_conversation();
+    const auto copy = good_conversation();
+    struct Case {
+        const char* name;
+        std::vector<std::pair<Frame, bool>> frames;  // a frame, and whether the memfd rides on it
+        bool local_only;
+        const char* expect;
+    };
+    std::vector<Case> cases = {
+        {"memfd missing",
+         {{local[0], false}, {local[1], false}, {local[2], false}},
+         false,
+         "without its file descriptor"},
+        {"fd on another frame", {{local[0], true}}, false, "a file descriptor came with a Start"},
+        {"pages in a local migration",
+         {{local[0], false}, {local[1], false}, {copy[2], false}},
+         false,
+         "unexpected Memory frame"},
+        {"state before the memfd",
+         {{local[0], false}, {local[1], false}, {local[3], false}},
+         false,
+         "unexpected State frame"},
+        {"two memfds",
+         {{local[0], false}, {local[1], false}, {local[2], true}, {local[2], true}},
+         false,
+         "unexpected MemoryFd frame"},
+        {"memfd in a copying migration",
+         {{copy[0], false}, {copy[1], false}, {local[2], true}},
+         false,
+         "unexpected MemoryFd frame"},
+        {"a copy where only local is taken", {{copy[0], false}}, true, "takes only a local"},
+        {"wrong size",
+         {{local[0], false},
+          {local[1], false},
+          {frame(MigrationCommand::MemoryFd, encode_memory_fd(kRam * 2)), true}},
+         false,
+         "wrong size"},
+        {"unknown start flags",
+         {{frame(MigrationCommand::Start, encode_start(kMigrationProtocolVersion, 6)), false}},
+         false,
+         "unknown flags 0x6"},
+    };
+    for (const auto& c : cases) {
+        FakeTarget target;
+        MigrationReceiver rx(target, c.local_only);
+        Result<void> last = ok();
+        for (const auto& [f, with_fd] : c.frames) {
+            last = rx.on_frame(f, with_fd ? dup_of(source.fd()) : UniqueFd());
+            if (!last) {
+                break;
+            }
+        }
+        ASSERT_FALSE(last) << c.name;
+        EXPECT_NE(last.error().message().find(c.expect), std::string::npos)
+            << c.name << ": " << last.error().message();
+        EXPECT_EQ(rx.phase(), MigrationReceiver::Phase::Failed) << c.name;
+    }
+}
+
+// What adopt_memfd takes: only a memfd of the right size that can never shrink under it.
+TEST(MigrationReceiver, AdoptMemfdRefusesWhatCouldFaultLater) {
+    const MemoryRegionSpec spec[] = {{GuestAddress{0}, kRam}};
+    GuestMemory sealed = memfd_ram();
+    EXPECT_TRUE(GuestMemory::adopt_memfd(spec, dup_of(sealed.fd())));
+    const MemoryRegionSpec bigger[] = {{GuestAddress{0}, 2 * kRam}};
+    auto wrong = GuestMemory::adopt_memfd(bigger, dup_of(sealed.fd()));
+    ASSERT_FALSE(wrong);
+    EXPECT_NE(wrong.error().message().find("is 262144 bytes"), std::string::npos)
+        << wrong.error().message();
+
+    UniqueFd unsealed(::memfd_create("test", MFD_CLOEXEC));
+    ASSERT_EQ(::ftruncate(unsealed.get(), kRam), 0);
+    auto shrinkable = GuestMemory::adopt_memfd(spec, std::move(unsealed));
+    ASSERT_FALSE(shrinkable);
+    EXPECT_NE(shrinkable.error().message().find("sealed against shrinking"), std::string::npos);
+
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    ::close(p[1]);
+    auto pipe = GuestMemory::adopt_memfd(spec, UniqueFd(p[0]));
+    ASSERT_FALSE(pipe);
+    EXPECT_NE(pipe.error().message().find("not a memfd"), std::string::npos);
+    // The sealed memfd cannot be shrunk by its creator either.
+    EXPECT_NE(::ftruncate(sealed.fd(), kPageSize), 0);
+}
+
+// The memfd rides on a frame's bytes over a Unix socket and is kept for the frame it came with.
+TEST(MigrationChannel, MemfdCrossesAUnixSocket) {
+    GuestMemory ram = memfd_ram();
+    ASSERT_TRUE(ram.write_obj<std::uint64_t>(GuestAddress{0}, 0x1122334455667788));
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    FrameChannel tx(UniqueFd(sv[0]), -1);
+    FrameChannel rx(UniqueFd(sv[1]), -1);
+    ASSERT_TRUE(tx.send(MigrationCommand::Complete, {}));
+    ASSERT_TRUE(tx.send_with_fd(MigrationCommand::MemoryFd, encode_memory_fd(kRam), ram.fd()));
+    auto first = rx.receive(std::chrono::seconds(5));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->command, MigrationCommand::Complete);
+    auto f = rx.receive(std::chrono::seconds(5));
+    ASSERT_TRUE(f) << f.error().message();
+    EXPECT_EQ(f->command, MigrationCommand::MemoryFd);
+    UniqueFd got = rx.take_received_fd();
+    ASSERT_TRUE(got.valid());
+    EXPECT_FALSE(rx.take_received_fd().valid());  // taken once
+    const MemoryRegionSpec spec[] = {{GuestAddress{0}, kRam}};
+    auto adopted = GuestMemory::adopt_memfd(spec, std::move(got));
+    ASSERT_TRUE(adopted) << adopted.error().message();
+    EXPECT_EQ(adopted->read_obj<std::uint64_t>(GuestAddress{0}).value(), 0x1122334455667788U);
 }
 
 // Over a real socket pair: a stream cut at every offset fails with a clear error, never hangs.

@@ -81,7 +81,8 @@ class VmmMigrationTest : public ::testing::Test {
 protected:
     // counter.elf with an 8 MiB initrd of random bytes: guest RAM that takes a while to send
     // (the counter itself touches a few pages), so a link can be cut, slowed or corrupted mid-way.
-    void start_counter(Vmm& vmm, const std::string& console) {
+    void start_counter(Vmm& vmm, const std::string& console,
+                       MemoryBacking backing = MemoryBacking::Anonymous) {
         const std::string initrd = m_dir.file("random.img");
         std::string bytes(8 << 20, '\0');
         std::uint64_t x = 0x9e3779b97f4a7c15ULL;
@@ -101,7 +102,10 @@ protected:
             vmm.send(BootSource{.kernel_image_path = kernel("counter.elf"), .initrd_path = initrd})
                 .status,
             204);
-        ASSERT_EQ(vmm.send(MachineConfiguration{.vcpu_count = 1, .mem_size_mib = 64}).status, 204);
+        ASSERT_EQ(vmm.send(MachineConfiguration{
+                               .vcpu_count = 1, .mem_size_mib = 64, .memory_backend = backing})
+                      .status,
+                  204);
         ASSERT_EQ(vmm.send(InstanceActionInfo{InstanceActionType::InstanceStart}).status, 204);
         ASSERT_TRUE(grows_past(console, 0));
     }
@@ -112,21 +116,29 @@ protected:
     }
     // A full migration from `src` (running counter.elf, console `out1`) to a fresh destination
     // listening on `url`; checks the guest counts on at the destination.
+    // `local`: RAM handed over as a memfd, not copied (the guest's RAM must be in one).
     void migrate_and_check(Vmm& src, const std::string& out1, const std::string& url,
-                           Accelerator* dst_accel = nullptr) {
+                           Accelerator* dst_accel = nullptr, bool local = false) {
         const auto out2 = m_dir.file("console-dst-" + std::to_string(++m_round));
         Vmm dst(dst_accel != nullptr ? *dst_accel : m_accel, out2);
-        auto r = dst.send(MigrationReceiveParams{.receiver_url = url});
+        auto r = dst.send(MigrationReceiveParams{.receiver_url = url, .local = local});
         ASSERT_EQ(r.status, 204) << fault(r);
         EXPECT_EQ(migration_of(dst).state, "active");
-        r = src.send(MigrationSendParams{.destination_url = url});
+        r = src.send(MigrationSendParams{.destination_url = url, .local = local});
         ASSERT_EQ(r.status, 204) << fault(r);
         ASSERT_TRUE(src.ended_within(60s)) << "the source did not hand the VM over";
         EXPECT_EQ(src.status(), kExitOk);
         const MigrationInfo got = settled(dst);
         ASSERT_EQ(got.state, "completed") << got.error.value_or("");
         EXPECT_EQ(got.role, "receive");
-        EXPECT_GE(got.iteration, 1U);
+        if (local) {
+            // No page crossed the socket: the configuration and the device state did.
+            EXPECT_EQ(got.iteration, 0U);
+            EXPECT_EQ(got.pages, 0U);
+            EXPECT_LT(got.bytes, 1U << 20) << "a local migration copied RAM";
+        } else {
+            EXPECT_GE(got.iteration, 1U);
+        }
         EXPECT_EQ(dst.state(), InstanceState::Running);
         ASSERT_TRUE(grows_past(out2, 0)) << "the migrated guest does not run";
         const std::string before = test::read_text(out1);
@@ -387,6 +399,52 @@ TEST_F(VmmMigrationTest, ADestinationLackingACpuFeatureRefusesBeforeMemoryMoves)
         EXPECT_EQ(dst.status(), kExitError);
     }
     expect_still_running(src, out1);
+    migrate_and_check(src, out1, "unix:" + m_dir.file("mig.sock"));
+}
+
+// A live upgrade on one host: guest RAM in a memfd handed over a Unix socket, never copied.
+TEST_F(VmmMigrationTest, LocalMigrationHandsRamOverWithoutCopying) {
+    const auto out1 = m_dir.file("console-src");
+    Vmm src(m_accel, out1);
+    start_counter(src, out1, MemoryBacking::Memfd);
+    migrate_and_check(src, out1, "unix:" + m_dir.file("mig.sock"), nullptr, /*local=*/true);
+}
+
+TEST_F(VmmMigrationTest, LocalMigrationRefusalsLeaveTheSourceRunning) {
+    const auto out1 = m_dir.file("console-src");
+    Vmm src(m_accel, out1);
+    start_counter(src, out1);  // anonymous RAM: nothing to hand over
+    auto r = src.send(MigrationSendParams{.destination_url = "tcp:127.0.0.1:4444", .local = true});
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(fault(r).find("unix:"), std::string::npos) << fault(r);
+    {
+        const auto url = "unix:" + m_dir.file("a.sock");
+        Vmm dst(m_accel, m_dir.file("console-a"));
+        ASSERT_EQ(dst.send(MigrationReceiveParams{.receiver_url = url}).status, 204);
+        r = src.send(MigrationSendParams{.destination_url = url, .local = true});
+        ASSERT_EQ(r.status, 204) << fault(r);
+        const MigrationInfo got = settled(src);
+        EXPECT_EQ(got.state, "failed");
+        EXPECT_NE(got.error.value_or("").find("not in one"), std::string::npos)
+            << got.error.value_or("");
+        expect_still_running(src, out1);
+        static_cast<void>(dst.stop());
+    }
+    {
+        // A destination that takes only a local migration refuses a copy before any RAM moves.
+        const auto url = "unix:" + m_dir.file("b.sock");
+        Vmm dst(m_accel, m_dir.file("console-b"));
+        ASSERT_EQ(dst.send(MigrationReceiveParams{.receiver_url = url, .local = true}).status, 204);
+        r = src.send(MigrationSendParams{.destination_url = url});
+        ASSERT_EQ(r.status, 204) << fault(r);
+        const MigrationInfo got = settled(src);
+        EXPECT_EQ(got.state, "failed");
+        EXPECT_NE(got.error.value_or("").find("takes only a local"), std::string::npos)
+            << got.error.value_or("");
+        expect_still_running(src, out1);
+        EXPECT_TRUE(dst.ended_within(10s));
+        EXPECT_NE(dst.status(), kExitOk);
+    }
     migrate_and_check(src, out1, "unix:" + m_dir.file("mig.sock"));
 }
 
