@@ -245,7 +245,7 @@ qemu_round() {
 # no_leftovers: every VMM of the previous round is gone (a survivor would eat CPU and write
 # into the logs the next round reads).
 no_leftovers() {
-  _left=$(ps -o pid,comm 2>/dev/null | awk '$2 ~ /^(vireo|qemu-system-x86)/ { print $1 }' | tr '\n' ' ')
+  _left=$(ps -o pid,comm 2>/dev/null | awk '$2 ~ /^(vireo|qemu-system-x86)/ && $2 !~ /^vireo-kvm-keep/ { print $1 }' | tr '\n' ' ')
   [ -z "$_left" ] || fail "VMM processes left over from the previous round: $_left"
 }
 

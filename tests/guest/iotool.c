@@ -13,6 +13,7 @@
 //   vireo-iotool tcp-fetch HOST PORT         connect, read until EOF
 //   vireo-iotool tcp-sink PORT               accept one connection, read until EOF, close
 //   vireo-iotool tcp-serve PORT BYTES        accept one connection, send BYTES, close
+//   vireo-iotool dirty SIZE RATE             rewrite a SIZE buffer forever, RATE bytes/s (0: flat out)
 //
 // Each prints one line: `RESULT <mode> bytes=N ops=N seconds=S.sss mbps=M.m iops=N`
 // (MB/s = 10^6 bytes per second); errors go to stderr with exit status 1.
@@ -47,7 +48,8 @@ static void usage(void) {
             "usage: vireo-iotool seqread|seqwrite|randread DEV [-b BS] [-q QD] [-s BYTES] [-t SECONDS]\n"
             "       vireo-iotool tcp-send HOST PORT BYTES | tcp-fetch HOST PORT\n"
             "       vireo-iotool tcp-sink PORT | tcp-serve PORT BYTES\n"
-            "       vireo-iotool cpuid LEAF [SUBLEAF]   (prints eax ebx ecx edx in hex)\n");
+            "       vireo-iotool cpuid LEAF [SUBLEAF]   (prints eax ebx ecx edx in hex)\n"
+            "       vireo-iotool dirty SIZE RATE   (RATE bytes/s with K/M/G, 0: as fast as it can)\n");
     exit(2);
 }
 
@@ -393,11 +395,47 @@ static int cpuid_mode(int argc, char** argv) {
     return 0;
 }
 
+// dirty SIZE RATE: a memory load for live migration (tests/bench/migrate-bench.sh and the
+// migration scenarios). Writes one word into each 4 KiB page of a SIZE buffer, page after page,
+// round and round, so each write dirties a page; RATE is in bytes of pages dirtied per second,
+// paced in 10 ms slices (0: no pacing). Runs until killed; prints nothing once started.
+__attribute__((noreturn)) static void dirty_mode(int argc, char** argv) {
+    if (argc != 4) usage();
+    const uint64_t size = parse_size(argv[2]);
+    const uint64_t rate = parse_size(argv[3]);
+    if (size < 4096) usage();
+    const uint64_t pages = size / 4096;
+    volatile uint64_t* buf = malloc(pages * 4096);
+    if (!buf) die("malloc");
+    const uint64_t per_slice = rate == 0 ? pages : (rate / 4096 + 99) / 100;  // pages per 10 ms
+    uint64_t page = 0, round = 0;
+    double next = now();
+    for (;;) {
+        for (uint64_t i = 0; i < per_slice; i++) {
+            buf[page * 512] = round;
+            if (++page == pages) {
+                page = 0;
+                round++;
+            }
+        }
+        if (rate == 0) continue;
+        next += 0.01;
+        const double wait = next - now();
+        if (wait > 0) {
+            struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+            nanosleep(&ts, NULL);
+        } else if (wait < -1.0) {
+            next = now();  // starved of CPU for a second: do not race to catch up
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) usage();
     g_mode = argv[1];
     if (argc > 1 && strcmp(argv[1], "stamp") == 0) return stamp_mode(argc, argv);
     if (strcmp(argv[1], "cpuid") == 0) return cpuid_mode(argc, argv);
+    if (strcmp(argv[1], "dirty") == 0) dirty_mode(argc, argv);
     if (strcmp(argv[1], "seqread") == 0 || strcmp(argv[1], "seqwrite") == 0 ||
         strcmp(argv[1], "randread") == 0 || strcmp(argv[1], "randverify") == 0)
         return block_mode(argc, argv);
