@@ -66,6 +66,21 @@ public:
                                                     Console& console, GuestMemory memory,
                                                     const SnapshotContents& snapshot,
                                                     bool keep_vm_id = false);
+    // restore() in two steps, for a live migration's destination, which builds the VM while
+    // the pages still arrive and applies the state only at the switch-over:
+    // prepare_restore() validates `config` and builds the VM, its memory slots, devices and
+    // vCPUs around `memory` (no state yet); the RAM is then filled through incoming_memory(), and
+    // finish_restore() checks the snapshot's layout and applies its state. With
+    // config.defer_disk_locks the disks are opened unlocked (the source still holds them) and
+    // finish_restore() takes the locks, failing if someone else has them.
+    static Result<std::unique_ptr<Machine>> prepare_restore(Accelerator& accel,
+                                                            const MachineConfig& config,
+                                                            Console& console, GuestMemory memory);
+    Result<void> finish_restore(Accelerator& accel, const MachineConfig& config,
+                                const SnapshotContents& snapshot, bool keep_vm_id);
+    // Guest RAM to be written by the migration receiver between the two steps, while no vCPU
+    // exists. Writes go through GuestMemory (the accelerator's write observer hears them).
+    GuestMemory& incoming_memory() { return m_memory; }
     // Every component's state as snapshot sections (not RAM: see memory()). Only while paused.
     Result<SnapshotContents> save_state();
     const GuestMemory& memory() const { return m_memory; }

@@ -65,6 +65,9 @@ struct MachineConfig {
     // Guest RAM in a sealed memfd mapped shared (machine-config memory_backend "Memfd"), which a
     // local live migration hands to the next vireo instead of copying it. Not with hugetlb.
     bool memfd = false;
+    // Open the disks without their locks, taken later by Machine::finish_restore(): a live
+    // migration's destination builds the VM while the source still holds them.
+    bool defer_disk_locks = false;
     // QEMU's isa-debug-exit at port 0xf4 (devices/platform/debug_exit.h): --debug-exit. A
     // multiboot kernel gets it either way.
     bool debug_exit = false;

@@ -41,8 +41,10 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
     m_disks = config.disks;
     for (std::size_t i = 0; i < config.disks.size(); ++i) {
         const DiskConfig& d = config.disks[i];
-        auto file = BlockFile::open(
-            d.path, {.read_only = d.read_only, .direct = d.direct, .engine = d.engine});
+        auto file = BlockFile::open(d.path, {.read_only = d.read_only,
+                                             .direct = d.direct,
+                                             .engine = d.engine,
+                                             .defer_lock = config.defer_disk_locks});
         if (!file) {
             return file.error();  // names the image and the problem
         }

@@ -113,35 +113,71 @@ Result<std::unique_ptr<Machine>> Machine::restore(Accelerator& accel, const Mach
                                                   Console& console, GuestMemory memory,
                                                   const SnapshotContents& snapshot,
                                                   bool keep_vm_id) {
+    auto m = prepare_restore(accel, config, console, std::move(memory));
+    if (!m) {
+        return m.error();
+    }
+    if (auto r = (*m)->finish_restore(accel, config, snapshot, keep_vm_id); !r) {
+        return r.error();
+    }
+    return m;
+}
+
+Result<std::unique_ptr<Machine>> Machine::prepare_restore(Accelerator& accel,
+                                                          const MachineConfig& config,
+                                                          Console& console, GuestMemory memory) {
     if (auto r = validate_machine_size(config); !r) {
         return r.error();
     }
-    // The RAM must be what the configuration lays out and what the snapshot saved.
+    // The RAM must be what the configuration lays out (finish_restore() checks the snapshot).
+    const auto expected = layout::ram_regions(config.memory);
+    const auto regions = memory.regions();
+    bool same = regions.size() == expected.size();
+    for (std::size_t i = 0; same && i < expected.size(); ++i) {
+        same = regions[i].start == expected[i].start && regions[i].size == expected[i].size;
+    }
+    if (!same) {
+        return Error(fmt::format("guest RAM is not laid out for {} MiB", config.memory >> 20));
+    }
+    std::unique_ptr<Machine> m(new Machine(std::move(memory), console));
+    if (auto r = m->build_platform(accel, config); !r) {
+        return r.error();
+    }
+    // The vCPUs too (creating one is slow under nested virtualization): finish_restore() only
+    // sets their state.
+    for (std::uint32_t id = 0; id < config.cpus; ++id) {
+        auto vcpu = m->m_vm->create_vcpu(id);
+        if (!vcpu) {
+            return vcpu.error();
+        }
+        m->m_vcpus.push_back(std::move(vcpu).value());
+    }
+    return m;
+}
+
+Result<void> Machine::finish_restore(Accelerator& accel, const MachineConfig& config,
+                                     const SnapshotContents& snapshot, bool keep_vm_id) {
     auto saved = load_section<MemoryLayoutState>(snapshot, "memory");
     if (!saved) {
         return saved.error();
     }
     const auto expected = layout::ram_regions(config.memory);
-    const auto regions = memory.regions();
-    bool same = saved->regions.size() == expected.size() && regions.size() == expected.size();
+    bool same = saved->regions.size() == expected.size();
     for (std::size_t i = 0; same && i < expected.size(); ++i) {
         same = saved->regions[i].start == expected[i].start.value &&
-               saved->regions[i].size == expected[i].size &&
-               regions[i].start == expected[i].start && regions[i].size == expected[i].size;
+               saved->regions[i].size == expected[i].size;
     }
     if (!same) {
         return Error(
             fmt::format("the snapshot's RAM layout does not match its configuration ({} MiB)",
                         config.memory >> 20));
     }
-    std::unique_ptr<Machine> m(new Machine(std::move(memory), console));
-    if (auto r = m->build_platform(accel, config); !r) {
-        return r.error();
+    if (config.defer_disk_locks) {
+        if (auto r = retake_disk_locks(); !r) {
+            return r;
+        }
     }
-    if (auto r = m->restore_state(accel, config, snapshot, keep_vm_id); !r) {
-        return r.error();
-    }
-    return m;
+    return restore_state(accel, config, snapshot, keep_vm_id);
 }
 
 Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& config,
@@ -195,14 +231,16 @@ Result<void> Machine::restore_state(Accelerator& accel, const MachineConfig& con
             m_guest_cpuid = s->cpuid;
             m_guest_tsc_khz = s->tsc_khz;
         }
-        auto vcpu = m_vm->create_vcpu(id);
-        if (!vcpu) {
-            return vcpu.error();
+        if (m_vcpus.size() <= id) {  // prepare_restore() made them
+            auto vcpu = m_vm->create_vcpu(id);
+            if (!vcpu) {
+                return vcpu.error();
+            }
+            m_vcpus.push_back(std::move(vcpu).value());
         }
-        if (auto r = (*vcpu)->restore_state(*s); !r) {
+        if (auto r = m_vcpus[id]->restore_state(*s); !r) {
             return r;
         }
-        m_vcpus.push_back(std::move(vcpu).value());
     }
     if (snapshot.find(fmt::format("vcpu.{}", config.cpus)) != nullptr) {
         return Error(

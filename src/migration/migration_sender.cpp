@@ -28,6 +28,12 @@ constexpr auto kAckTimeout = std::chrono::seconds(60);
 constexpr unsigned kThrottleFirst = 20;
 constexpr unsigned kThrottleStep = 10;
 constexpr unsigned kThrottleMax = 99;
+// Once the estimate fits the limit, another pass is still worth its time while it leaves at most
+// half as many dirty pages as the one before and more than this many remain: the VM stops only
+// for what a pass can no longer shrink (an idle guest: a handful of pages, not what it dirtied
+// during the whole first pass). Bounded by kMaxExtraPasses and by the time limit.
+constexpr std::uint64_t kFewPages = 64;
+constexpr unsigned kMaxExtraPasses = 4;
 
 }  // namespace
 
@@ -317,6 +323,8 @@ Result<void> MigrationSender::migrate() {
     }
     std::uint32_t iteration = 1;
     unsigned throttle = 0;
+    std::uint64_t previous = UINT64_MAX;  // dirty pages the pass before left
+    unsigned extra_passes = 0;
     for (;;) {
         const std::uint64_t sent_in_pass = m_channel->bytes_sent() - pass_bytes;
         if (auto r = send_frame(MigrationCommand::Iteration,
@@ -349,29 +357,36 @@ Result<void> MigrationSender::migrate() {
             bandwidth / (1 << 20), expected_ms,
             throttle != 0 ? fmt::format(", vCPUs throttled {}%", throttle) : "");
         if (expected_ms <= static_cast<double>(m_options.downtime.count())) {
-            return switch_over(std::move(dirty).value());
-        }
-        if (now - m_start >= m_options.timeout) {
-            if (m_options.cancel_on_timeout) {
-                return Error(fmt::format(
-                    "the migration did not converge within {} s (expected downtime {:.0f} ms, "
-                    "limit {} ms); timeout_strategy Cancel",
-                    m_options.timeout.count(), expected_ms, m_options.downtime.count()));
+            const bool shrinking = n > kFewPages && n <= previous / 2;
+            if (!shrinking || extra_passes == kMaxExtraPasses ||
+                now - m_start >= m_options.timeout) {
+                return switch_over(std::move(dirty).value());
             }
-            spdlog::warn(
-                "migration to {}: time limit reached; switching over anyway "
-                "(timeout_strategy Ignore, expected downtime {:.0f} ms)",
-                m_options.destination.to_string(), expected_ms);
-            return switch_over(std::move(dirty).value());
+            ++extra_passes;  // it fits already, but one more pass leaves less for the pause
+        } else {
+            if (now - m_start >= m_options.timeout) {
+                if (m_options.cancel_on_timeout) {
+                    return Error(fmt::format(
+                        "the migration did not converge within {} s (expected downtime {:.0f} ms, "
+                        "limit {} ms); timeout_strategy Cancel",
+                        m_options.timeout.count(), expected_ms, m_options.downtime.count()));
+                }
+                spdlog::warn(
+                    "migration to {}: time limit reached; switching over anyway "
+                    "(timeout_strategy Ignore, expected downtime {:.0f} ms)",
+                    m_options.destination.to_string(), expected_ms);
+                return switch_over(std::move(dirty).value());
+            }
+            if (m_options.auto_converge && iteration >= 2 &&
+                static_cast<double>(n * kPageSize) > 0.5 * static_cast<double>(sent_in_pass) &&
+                throttle < kThrottleMax) {
+                throttle = throttle == 0 ? kThrottleFirst
+                                         : std::min(kThrottleMax, throttle + kThrottleStep);
+                m_source.set_throttle(throttle);
+                update([&](MigrationProgress& p) { p.throttle_percent = throttle; });
+            }
         }
-        if (m_options.auto_converge && iteration >= 2 &&
-            static_cast<double>(n * kPageSize) > 0.5 * static_cast<double>(sent_in_pass) &&
-            throttle < kThrottleMax) {
-            throttle =
-                throttle == 0 ? kThrottleFirst : std::min(kThrottleMax, throttle + kThrottleStep);
-            m_source.set_throttle(throttle);
-            update([&](MigrationProgress& p) { p.throttle_percent = throttle; });
-        }
+        previous = n;
         ++iteration;
         pass_start = Clock::now();
         pass_bytes = m_channel->bytes_sent();

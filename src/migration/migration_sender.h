@@ -7,7 +7,9 @@
 //                                    estimated downtime (dirty bytes / measured bandwidth) is at
 //                                    most the limit; auto-converge throttles the vCPUs step by
 //                                    step when the guest dirties more than half of what a pass
-//                                    sends; at the time limit, cancel or switch over anyway
+//                                    sends; at the time limit, cancel or switch over anyway. Once
+//                                    the estimate fits, up to 4 more passes while each halves
+//                                    what is dirty: the pause carries what no pass can shrink
 //   switch-over                      stop the VM (I/O drained), the last dirty pages, the device
 //                                    state, the pages saving it touched, Complete
 //   Ack                              the commit point: ok = the VM is the destination's now;

@@ -156,7 +156,10 @@ private:
     bool m_stopped = false;  // VMM thread only
 };
 
-// What the receiver builds into: RAM at Config, the VM at Complete, both on the VMM thread.
+// What the receiver builds into, on the VMM thread: at Config the VM itself, around RAM the pages
+// then fill (Machine::prepare_restore; the disks opened unlocked while the source holds them),
+// so that Complete only applies the state (finish_restore) and the switch-over does not wait for
+// the VM to be built. In a local migration the VM is built when the memfd arrives.
 class VmmController::MigrationTargetAdapter final : public migration::MigrationTarget {
 public:
     MigrationTargetAdapter(VmmController& vmm, MigrationReceiveParams params)
@@ -211,23 +214,23 @@ public:
             }
             m_config = std::move(config);
             m_machine_config = std::move(machine_config).value();
+            m_machine_config.defer_disk_locks = true;
             if (local) {
                 return ok();  // RAM comes with MemoryFd (adopt)
             }
             auto memory = GuestMemory::create(layout::ram_regions(m_machine_config.memory),
                                               MemoryOptions{.memfd = m_machine_config.memfd,
-                                                            .hugepages = false,
+                                                            .hugepages = true,
                                                             .hugetlb = m_machine_config.hugetlb});
             if (!memory) {
                 return memory.error();
             }
-            m_memory.emplace(std::move(memory).value());
-            return ok();
+            return build(std::move(memory).value());
         });
         if (!r) {
             return r.error();
         }
-        return local ? nullptr : &*m_memory;
+        return local ? nullptr : &m_machine->incoming_memory();
     }
 
     Result<GuestMemory*> adopt(UniqueFd fd, std::uint64_t size) override {
@@ -241,13 +244,12 @@ public:
             if (!memory) {
                 return memory.error();
             }
-            m_memory.emplace(std::move(memory).value());
-            return ok();
+            return build(std::move(memory).value());
         });
         if (!r) {
             return r.error();
         }
-        return &*m_memory;
+        return &m_machine->incoming_memory();
     }
 
     Result<void> finish(const SnapshotContents& state) override {
@@ -255,17 +257,21 @@ public:
             if (m_vmm.m_state != InstanceState::NotStarted) {
                 return Error("this vireo started a VM meanwhile");
             }
-            const auto t0 = Clock::now();
-            auto machine = Machine::restore(m_vmm.m_accel, m_machine_config, m_vmm.m_console,
-                                            std::move(*m_memory), state, /*keep_vm_id=*/true);
-            m_memory.reset();
-            if (!machine) {
-                return machine.error();
+            if (!m_machine) {
+                return Error("no VM was built for the migration");
             }
-            spdlog::info("instance {}: the migrated VM was built in {:.1f} ms", m_vmm.m_options.id,
+            const auto t0 = Clock::now();
+            auto restored = m_machine->finish_restore(m_vmm.m_accel, m_machine_config, state,
+                                                      /*keep_vm_id=*/true);
+            if (!restored) {
+                m_machine.reset();
+                return restored;
+            }
+            spdlog::info("instance {}: the migrated VM's state applied in {:.1f} ms",
+                         m_vmm.m_options.id,
                          std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
             m_vmm.m_config = std::move(m_config);
-            m_vmm.m_machine = std::move(machine).value();
+            m_vmm.m_machine = std::move(m_machine);
             m_vmm.m_state = InstanceState::Paused;
             m_vmm.start_machine_thread();
             return ok();
@@ -273,11 +279,26 @@ public:
     }
 
 private:
+    // VMM thread. The VM without vCPUs or state, around `memory` (Machine::prepare_restore).
+    Result<void> build(GuestMemory memory) {
+        const auto t0 = Clock::now();
+        auto machine = Machine::prepare_restore(m_vmm.m_accel, m_machine_config, m_vmm.m_console,
+                                                std::move(memory));
+        if (!machine) {
+            return machine.error();
+        }
+        m_machine = std::move(machine).value();
+        spdlog::info("instance {}: the VM to migrate into was built in {:.1f} ms",
+                     m_vmm.m_options.id,
+                     std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        return ok();
+    }
+
     VmmController& m_vmm;
     MigrationReceiveParams m_params;
     VmConfig m_config;
     MachineConfig m_machine_config;
-    std::optional<GuestMemory> m_memory;
+    std::unique_ptr<Machine> m_machine;  // VMM thread only, until it is the controller's
 };
 
 Result<void> VmmController::run_on_vmm_thread(std::function<Result<void>()> task) {
@@ -487,6 +508,10 @@ ApiResponse VmmController::start_migration_receive(const MigrationReceiveParams&
             return;
         }
         const bool committed = *outcome == migration::ReceiveOutcome::Committed;
+        if (committed) {
+            spdlog::info("instance {}: the source let the VM go (Commit): resuming it here",
+                         m_options.id);
+        }
         static_cast<void>(run_on_vmm_thread([this, committed]() -> Result<void> {
             if (!committed) {
                 spdlog::warn(

@@ -72,7 +72,8 @@ for i in $(seq 1 100); do
 done
 check "100 PATCH /drives during guest resets all answered 204 ($patched)" test "$patched" -eq 100
 before=$(dots "$tmp/a.out")
-check "vireo is alive and the guest goes on" wait_dots "$tmp/a.out" $((before + 20))
+check "vireo is alive and the guest goes on" wait_dots "$tmp/a.out" $((before + 20)) ||
+  echo "  rounds: $before before, $(dots "$tmp/a.out") 60 s later; log: $(tail -2 "$tmp/a.log")"
 stop
 check "SIGTERM: exit 0" test $? -eq 0
 check "no abort or exception in vireo's output" \

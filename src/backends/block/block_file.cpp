@@ -117,7 +117,8 @@ Result<std::unique_ptr<BlockFile>> BlockFile::open(const std::string& path,
     if (!size) {
         return size.error();
     }
-    if (options.lock && ::flock(fd->get(), (options.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    if (options.lock && !options.defer_lock &&
+        ::flock(fd->get(), (options.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK) {
             return Error(fmt::format("disk image {}: in use (locked by another process or open "
                                      "file)",

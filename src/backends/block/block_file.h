@@ -72,6 +72,9 @@ struct BlockFileOptions {
     // Take an advisory flock(2) (shared when read-only, exclusive otherwise) so that two VMMs
     // cannot write one image. Fails when another open file description holds a conflicting lock.
     bool lock = true;
+    // With `lock`: open without taking it yet; retake_lock() takes it (a live migration's
+    // destination, building the VM while the source still holds the image).
+    bool defer_lock = false;
 };
 
 // tag: the caller's request id. result: bytes transferred for read/write (always the full
@@ -113,8 +116,9 @@ public:
 
     // The advisory lock (BlockFileOptions::lock) let go, and taken back: a live migration hands
     // the image to the destination once the VM is stopped and its I/O drained, and takes it
-    // back if the migration fails. Both do nothing for a file opened without `lock`. Taking it
-    // back fails (EBUSY, naming the path) when another process holds it meanwhile.
+    // back if the migration fails (or takes it the first time, BlockFileOptions::defer_lock). Both
+    // do nothing for a file opened without `lock`. Taking it back fails (EBUSY, naming the path)
+    // when another process holds it meanwhile.
     Result<void> release_lock();
     Result<void> retake_lock();
 
