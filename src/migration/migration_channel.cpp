@@ -222,12 +222,28 @@ Result<UniqueFd> connect_migration(const MigrationUrl& url, int stop_fd,
     return fd;
 }
 
-Result<void> FrameChannel::write_all(std::span<const std::uint8_t> bytes) {
+Result<void> FrameChannel::write_all(std::span<const std::uint8_t> bytes, int fd) {
+    // `fd` (when >= 0) rides on the first sendmsg that moves any byte; the rest goes plainly.
     while (!bytes.empty()) {
-        const ssize_t n = ::send(m_fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        if (fd >= 0) {
+            msg.msg_control = control;
+            msg.msg_controllen = sizeof control;
+            cmsghdr* c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int));
+            std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        }
+        const ssize_t n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL);
         if (n > 0) {
             bytes = bytes.subspan(static_cast<std::size_t>(n));
             m_sent += static_cast<std::uint64_t>(n);
+            fd = -1;
             continue;
         }
         if (n < 0 && errno == EINTR) {
@@ -244,55 +260,20 @@ Result<void> FrameChannel::write_all(std::span<const std::uint8_t> bytes) {
             }
             continue;
         }
-        return Error::from_errno("migration: the connection broke while sending");
+        return Error::from_errno(fd >= 0 ? "migration: sending guest RAM's file descriptor (a "
+                                           "local migration needs a Unix socket)"
+                                         : "migration: the connection broke while sending");
     }
     return ok();
 }
 
 Result<void> FrameChannel::send(MigrationCommand command, std::span<const std::uint8_t> payload) {
-    const auto frame = encode_frame(command, payload);
-    return write_all(frame);
+    return write_all(encode_frame(command, payload), -1);
 }
 
 Result<void> FrameChannel::send_with_fd(MigrationCommand command,
                                         std::span<const std::uint8_t> payload, int fd) {
-    const auto frame = encode_frame(command, payload);
-    // The descriptor rides on the first sendmsg that moves any byte; the rest goes plainly.
-    for (;;) {
-        iovec iov{const_cast<std::uint8_t*>(frame.data()), frame.size()};
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-        const ssize_t n = ::sendmsg(m_fd.get(), &msg, MSG_NOSIGNAL);
-        if (n > 0) {
-            m_sent += static_cast<std::uint64_t>(n);
-            return write_all(std::span(frame).subspan(static_cast<std::size_t>(n)));
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN) {
-            auto ready = wait_for(m_fd.get(), POLLOUT, m_stop, 60'000);
-            if (!ready) {
-                return ready.error();
-            }
-            if (!*ready) {
-                return Error("migration: the peer took nothing for 60 s");
-            }
-            continue;
-        }
-        return Error::from_errno(
-            "migration: sending guest RAM's file descriptor (a local migration needs a Unix "
-            "socket)");
-    }
+    return write_all(encode_frame(command, payload), fd);
 }
 
 Result<void> FrameChannel::read_exact(std::span<std::uint8_t> out, std::chrono::milliseconds idle,

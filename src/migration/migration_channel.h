@@ -63,7 +63,8 @@ public:
     void shutdown();
 
 private:
-    Result<void> write_all(std::span<const std::uint8_t> bytes);
+    // Sends every byte; `fd` (>= 0) is attached to the first ones (SCM_RIGHTS).
+    Result<void> write_all(std::span<const std::uint8_t> bytes, int fd);
     Result<void> read_exact(std::span<std::uint8_t> out, std::chrono::milliseconds idle,
                             bool frame_started);
 
