@@ -48,6 +48,13 @@ run_timed() {
   return "$_rc"
 }
 
+# scenario_retry WHY: says that the scenario runs a step again after WHY (a hang of a VMM that is
+# not vireo, e.g. QEMU booting a guest image): tests/nested/run puts the line in make check's
+# list of retries, so a rerun is never silent.
+scenario_retry() {
+  echo "VIREO-SCENARIO-RETRY: ${VIREO_STEP:+[$VIREO_STEP] }$*"
+}
+
 # expect_line FILE PATTERN: FILE must contain a line matching the extended regex PATTERN.
 expect_line() {
   tr -d '\r' < "$1" | grep -E -q "$2" || fail "expected a line matching '$2' in $1"
