@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <span>
@@ -98,6 +99,9 @@ std::unique_ptr<VirtioDevice> make_device(std::uint8_t which) {
                 __builtin_trap();
             }
             ::close(fd);
+            static char unlink_at_exit[sizeof name];
+            std::memcpy(unlink_at_exit, name, sizeof name);
+            std::atexit([] { ::unlink(unlink_at_exit); });
         }
         return std::string(name);
     }();
