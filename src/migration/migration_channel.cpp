@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "base/crc64.h"
+
 namespace vireo::migration {
 
 namespace {
@@ -271,6 +273,10 @@ Result<void> FrameChannel::send(MigrationCommand command, std::span<const std::u
     return write_all(encode_frame(command, payload), -1);
 }
 
+Result<void> FrameChannel::send_encoded(std::span<const std::uint8_t> frame) {
+    return write_all(frame, -1);
+}
+
 Result<void> FrameChannel::send_with_fd(MigrationCommand command,
                                         std::span<const std::uint8_t> payload, int fd) {
     return write_all(encode_frame(command, payload), fd);
@@ -327,20 +333,36 @@ Result<void> FrameChannel::read_exact(std::span<std::uint8_t> out, std::chrono::
 }
 
 Result<Frame> FrameChannel::receive(std::chrono::milliseconds idle) {
-    std::vector<std::uint8_t> bytes(kFrameHeaderSize);
-    if (auto r = read_exact(bytes, idle, false); !r) {
+    // Header, payload and trailer each read where they stay: the payload straight into the
+    // frame, checked in place (a Memory frame is a MiB; no copy of it is made here).
+    std::array<std::uint8_t, kFrameHeaderSize> header{};
+    if (auto r = read_exact(header, idle, false); !r) {
         return r.error();
     }
-    auto length = check_frame_header(
-        std::span<const std::uint8_t, kFrameHeaderSize>(bytes.data(), kFrameHeaderSize));
+    auto length = check_frame_header(header);
     if (!length) {
         return length.error();
     }
-    bytes.resize(kFrameHeaderSize + *length + kFrameTrailerSize);
-    if (auto r = read_exact(std::span(bytes).subspan(kFrameHeaderSize), idle, true); !r) {
+    Frame frame;
+    frame.payload.resize(*length);
+    if (auto r = read_exact(frame.payload, idle, true); !r) {
         return r.error();
     }
-    return decode_frame(bytes);
+    std::array<std::uint8_t, kFrameTrailerSize> trailer{};
+    if (auto r = read_exact(trailer, idle, true); !r) {
+        return r.error();
+    }
+    frame.command = static_cast<MigrationCommand>(header[4] | (header[5] << 8));
+    Crc64 crc;
+    crc.update(header);
+    crc.update(frame.payload);
+    std::uint64_t stored = 0;
+    std::memcpy(&stored, trailer.data(), sizeof stored);
+    if (stored != crc.value()) {
+        return Error(fmt::format("{} frame fails its checksum (corrupted in transit)",
+                                 command_name(frame.command)));
+    }
+    return frame;
 }
 
 void FrameChannel::shutdown() {

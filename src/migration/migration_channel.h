@@ -45,6 +45,8 @@ public:
     FrameChannel(UniqueFd socket, int stop_fd) : m_fd(std::move(socket)), m_stop(stop_fd) {}
 
     Result<void> send(MigrationCommand command, std::span<const std::uint8_t> payload);
+    // A frame already encoded whole (begin_frame ... finish_frame).
+    Result<void> send_encoded(std::span<const std::uint8_t> frame);
     // The same with `fd` attached to the frame's first byte (SCM_RIGHTS): Unix sockets only.
     Result<void> send_with_fd(MigrationCommand command, std::span<const std::uint8_t> payload,
                               int fd);

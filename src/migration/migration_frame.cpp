@@ -84,21 +84,32 @@ std::size_t max_payload(std::uint16_t command) {
     return 0;
 }
 
-std::vector<std::uint8_t> encode_frame(MigrationCommand command,
-                                       std::span<const std::uint8_t> payload) {
-    std::vector<std::uint8_t> out;
-    out.reserve(kFrameHeaderSize + payload.size() + kFrameTrailerSize);
+void begin_frame(std::vector<std::uint8_t>& out, MigrationCommand command) {
+    out.clear();
     const std::uint32_t magic = kFrameMagic;
     const auto cmd = static_cast<std::uint16_t>(command);
     const std::uint16_t flags = 0;
-    const auto length = static_cast<std::uint32_t>(payload.size());
+    const std::uint32_t length = 0;
     store(out, &magic, 4);
     store(out, &cmd, 2);
     store(out, &flags, 2);
     store(out, &length, 4);
-    out.insert(out.end(), payload.begin(), payload.end());
+}
+
+void finish_frame(std::vector<std::uint8_t>& out) {
+    const auto length = static_cast<std::uint32_t>(out.size() - kFrameHeaderSize);
+    std::memcpy(out.data() + 8, &length, sizeof length);
     const std::uint64_t crc = Crc64::of(out);
     store(out, &crc, 8);
+}
+
+std::vector<std::uint8_t> encode_frame(MigrationCommand command,
+                                       std::span<const std::uint8_t> payload) {
+    std::vector<std::uint8_t> out;
+    out.reserve(kFrameHeaderSize + payload.size() + kFrameTrailerSize);
+    begin_frame(out, command);
+    out.insert(out.end(), payload.begin(), payload.end());
+    finish_frame(out);
     return out;
 }
 

@@ -77,6 +77,11 @@ struct Frame {
 // The whole frame for `command` with `payload` (which must fit its cap).
 std::vector<std::uint8_t> encode_frame(MigrationCommand command,
                                        std::span<const std::uint8_t> payload);
+// A frame built in place, without copying its payload again: begin_frame() replaces `out`'s
+// bytes with the header (length 0), the caller appends the payload, and finish_frame() sets the
+// length and appends the CRC. `out` keeps its capacity, so one buffer serves every frame.
+void begin_frame(std::vector<std::uint8_t>& out, MigrationCommand command);
+void finish_frame(std::vector<std::uint8_t>& out);
 
 // The header's payload length after checking magic, command, flags and cap: the frame is then
 // kFrameHeaderSize + length + kFrameTrailerSize bytes long.

@@ -19,9 +19,9 @@ bool page_is_zero(const std::uint8_t* p) {
     return true;
 }
 
-Result<std::vector<std::uint8_t>> encode_page_run(const GuestMemory& mem, GuestAddress gpa,
-                                                  std::uint32_t count, bool skip_all_zero,
-                                                  PageRunStats& stats) {
+Result<bool> append_page_run(const GuestMemory& mem, GuestAddress gpa, std::uint32_t count,
+                             bool skip_all_zero, PageRunStats& stats,
+                             std::vector<std::uint8_t>& out) {
     if (count == 0 || count > kMaxPagesPerFrame || gpa.value % kPageSize != 0) {
         return Error(fmt::format("a page run of {} pages at {:#x}", count, gpa.value));
     }
@@ -29,31 +29,67 @@ Result<std::vector<std::uint8_t>> encode_page_run(const GuestMemory& mem, GuestA
     if (!host) {
         return host.error();
     }
-    std::vector<std::uint8_t> out(kPagesHeaderSize + count);
-    std::memcpy(out.data(), &gpa.value, 8);
-    std::memcpy(out.data() + 8, &count, 4);
+    const std::size_t begin = out.size();
+    // At most this much: grown once here, never page by page.
+    out.reserve(begin + kPagesHeaderSize + count + std::size_t{count} * kPageSize);
+    out.resize(begin + kPagesHeaderSize + count);
+    std::memcpy(out.data() + begin, &gpa.value, 8);
+    std::memcpy(out.data() + begin + 8, &count, 4);
     std::uint32_t zeros = 0;
     for (std::uint32_t i = 0; i < count; ++i) {
         const std::uint8_t* page = host->data() + std::size_t{i} * kPageSize;
         // The guest may be writing the page meanwhile: whatever bytes are copied here, the
         // write that changes them also dirties the page, and a later pass sends it again.
         if (page_is_zero(page)) {
-            out[kPagesHeaderSize + i] = kPageZero;
+            out[begin + kPagesHeaderSize + i] = kPageZero;
             ++zeros;
         } else {
-            out[kPagesHeaderSize + i] = kPageData;
+            out[begin + kPagesHeaderSize + i] = kPageData;
             out.insert(out.end(), page, page + kPageSize);
         }
     }
     if (zeros == count && skip_all_zero) {
-        return std::vector<std::uint8_t>{};
+        out.resize(begin);
+        return false;
     }
     stats.pages += count;
     stats.zero_pages += zeros;
+    return true;
+}
+
+Result<std::vector<std::uint8_t>> encode_page_run(const GuestMemory& mem, GuestAddress gpa,
+                                                  std::uint32_t count, bool skip_all_zero,
+                                                  PageRunStats& stats) {
+    std::vector<std::uint8_t> out;
+    auto r = append_page_run(mem, gpa, count, skip_all_zero, stats, out);
+    if (!r) {
+        return r.error();
+    }
     return out;
 }
 
-Result<PageRunStats> apply_page_run(GuestMemory& mem, std::span<const std::uint8_t> payload) {
+WrittenPages::WrittenPages(const GuestMemory& mem) {
+    for (const auto& r : mem.regions()) {
+        m_ranges.push_back(
+            {r.start.value, r.pages(), std::vector<std::uint64_t>((r.pages() + 63) / 64)});
+    }
+}
+
+bool WrittenPages::mark(std::uint64_t gpa) {
+    for (auto& r : m_ranges) {
+        if (gpa >= r.start && (gpa - r.start) / kPageSize < r.pages) {
+            const std::uint64_t page = (gpa - r.start) / kPageSize;
+            const std::uint64_t bit = std::uint64_t{1} << (page % 64);
+            const bool was = (r.bits[page / 64] & bit) != 0;
+            r.bits[page / 64] |= bit;
+            return was;
+        }
+    }
+    return true;  // not RAM (apply_page_run never asks): "may hold data" is the safe answer
+}
+
+Result<PageRunStats> apply_page_run(GuestMemory& mem, std::span<const std::uint8_t> payload,
+                                    WrittenPages* written) {
     if (payload.size() < kPagesHeaderSize) {
         return Error(
             fmt::format("Memory frame of {} bytes has no page run header", payload.size()));
@@ -94,12 +130,14 @@ Result<PageRunStats> apply_page_run(GuestMemory& mem, std::span<const std::uint8
     const std::uint8_t* data = kinds + count;
     for (std::uint32_t i = 0; i < count; ++i) {
         std::uint8_t* dst = host->data() + std::size_t{i} * kPageSize;
+        const bool was_written =
+            written == nullptr || written->mark(gpa + std::uint64_t{i} * kPageSize);
         if (kinds[i] == kPageData) {
             std::memcpy(dst, data, kPageSize);
             data += kPageSize;
         } else {
             ++stats.zero_pages;
-            if (!page_is_zero(dst)) {
+            if (was_written && !page_is_zero(dst)) {
                 std::memset(dst, 0, kPageSize);
             }
         }

@@ -187,6 +187,9 @@ Result<void> MigrationReceiver::act(const Frame& frame, UniqueFd fd) {
                 return Error("the destination prepared guest RAM the wrong way for this migration");
             }
             m_memory = *memory;
+            if (m_memory != nullptr) {
+                m_written = WrittenPages(*m_memory);
+            }
             m_phase = Phase::Memory;
             return ok();
         }
@@ -217,7 +220,7 @@ Result<void> MigrationReceiver::act(const Frame& frame, UniqueFd fd) {
             if ((m_phase != Phase::Memory && m_phase != Phase::AwaitComplete) || m_local) {
                 return unexpected();
             }
-            auto applied = apply_page_run(*m_memory, frame.payload);
+            auto applied = apply_page_run(*m_memory, frame.payload, &m_written);
             if (!applied) {
                 return applied.error();
             }

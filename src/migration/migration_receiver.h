@@ -21,6 +21,7 @@
 #include "base/result.h"
 #include "memory/guest_memory.h"
 #include "migration/migration_frame.h"
+#include "migration/migration_pages.h"
 #include "snapshot/snapshot_file.h"
 
 namespace vireo::migration {
@@ -88,6 +89,7 @@ private:
     bool m_local = false;  // the Start frame's kStartLocal
     Phase m_phase = Phase::AwaitStart;
     GuestMemory* m_memory = nullptr;
+    WrittenPages m_written;  // of *m_memory, in a copying migration
     SnapshotContents m_state;
     std::uint32_t m_iteration = 0;
     std::uint64_t m_pages = 0;

@@ -136,13 +136,17 @@ Result<void> MigrationSender::send_pages(const std::vector<std::vector<std::uint
             while (n < kMaxPagesPerFrame && page + n < pages && is_set(r, page + n)) {
                 ++n;
             }
-            auto payload = encode_page_run(
-                mem, GuestAddress{regions[r].start.value + page * kPageSize}, n, all, stats);
-            if (!payload) {
-                return payload.error();
+            // Built in place in one buffer: each page is copied once, into the frame.
+            begin_frame(m_frame, MigrationCommand::Memory);
+            auto appended =
+                append_page_run(mem, GuestAddress{regions[r].start.value + page * kPageSize}, n,
+                                all, stats, m_frame);
+            if (!appended) {
+                return appended.error();
             }
-            if (!payload->empty()) {
-                if (auto s = send_frame(MigrationCommand::Memory, *payload); !s) {
+            if (*appended) {
+                finish_frame(m_frame);
+                if (auto s = send_encoded(m_frame); !s) {
                     return s;
                 }
             }
@@ -201,10 +205,14 @@ Result<void> MigrationSender::await_ack(const char* after) {
 
 Result<void> MigrationSender::send_frame(MigrationCommand command,
                                          std::span<const std::uint8_t> payload) {
+    return send_encoded(encode_frame(command, payload));
+}
+
+Result<void> MigrationSender::send_encoded(std::span<const std::uint8_t> frame) {
     if (auto c = check_cancel(); !c) {
         return c;
     }
-    if (auto r = m_channel->send(command, payload); !r) {
+    if (auto r = m_channel->send_encoded(frame); !r) {
         if (m_cancelled.load()) {
             return Error("the migration was cancelled");
         }

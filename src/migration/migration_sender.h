@@ -118,6 +118,7 @@ private:
     // Sends the pages whose bits are set (all pages when `all`), in runs of up to 256.
     Result<void> send_pages(const std::vector<std::vector<std::uint64_t>>* dirty, bool all);
     Result<void> send_frame(MigrationCommand command, std::span<const std::uint8_t> payload);
+    Result<void> send_encoded(std::span<const std::uint8_t> frame);
     Result<void> check_cancel() const;
     // The destination's Ack to Config or Complete; its Abandon or a negative Ack as an error.
     Result<void> await_ack(const char* after);
@@ -128,6 +129,7 @@ private:
     SendOptions m_options;
     EventFd m_stop;
     std::unique_ptr<FrameChannel> m_channel;
+    std::vector<std::uint8_t> m_frame;  // the Memory frame being built (send_pages)
     std::atomic<bool> m_cancelled{false};
     std::atomic<bool> m_committed{false};
     bool m_stopped_vm = false;

@@ -90,6 +90,44 @@ wait_listen() {
   return 1
 }
 
+# kvm_sampler PID OUT: until PID ends, samples the KVM statistics of PID's VM (debugfs,
+# /sys/kernel/debug/kvm/PID-FD/) every 10 ms into OUT: "stamp_ms pf_fixed exits pages_4k pages_2m".
+# They show what the destination's guest waits for after the hand-over: a page fault of the
+# nested page tables (pf_fixed) costs tens of microseconds in this TCG-emulated host.
+kvm_sampler() {
+  [ -d /sys/kernel/debug/kvm ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+  [ -d /sys/kernel/debug/kvm ] || return 0
+  # Builtins only (no fork per sample): $EPOCHREALTIME, read, and a wait on an idle fifo.
+  rm -f "$2.fifo"
+  mkfifo "$2.fifo"
+  exec 9<> "$2.fifo"
+  : > "$2"
+  while kill -0 "$1" 2>/dev/null; do
+    for _d in /sys/kernel/debug/kvm/"$1"-*; do
+      [ -r "$_d/pf_fixed" ] || continue
+      read -r _f < "$_d/pf_fixed"; read -r _e < "$_d/exits"
+      read -r _p4 < "$_d/pages_4k"; read -r _p2 < "$_d/pages_2m"
+      _now=${EPOCHREALTIME/./}
+      echo "${_now%???} $_f $_e $_p4 $_p2" >> "$2"
+    done
+    read -r -t 0.01 -u 9 _ || true
+  done
+  exec 9<&-
+  rm -f "$2.fifo"
+}
+
+# stall_report SAMPLES DST_LOG: the destination VM's nested page faults and mappings from its
+# first sample to its first TICK, and 1 s later.
+stall_report() {
+  [ -s "$1" ] || return 0
+  _t=$(sed -n 's/^\([0-9]*\)\.[0-9]* TICK .*/\1/p' "$2" | head -1)
+  awk -v t="${_t:-0}" '
+    NR == 1 { f0 = $2; e0 = $3 }
+    $1 <= t { ft = $2; et = $3; p4t = $4; p2t = $5 }
+    $1 <= t + 1000 { f1 = $2; e1 = $3; p41 = $4; p21 = $5 }
+    END { printf "    destination KVM: to its first TICK %d nested page faults, %d exits (4K maps %d, 2M maps %d); 1 s later %d faults, %d exits (4K %d, 2M %d)\n", ft - f0, et - e0, p4t, p2t, f1 - f0, e1 - e0, p41, p21 }' "$1"
+}
+
 # gaps SRC_LOG DST_LOG FROM_MS: checks that the TICK numbers of both logs run on without a repeat
 # or a hole and prints the largest gap in ms between consecutive TICKs stamped after FROM_MS, with
 # the TICK it ended at; or "BAD <why>" (status 1). A line cut by the hand-over (the source printed
@@ -154,6 +192,7 @@ vireo_round() {
   for _ in $(seq 1 100); do [ -S "$dsock" ] && break; sleep 0.05; done
   [ -S "$dsock" ] || { round_failed vireo "$_load" "$_run" "migrate receive: no API socket after 5 s" "$_dst"; return 1; }
   _from=$(tail -1 "$_src" | cut -d' ' -f1)
+  kvm_sampler "$_dpid" /tmp/mb-kvm.txt &
   if ! timeout 300 vireo migrate send --api-sock "$sock" --to "$_url" --downtime-ms 300 $_local \
       > /tmp/mb-send.out 2>&1; then
     round_failed vireo "$_load" "$_run" "migrate send: $(tail -1 /tmp/mb-send.out)" "$_src" "$_dst"
@@ -180,6 +219,7 @@ vireo_round() {
   echo "$_line" >> /tmp/mb-results
   echo "run $_run vireo $_load: ${_line#vireo $_load } (largest gap before TICK ${_g#* })"
   timeline "$_src" "$_dst"
+  stall_report /tmp/mb-kvm.txt "$_dst"
   rm -f /tmp/mb-vireo-src.vlog /tmp/mb-vireo-dst.vlog
 }
 
@@ -220,6 +260,7 @@ qemu_round() {
   # QEMU listens once its machine is built.
   wait_listen "$_port" || { qmp_close mb; round_failed qemu "$_load" "$_run" "the destination QEMU does not listen on $_port after 20 s" "$_dst"; return 1; }
   _from=$(tail -1 "$_src" | cut -d' ' -f1)
+  kvm_sampler "$_dpid" /tmp/mb-kvm.txt &
   qmp mb '{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 107374182400, "downtime-limit": 300}}' > /dev/null &&
     qmp mb '{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [{"capability": "auto-converge", "state": true}]}}' > /dev/null &&
     qmp mb "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:127.0.0.1:$_port\"}}" > /dev/null ||
@@ -250,6 +291,7 @@ qemu_round() {
   _line="qemu $_load guest_ms=${_g% *} vmm_ms=$_vmm total_ms=$_total bytes=$_bytes passes=$_passes"
   echo "$_line" >> /tmp/mb-results
   echo "run $_run qemu $_load: ${_line#qemu $_load } (largest gap before TICK ${_g#* })"
+  stall_report /tmp/mb-kvm.txt "$_dst"
 }
 
 no_leftovers() {

@@ -163,6 +163,45 @@ TEST(MigrationPages, ZeroPagesTravelAsMarkers) {
     EXPECT_EQ(got, want);
 }
 
+// With WrittenPages (as the receiver applies runs), a zero page never written is not touched at
+// all: not even read, which would map the zero page (and split a huge one under a later write).
+// One that was written is cleared.
+TEST(MigrationPages, UnwrittenZeroPagesAreNotTouched) {
+    GuestMemory dst = small_ram();
+    auto host = dst.slice(GuestAddress{0}, kRam);
+    ASSERT_TRUE(host);
+    // 4 KiB pages here, so residency is per page (the RAM asks for huge ones).
+    ASSERT_EQ(::madvise(host->data(), kRam, MADV_NOHUGEPAGE), 0);
+    const auto resident = [&](std::uint64_t page) {
+        unsigned char v = 0;
+        EXPECT_EQ(::mincore(host->data() + page * kPageSize, kPageSize, &v), 0);
+        return (v & 1) != 0;
+    };
+    WrittenPages written(dst);
+    GuestMemory src = small_ram();
+    std::vector<std::uint8_t> page(kPageSize, 0x5a);
+    ASSERT_TRUE(src.write(GuestAddress{2 * kPageSize}, page));
+    PageRunStats stats;
+    auto run = encode_page_run(src, GuestAddress{0}, 4, false, stats);
+    ASSERT_TRUE(run);
+    ASSERT_TRUE(apply_page_run(dst, *run, &written));
+    EXPECT_FALSE(resident(0));
+    EXPECT_FALSE(resident(1));
+    EXPECT_TRUE(resident(2));
+    EXPECT_FALSE(resident(3));
+    // A later pass: page 2 is zero now and must read as zeros at the destination.
+    GuestMemory src2 = small_ram();
+    ASSERT_TRUE(src2.write(GuestAddress{3 * kPageSize}, page));
+    auto run2 = encode_page_run(src2, GuestAddress{0}, 4, false, stats);
+    ASSERT_TRUE(run2);
+    ASSERT_TRUE(apply_page_run(dst, *run2, &written));
+    std::vector<std::uint8_t> got(4 * kPageSize);
+    ASSERT_TRUE(dst.read(GuestAddress{0}, got));
+    std::vector<std::uint8_t> want(4 * kPageSize, 0);
+    std::memset(want.data() + 3 * kPageSize, 0x5a, kPageSize);
+    EXPECT_EQ(got, want);
+}
+
 TEST(MigrationPages, HostileRunsChangeNothing) {
     GuestMemory dst = small_ram();
     const auto good = one_page_run(kPageSize, 0x11);
