@@ -143,6 +143,26 @@ Result<void> fill_from_file(int fd, std::uint8_t* dst, std::uint64_t len, std::u
     return ok();
 }
 
+// The file behind guest RAM (`what`, for messages) must be a regular file (else: "is not
+// `kind`") of exactly the RAM's size: a shorter one would SIGBUS us at the first touch past its
+// end, a longer one is someone else's layout.
+Result<void> check_backing_file(int fd, std::span<const MemoryRegionSpec> specs, const char* what,
+                                const char* kind) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        return Error::from_errno(fmt::format("guest memory: {}", what));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return Error(fmt::format("guest memory: {} is not {}", what, kind));
+    }
+    const std::uint64_t total = total_size_of(specs);
+    if (static_cast<std::uint64_t>(st.st_size) != total) {
+        return Error(fmt::format("guest memory: {} is {} bytes, but the guest's RAM is {} bytes",
+                                 what, st.st_size, total));
+    }
+    return ok();
+}
+
 }  // namespace
 
 std::uint64_t free_huge_pages_2m() {
@@ -237,18 +257,8 @@ Result<GuestMemory> GuestMemory::create_from_file(std::span<const MemoryRegionSp
     if (auto r = validate(specs); !r) {
         return r.error();
     }
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-        return Error::from_errno("guest memory: the memory file");
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return Error("guest memory: the memory file is not a regular file");
-    }
-    const std::uint64_t total = total_size_of(specs);
-    if (static_cast<std::uint64_t>(st.st_size) != total) {
-        return Error(fmt::format(
-            "guest memory: the memory file is {} bytes, but the guest's RAM is {} bytes",
-            st.st_size, total));
+    if (auto r = check_backing_file(fd, specs, "the memory file", "a regular file"); !r) {
+        return r.error();
     }
     if (eager) {
         auto mem = create(specs, options);
@@ -294,18 +304,10 @@ Result<GuestMemory> GuestMemory::adopt_memfd(std::span<const MemoryRegionSpec> s
     if (auto r = validate(specs); !r) {
         return r.error();
     }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        return Error::from_errno("guest memory: the handed-over memory");
-    }
-    if (!S_ISREG(st.st_mode)) {
-        return Error("guest memory: the handed-over memory is not a memfd (not a regular file)");
-    }
-    const std::uint64_t total = total_size_of(specs);
-    if (static_cast<std::uint64_t>(st.st_size) != total) {
-        return Error(fmt::format(
-            "guest memory: the handed-over memory is {} bytes, but the guest's RAM is {} bytes",
-            st.st_size, total));
+    if (auto r = check_backing_file(fd.get(), specs, "the handed-over memory",
+                                    "a memfd (not a regular file)");
+        !r) {
+        return r.error();
     }
     // Without the seals its sender could shrink it under our mapping: the next touch of a page
     // past the new end would kill this process with SIGBUS.
