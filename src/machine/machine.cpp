@@ -408,6 +408,25 @@ bool Machine::paused() const {
     return m_paused;
 }
 
+namespace {
+
+// " (rip ... cs ... cr0 ...)": the vCPU's state at a crash, as far as it can be read.
+std::string cpu_state_of(Vcpu& vcpu) {
+    auto regs = vcpu.get_regs();
+    auto sregs = vcpu.get_sregs();
+    if (!regs || !sregs) {
+        return "";
+    }
+    return fmt::format(
+        " (rip {:#x} rsp {:#x} rflags {:#x} cs {:#x} cpl {} ss {:#x} cr0 {:#x} cr2 {:#x} cr3 {:#x} "
+        "cr4 {:#x} efer {:#x} idt {:#x}+{:#x} gdt {:#x}+{:#x} tr {:#x})",
+        regs->rip, regs->rsp, regs->rflags, sregs->cs.selector, sregs->cs.dpl, sregs->ss.selector,
+        sregs->cr0, sregs->cr2, sregs->cr3, sregs->cr4, sregs->efer, sregs->idt.base,
+        sregs->idt.limit, sregs->gdt.base, sregs->gdt.limit, sregs->tr.selector);
+}
+
+}  // namespace
+
 void Machine::vcpu_loop(Vcpu& vcpu) {
     while (!m_stopping.load()) {
         {
@@ -445,10 +464,10 @@ void Machine::vcpu_loop(Vcpu& vcpu) {
                 post(MachineExitKind::Reset, "the guest asked for a reset");
                 return;
             case VcpuExitKind::Shutdown:
-                post(MachineExitKind::Crash, fmt::format("vCPU {}: {}", vcpu.id(), exit->detail));
-                return;
             case VcpuExitKind::InternalError:
-                post(MachineExitKind::Crash, fmt::format("vCPU {}: {}", vcpu.id(), exit->detail));
+                // Where the guest was: what a report of a crashed guest needs first.
+                post(MachineExitKind::Crash,
+                     fmt::format("vCPU {}: {}{}", vcpu.id(), exit->detail, cpu_state_of(vcpu)));
                 return;
         }
     }
