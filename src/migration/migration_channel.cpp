@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "base/crc64.h"
+#include "base/time_account.h"
 
 namespace vireo::migration {
 
@@ -225,6 +226,7 @@ Result<UniqueFd> connect_migration(const MigrationUrl& url, int stop_fd,
 }
 
 Result<void> FrameChannel::write_all(std::span<const std::uint8_t> bytes, int fd) {
+    const TimeAccount account(m_io_time);
     // `fd` (when >= 0) rides on the first sendmsg that moves any byte; the rest goes plainly.
     while (!bytes.empty()) {
         iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
@@ -284,6 +286,7 @@ Result<void> FrameChannel::send_with_fd(MigrationCommand command,
 
 Result<void> FrameChannel::read_exact(std::span<std::uint8_t> out, std::chrono::milliseconds idle,
                                       bool frame_started) {
+    const TimeAccount account(m_io_time);
     std::size_t got = 0;
     while (got < out.size()) {
         // recvmsg, not recv: a descriptor the peer attached is kept (take_received_fd), never
@@ -353,6 +356,7 @@ Result<Frame> FrameChannel::receive(std::chrono::milliseconds idle) {
         return r.error();
     }
     frame.command = static_cast<MigrationCommand>(header[4] | (header[5] << 8));
+    const TimeAccount account(m_check_time);
     Crc64 crc;
     crc.update(header);
     crc.update(frame.payload);

@@ -59,6 +59,10 @@ public:
     UniqueFd take_received_fd() { return std::move(m_received_fd); }
 
     std::uint64_t bytes_sent() const { return m_sent; }
+    // Time spent in the socket calls and their waits (a sender blocked on a full socket is
+    // waiting for the receiver), and checking received frames' CRCs: where a transfer's time goes.
+    std::chrono::nanoseconds io_time() const { return m_io_time; }
+    std::chrono::nanoseconds check_time() const { return m_check_time; }
     std::uint64_t bytes_received() const { return m_received; }
     int fd() const { return m_fd.get(); }
     // Shuts the socket down both ways (the peer sees the end of the stream).
@@ -74,6 +78,8 @@ private:
     int m_stop;
     UniqueFd m_received_fd;
     std::uint64_t m_sent = 0;
+    std::chrono::nanoseconds m_io_time{0};
+    std::chrono::nanoseconds m_check_time{0};
     std::uint64_t m_received = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include "accel/accel_state.h"
 #include "base/state_archive.h"
+#include "base/time_account.h"
 #include "migration/migration_channel.h"
 #include "migration/migration_pages.h"
 
@@ -220,6 +221,7 @@ Result<void> MigrationReceiver::act(const Frame& frame, UniqueFd fd) {
             if ((m_phase != Phase::Memory && m_phase != Phase::AwaitComplete) || m_local) {
                 return unexpected();
             }
+            const TimeAccount account(m_apply_time);
             auto applied = apply_page_run(*m_memory, frame.payload, &m_written);
             if (!applied) {
                 return applied.error();

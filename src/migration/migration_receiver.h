@@ -80,6 +80,8 @@ public:
     std::uint32_t iterations() const { return m_iteration; }
     std::uint64_t pages() const { return m_pages; }
     std::uint64_t zero_pages() const { return m_zero_pages; }
+    // Time spent writing received pages into guest RAM.
+    std::chrono::nanoseconds apply_time() const { return m_apply_time; }
 
 private:
     Result<void> act(const Frame& frame, UniqueFd fd);
@@ -94,6 +96,7 @@ private:
     std::uint32_t m_iteration = 0;
     std::uint64_t m_pages = 0;
     std::uint64_t m_zero_pages = 0;
+    std::chrono::nanoseconds m_apply_time{0};
 };
 
 enum class ReceiveOutcome {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/time_account.h"
 #include "migration/migration_pages.h"
 
 namespace vireo::migration {
@@ -16,6 +17,10 @@ namespace vireo::migration {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double ms_of(std::chrono::nanoseconds d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+}
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
@@ -112,6 +117,8 @@ Result<void> MigrationSender::send_pages(const std::vector<std::vector<std::uint
     PageRunStats stats;
     const auto started = Clock::now();
     const std::uint64_t bytes_before = m_channel->bytes_sent();
+    const auto socket_before = m_channel->io_time();
+    m_read_time = m_checksum_time = std::chrono::nanoseconds{0};
     const auto is_set = [&](std::size_t region, std::uint64_t page) {
         if (all) {
             return true;
@@ -138,14 +145,19 @@ Result<void> MigrationSender::send_pages(const std::vector<std::vector<std::uint
             }
             // Built in place in one buffer: each page is copied once, into the frame.
             begin_frame(m_frame, MigrationCommand::Memory);
-            auto appended =
-                append_page_run(mem, GuestAddress{regions[r].start.value + page * kPageSize}, n,
-                                all, stats, m_frame);
+            auto appended = [&] {
+                const TimeAccount account(m_read_time);
+                return append_page_run(mem, GuestAddress{regions[r].start.value + page * kPageSize},
+                                       n, all, stats, m_frame);
+            }();
             if (!appended) {
                 return appended.error();
             }
             if (*appended) {
-                finish_frame(m_frame);
+                {
+                    const TimeAccount account(m_checksum_time);
+                    finish_frame(m_frame);
+                }
                 if (auto s = send_encoded(m_frame); !s) {
                     return s;
                 }
@@ -168,6 +180,7 @@ Result<void> MigrationSender::send_pages(const std::vector<std::vector<std::uint
             }
         }
     }
+    m_socket_time = m_channel->io_time() - socket_before;
     m_memory_bytes += m_channel->bytes_sent() - bytes_before;
     m_memory_time += Clock::now() - started;
     update([&](MigrationProgress& p) {
@@ -360,10 +373,11 @@ Result<void> MigrationSender::migrate() {
         });
         spdlog::info(
             "migration to {}: pass {} done: {} MiB sent, {} pages dirty, {:.0f} MiB/s, expected "
-            "downtime {:.1f} ms{}",
+            "downtime {:.1f} ms{} (reading RAM {:.0f} ms, checksums {:.0f} ms, socket {:.0f} ms)",
             m_options.destination.to_string(), iteration, sent_in_pass >> 20, n,
             bandwidth / (1 << 20), expected_ms,
-            throttle != 0 ? fmt::format(", vCPUs throttled {}%", throttle) : "");
+            throttle != 0 ? fmt::format(", vCPUs throttled {}%", throttle) : "", ms_of(m_read_time),
+            ms_of(m_checksum_time), ms_of(m_socket_time));
         if (expected_ms <= static_cast<double>(m_options.downtime.count())) {
             const bool shrinking = n > kFewPages && n <= previous / 2;
             if (!shrinking || extra_passes == kMaxExtraPasses ||

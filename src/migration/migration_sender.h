@@ -138,6 +138,11 @@ private:
     // Bytes of memory frames and the time spent sending them, for the bandwidth estimate.
     std::uint64_t m_memory_bytes = 0;
     std::chrono::steady_clock::duration m_memory_time{};
+    // Where the last send_pages() spent its time: reading RAM into frames (zero checks and the
+    // copy), their checksums, and the socket (which waits whenever the receiver is behind).
+    std::chrono::nanoseconds m_read_time{0};
+    std::chrono::nanoseconds m_checksum_time{0};
+    std::chrono::nanoseconds m_socket_time{0};
     std::chrono::steady_clock::time_point m_rate_start;
     std::uint64_t m_rate_bytes = 0;
     mutable std::mutex m_mutex;

@@ -484,6 +484,14 @@ ApiResponse VmmController::start_migration_receive(const MigrationReceiveParams&
                 m.channel = &channel;
             }
             outcome = migration::serve_migration(channel, receiver, kReceiveIdle);
+            const auto ms = [](std::chrono::nanoseconds d) {
+                return std::chrono::duration<double, std::milli>(d).count();
+            };
+            spdlog::info(
+                "instance {}: the migration's stream: {} bytes; socket {:.0f} ms (with the waits "
+                "for the sender), checksums {:.0f} ms, writing RAM {:.0f} ms",
+                m_options.id, channel.bytes_received(), ms(channel.io_time()),
+                ms(channel.check_time()), ms(receiver.apply_time()));
             std::lock_guard lock(m.mutex);
             m.progress.bytes = channel.bytes_received();
             m.progress.iteration = receiver.iterations();
