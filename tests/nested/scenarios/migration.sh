@@ -32,13 +32,26 @@ SCEN
 add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/mg-tick.sh /tmp/mg.cpio.gz || fail "add-scenario failed"
 
 pids=
-trap 'for p in $pids; do kill -9 "$p" 2>/dev/null; done' EXIT
+# On the way out: every VMM killed; after a failure, what each one said last.
+finish() {
+  _rc=$?
+  if [ $_rc -ne 0 ]; then
+    for _f in /tmp/mg-*.err /tmp/mg-*.vlog; do
+      [ -s "$_f" ] || continue
+      echo "  --- the end of $_f:"
+      tail -4 "$_f" | cut -c1-300 | sed 's/^/    /'
+    done
+  fi
+  for p in $pids; do kill -9 "$p" 2>/dev/null; done
+}
+trap finish EXIT
 
 # vm NAME MIB [BOOT_ARGS]: a vireo running the guest, API on /tmp/mg-NAME.sock, console in
-# /tmp/mg-NAME.log; sets PID.
+# /tmp/mg-NAME.log, log in /tmp/mg-NAME.vlog; sets PID.
 vm() {
   rm -f "/tmp/mg-$1.sock"
-  vireo --api-sock "/tmp/mg-$1.sock" > "/tmp/mg-$1.log" 2> "/tmp/mg-$1.err" &
+  # The log apart from the console: a log line could cut a TICK line in two.
+  vireo --api-sock "/tmp/mg-$1.sock" --log-path "/tmp/mg-$1.vlog" > "/tmp/mg-$1.log" 2> "/tmp/mg-$1.err" &
   PID=$!
   pids="$pids $PID"
   for _ in $(seq 1 100); do [ -S "/tmp/mg-$1.sock" ] && break; sleep 0.05; done
@@ -120,11 +133,17 @@ send_fails() {
   echo "  send: $(tail -1 "$_out")"
 }
 
-# consecutive SRC DST: the TICK numbers of the two consoles, one after the other, run on by one.
+# consecutive SRC DST: the TICK numbers of the two consoles, one after the other, run on by one;
+# if not, says where, with the end of the source's console and the start of the destination's.
 consecutive() {
   cat "/tmp/mg-$1.log" "/tmp/mg-$2.log" | tr -d '\r' | sed -n 's/^TICK \([0-9]*\)$/\1/p' |
     awk 'NR > 1 && $1 != prev + 1 { printf "TICK %d followed TICK %d\n", $1, prev; bad = 1; exit 1 }
-         { prev = $1 } END { if (!bad) printf "%d TICKs", NR }'
+         { prev = $1 } END { if (!bad) printf "%d TICKs", NR }' && return 0
+  echo "  the end of $1's console:"
+  tail -c 200 "/tmp/mg-$1.log" | cat -A | sed 's/^/    /'
+  echo "  the start of $2's console:"
+  head -c 200 "/tmp/mg-$2.log" | cat -A | sed 's/^/    /'
+  return 1
 }
 
 step "boot the counting guest (256 MiB)"
