@@ -278,6 +278,45 @@ wait_while_alive() {
   return 1
 }
 
+# counting_initramfs OUT MICROSECONDS [KEY]: the cloud initramfs with a scenario that prints
+# "TICK n" (n = 1, 2, ...) every MICROSECONDS, as OUT: the guest of the migration and snapshot
+# scenarios and benches. With KEY, a kernel argument KEY=RATE also starts `vireo-iotool dirty
+# 128M RATE` (or the size in KEY_size=SIZE) beside it: a guest that dirties memory.
+counting_initramfs() {
+  {
+    if [ -n "${3:-}" ]; then
+      echo "rate=\$(sed -n 's/.*$3=\\([^ ]*\\).*/\\1/p' /proc/cmdline)"
+      echo "size=\$(sed -n 's/.*${3}_size=\\([^ ]*\\).*/\\1/p' /proc/cmdline)"
+      echo 'if [ -n "$rate" ]; then vireo-iotool dirty "${size:-128M}" "$rate" & fi'
+    fi
+    echo 'i=0'
+    echo 'while :; do'
+    echo '  i=$((i + 1))'
+    echo '  echo "TICK $i"'
+    echo "  usleep $2"
+    echo 'done'
+  } > "/tmp/counting-$$.sh"
+  add-scenario "$GUEST/cloud/initramfs.cpio.gz" "/tmp/counting-$$.sh" "$1" || fail "add-scenario failed"
+}
+
+# Benchmark helpers (tests/bench/*-bench.sh). Results are lines "PREFIX... FIELD=N ..." in a file.
+# bench_median FILE PREFIX FIELD: the median of FIELD over the lines that start with PREFIX, or
+# n/a when there is none.
+bench_median() {
+  grep "^$2" "$1" | sed -n "s/.* $3=\([0-9]*\).*/\1/p" | sort -n |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+# bench_ratio A B: A / B with two decimals (n/a if either is).
+bench_ratio() { if [ "$1" = n/a ] || [ "$2" = n/a ]; then echo n/a; else awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; fi; }
+# bench_mib BYTES: in MiB, one decimal.
+bench_mib() { [ "$1" = n/a ] && echo n/a || awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+# bench_no_leftovers: fails the bench if a VMM of an earlier round still runs (the outer host's
+# own vireo-kvm-keeper aside).
+bench_no_leftovers() {
+  _left=$(ps -o pid,comm 2>/dev/null | awk '$2 ~ /^(vireo|qemu-system-x86)/ && $2 !~ /^vireo-kvm-keep/ { print $1 }' | tr '\n' ' ')
+  [ -z "$_left" ] || fail "VMM processes left over from the previous round: $_left"
+}
+
 # now_ms: sets NOW_MS to the milliseconds since boot (/proc/uptime: 10 ms resolution; no process
 # is started, so it can sit in a polling loop; busybox date has no %N).
 now_ms() {
