@@ -33,19 +33,7 @@ port=7800
 
 echo "transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null), shmem: $(cat /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null)"
 step "the counting guest"
-cat > /tmp/mb-tick.sh <<'SCEN'
-rate=$(sed -n 's/.*mb_dirty=\([^ ]*\).*/\1/p' /proc/cmdline)
-if [ -n "$rate" ]; then
-  vireo-iotool dirty 64M "$rate" &
-fi
-i=0
-while :; do
-  i=$((i + 1))
-  echo "TICK $i"
-  usleep 20000
-done
-SCEN
-add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/mb-tick.sh /tmp/mb.cpio.gz || fail "add-scenario failed"
+counting_initramfs /tmp/mb.cpio.gz 20000 mb_dirty
 
 vm_pids=
 cleanup() {
@@ -230,12 +218,12 @@ timeline() {
   {
     sed -n 's/^\([0-9]*\)\.[0-9]* \(TICK [0-9]*\)$/\1 source \2/p' "$1" | tail -1
     sed -n 's/^\([0-9]*\)\.[0-9]* \(TICK [0-9]*\)$/\1 destination \2/p' "$2" | head -1
-    grep -h 'switch-over took\|was built in\|state applied in\|let the VM go\|migration received' \
+    grep -h 'switch-over took\|was built in\|state applied in\|let the VM go\|migration received\|pass [0-9]* done\|the migration.s stream' \
       /tmp/mb-vireo-src.vlog /tmp/mb-vireo-dst.vlog 2>/dev/null |
       sed -n 's/^\[[0-9-]* \([0-9]*\):\([0-9]*\):\([0-9]*\)\.\([0-9]*\)\] \[[a-z]*\] \(.*\)$/\1 \2 \3 \4 \5/p' |
       awk '{ ms = (($1 * 60 + $2) * 60 + $3) * 1000 + $4; $1 = $2 = $3 = $4 = ""; print ms + 0, "log", $0 }'
   } | awk '{ if ($2 != "log") $1 = $1 % 86400000; print }' | sort -n |
-    awk 'NR == 1 { t0 = $1 } { printf "    %+6d ms  %s\n", $1 - t0, substr($0, index($0, $2)) }' | cut -c1-200
+    awk 'NR == 1 { t0 = $1 } { printf "    %+6d ms  %s\n", $1 - t0, substr($0, index($0, $2)) }' | cut -c1-320
 }
 
 qemu_vm() {
@@ -294,19 +282,15 @@ qemu_round() {
   stall_report /tmp/mb-kvm.txt "$_dst"
 }
 
-no_leftovers() {
-  _left=$(ps -o pid,comm 2>/dev/null | awk '$2 ~ /^(vireo|qemu-system-x86)/ && $2 !~ /^vireo-kvm-keep/ { print $1 }' | tr '\n' ' ')
-  [ -z "$_left" ] || fail "VMM processes left over from the previous round: $_left"
-}
 
 step "live migration over loopback TCP, $runs rounds, alternating vireo and QEMU, idle and dirtying"
 : > /tmp/mb-results
 for i in $(seq 1 "$runs"); do
   for load in idle dirty; do
     args=
-    [ $load = dirty ] && args=" mb_dirty=4M"
+    [ $load = dirty ] && args=" mb_dirty=4M mb_dirty_size=64M"
     for vmm in vireo qemu; do
-      no_leftovers
+      bench_no_leftovers
       ( sleep 400
         echo "WATCHDOG: run $i $vmm $load still going after 400 s; processes:"
         ps -o pid,stat,time,args | grep -E 'qemu|vireo|curl' | grep -v grep | cut -c1-150 ) &
@@ -316,17 +300,13 @@ for i in $(seq 1 "$runs"); do
       wait $watchdog 2>/dev/null
     done
   done
-  no_leftovers
+  bench_no_leftovers
   vireo_round local "$i" ""
 done
 
-# median VMM LOAD FIELD: the median of FIELD over the successful rounds, or n/a.
-median() {
-  grep "^$1 $2 " /tmp/mb-results | sed -n "s/.* $3=\([0-9]*\).*/\1/p" | sort -n |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
-ratio() { if [ "$1" = n/a ] || [ "$2" = n/a ]; then echo n/a; else awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; fi; }
-mib() { [ "$1" = n/a ] && echo n/a || awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+median() { bench_median /tmp/mb-results "$1 $2 " "$3"; }
+ratio() { bench_ratio "$@"; }
+mib() { bench_mib "$@"; }
 verdict() { [ "$1" = n/a ] && echo "n/a" || awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t) ? "met" : "NOT met" }'; }
 
 echo

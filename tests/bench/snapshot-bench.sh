@@ -31,15 +31,7 @@ vmms="vireo qemu-q35 qemu-microvm"
 
 step "scratch file system and the counting guest"
 scratch_fs 1024
-cat > /tmp/sb-tick.sh <<'SCEN'
-i=0
-while :; do
-  i=$((i + 1))
-  echo "TICK $i"
-  usleep 20000
-done
-SCEN
-add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/sb-tick.sh /tmp/sb.cpio.gz || fail "add-scenario failed"
+counting_initramfs /tmp/sb.cpio.gz 20000
 
 vm_pids=
 cleanup() {
@@ -242,18 +234,13 @@ qemu_round() {
   echo "run $_run ${_line#* }"
 }
 
-# no_leftovers: every VMM of the previous round is gone (a survivor would eat CPU and write
-# into the logs the next round reads).
-no_leftovers() {
-  _left=$(ps -o pid,comm 2>/dev/null | awk '$2 ~ /^(vireo|qemu-system-x86)/ && $2 !~ /^vireo-kvm-keep/ { print $1 }' | tr '\n' ' ')
-  [ -z "$_left" ] || fail "VMM processes left over from the previous round: $_left"
-}
-
+# Each round checks that every VMM of the previous round is gone (bench_no_leftovers: a survivor
+# would eat CPU and write into the logs the next round reads).
 step "snapshot and restore, $runs rounds, rotating $vmms"
 : > /tmp/sb-results
 for i in $(seq 1 "$runs"); do
   for vmm in $vmms; do
-    no_leftovers
+    bench_no_leftovers
     echo "run $i $vmm:"
     # A round takes well under a minute. If one does not end, say what is running (this also tells
     # a hang of this script from the nested host's own, which would not print it).
@@ -270,14 +257,10 @@ for i in $(seq 1 "$runs"); do
   done
 done
 
-# median VMM FIELD: the median of FIELD over VMM's successful rounds, or n/a.
-median() {
-  grep "^$1 " /tmp/sb-results | sed -n "s/.* $2=\([0-9]*\).*/\1/p" | sort -n |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
-}
-mib() { [ "$1" = n/a ] && echo n/a || awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+median() { bench_median /tmp/sb-results "$1 " "$2"; }
+mib() { bench_mib "$@"; }
 kib_mib() { [ "$1" = n/a ] && echo n/a || awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-ratio() { if [ "$1" = n/a ] || [ "$2" = n/a ]; then echo n/a; else awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; fi; }
+ratio() { bench_ratio "$@"; }
 
 echo
 echo "== bench/snapshot results (median of successful rounds; 1 vCPU, $mem_mib MiB, nested kvm-amd)"
