@@ -40,13 +40,26 @@ boot() {
     [ "$(api "$tmp/$1.sock" PUT /actions '{"action_type": "InstanceStart"}')" = 204 ]
 }
 # receive NAME URL [ARGS...]: `vireo migrate receive` listening on URL, its API on
-# $tmp/NAME.sock, with ARGS (e.g. --local).
+# $tmp/NAME.sock, with ARGS (e.g. --local). Waits for both sockets: the API's can come first, and
+# a destination frozen (SIGSTOP) before it listens on URL would refuse the source's connection.
 receive() {
   rm -f "$tmp/$1.sock"
   "$vireo" migrate receive --listen "$2" --accel "$accel" --api-sock "$tmp/$1.sock" "${@:3}" \
     --log-path "$tmp/$1.vlog" > "$tmp/$1.log" 2> "$tmp/$1.err" &
   echo $! > "$tmp/$1.pid"
-  wait_socket "$tmp/$1.sock"
+  wait_socket "$tmp/$1.sock" || return 1
+  case $2 in
+    unix:*) wait_socket "${2#unix:}" ;;
+    tcp:127.0.0.1:*)
+      local hex
+      hex=$(printf '0100007F:%04X' "${2##*:}")
+      for _ in $(seq 1 100); do
+        grep -q " $hex 00000000:0000 0A " /proc/net/tcp && return 0
+        sleep 0.05
+      done
+      return 1
+      ;;
+  esac
 }
 pid() { cat "$tmp/$1.pid"; }
 # kill9 NAME: ends the process quietly (no job-control notice).
