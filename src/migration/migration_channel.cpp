@@ -17,7 +17,6 @@
 
 #include <fmt/format.h>
 
-#include "base/crc64.h"
 #include "base/time_account.h"
 
 namespace vireo::migration {
@@ -355,17 +354,12 @@ Result<Frame> FrameChannel::receive(std::chrono::milliseconds idle) {
     if (auto r = read_exact(trailer, idle, true); !r) {
         return r.error();
     }
-    frame.command = static_cast<MigrationCommand>(header[4] | (header[5] << 8));
     const TimeAccount account(m_check_time);
-    Crc64 crc;
-    crc.update(header);
-    crc.update(frame.payload);
-    std::uint64_t stored = 0;
-    std::memcpy(&stored, trailer.data(), sizeof stored);
-    if (stored != crc.value()) {
-        return Error(fmt::format("{} frame fails its checksum (corrupted in transit)",
-                                 command_name(frame.command)));
+    auto command = check_frame_checksum(header, frame.payload, trailer);
+    if (!command) {
+        return command.error();
     }
+    frame.command = *command;
     return frame;
 }
 

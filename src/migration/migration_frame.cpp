@@ -136,6 +136,22 @@ Result<std::size_t> check_frame_header(std::span<const std::uint8_t, kFrameHeade
     return std::size_t{length};
 }
 
+Result<MigrationCommand> check_frame_checksum(
+    std::span<const std::uint8_t, kFrameHeaderSize> header, std::span<const std::uint8_t> payload,
+    std::span<const std::uint8_t, kFrameTrailerSize> trailer) {
+    Crc64 crc;
+    crc.update(header);
+    crc.update(payload);
+    std::uint64_t stored = 0;
+    std::memcpy(&stored, trailer.data(), sizeof stored);
+    const auto command = static_cast<MigrationCommand>(load_u16(header.data() + 4));
+    if (stored != crc.value()) {
+        return Error(fmt::format("{} frame fails its checksum (corrupted in transit)",
+                                 command_name(command)));
+    }
+    return command;
+}
+
 Result<Frame> decode_frame(std::span<const std::uint8_t> bytes) {
     if (bytes.size() < kFrameHeaderSize + kFrameTrailerSize) {
         return Error(fmt::format("migration frame of {} bytes is truncated", bytes.size()));
@@ -149,15 +165,14 @@ Result<Frame> decode_frame(std::span<const std::uint8_t> bytes) {
         return Error(fmt::format("migration frame of {} bytes, its header says {}", bytes.size(),
                                  body + kFrameTrailerSize));
     }
-    std::uint64_t crc = 0;
-    std::memcpy(&crc, bytes.data() + body, sizeof crc);
-    if (crc != Crc64::of(bytes.first(body))) {
-        return Error(
-            fmt::format("{} frame fails its checksum (corrupted in transit)",
-                        command_name(static_cast<MigrationCommand>(load_u16(bytes.data() + 4)))));
+    auto command = check_frame_checksum(bytes.first<kFrameHeaderSize>(),
+                                        bytes.subspan(kFrameHeaderSize, *length),
+                                        bytes.subspan(body).first<kFrameTrailerSize>());
+    if (!command) {
+        return command.error();
     }
     Frame f;
-    f.command = static_cast<MigrationCommand>(load_u16(bytes.data() + 4));
+    f.command = *command;
     f.payload.assign(bytes.begin() + kFrameHeaderSize, bytes.begin() + static_cast<long>(body));
     return f;
 }

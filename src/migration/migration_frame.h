@@ -86,6 +86,11 @@ void finish_frame(std::vector<std::uint8_t>& out);
 // The header's payload length after checking magic, command, flags and cap: the frame is then
 // kFrameHeaderSize + length + kFrameTrailerSize bytes long.
 Result<std::size_t> check_frame_header(std::span<const std::uint8_t, kFrameHeaderSize> header);
+// A frame read in its three parts, after check_frame_header() passed on `header`: its command,
+// once the CRC over header and payload matches the trailer.
+Result<MigrationCommand> check_frame_checksum(
+    std::span<const std::uint8_t, kFrameHeaderSize> header, std::span<const std::uint8_t> payload,
+    std::span<const std::uint8_t, kFrameTrailerSize> trailer);
 // One whole frame (exactly its bytes): every check, the CRC included.
 Result<Frame> decode_frame(std::span<const std::uint8_t> bytes);
 
