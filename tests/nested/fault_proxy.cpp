@@ -138,6 +138,15 @@ int main(int argc, char** argv) {
             forwarded = end;
         }
     }
+    // What the target said last (a destination's Abandon with its reason) may still wait here,
+    // unread because a write to the target failed first: it goes to the client before the close,
+    // as it would without this relay in between.
+    for (;;) {
+        const ssize_t n = ::recv(target, buf, sizeof buf, MSG_DONTWAIT);
+        if (n <= 0 || !write_all(client, buf, static_cast<std::size_t>(n))) {
+            break;
+        }
+    }
     ::close(client);
     ::close(target);
     if (!injected) {
