@@ -68,20 +68,11 @@ wait_tick() {
   done
 }
 
-# wait_listen PORT: until a socket listens on 127.0.0.1:PORT (/proc/net/tcp, state 0A), 20 s.
-wait_listen() {
-  _hex=$(printf '0100007F:%04X' "$1")
-  for _ in $(seq 1 400); do
-    grep -q " $_hex 00000000:0000 0A " /proc/net/tcp && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
 # kvm_sampler PID OUT: until PID ends, samples the KVM statistics of PID's VM (debugfs,
 # /sys/kernel/debug/kvm/PID-FD/) every 10 ms into OUT: "stamp_ms pf_fixed exits pages_4k pages_2m".
-# They show what the destination's guest waits for after the hand-over: a page fault of the
-# nested page tables (pf_fixed) costs tens of microseconds in this TCG-emulated host.
+# They tell whether the destination's guest, after the hand-over, waits on KVM (nested page
+# faults, exits) or on something else: measured, a few dozen faults and exits at the usual rate;
+# the wait is the TCG-emulated host translating the guest's code again at its new pages.
 kvm_sampler() {
   [ -d /sys/kernel/debug/kvm ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
   [ -d /sys/kernel/debug/kvm ] || return 0
@@ -246,7 +237,7 @@ qemu_round() {
   qemu_vm "$_dst" "$_args" -incoming "tcp:127.0.0.1:$_port"
   _dpid=$PID
   # QEMU listens once its machine is built.
-  wait_listen "$_port" || { qmp_close mb; round_failed qemu "$_load" "$_run" "the destination QEMU does not listen on $_port after 20 s" "$_dst"; return 1; }
+  wait_tcp_listen "$_port" 20 || { qmp_close mb; round_failed qemu "$_load" "$_run" "the destination QEMU does not listen on $_port after 20 s" "$_dst"; return 1; }
   _from=$(tail -1 "$_src" | cut -d' ' -f1)
   kvm_sampler "$_dpid" /tmp/mb-kvm.txt &
   qmp mb '{"execute": "migrate-set-parameters", "arguments": {"max-bandwidth": 107374182400, "downtime-limit": 300}}' > /dev/null &&

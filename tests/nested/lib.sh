@@ -299,6 +299,17 @@ counting_initramfs() {
   add-scenario "$GUEST/cloud/initramfs.cpio.gz" "/tmp/counting-$$.sh" "$1" || fail "add-scenario failed"
 }
 
+# wait_tcp_listen PORT SECONDS: until a socket listens on 127.0.0.1:PORT (/proc/net/tcp, state
+# 0A: no process is started per poll); status 1 after SECONDS.
+wait_tcp_listen() {
+  _hex=$(printf '0100007F:%04X' "$1")
+  for _ in $(seq 1 $(($2 * 20))); do
+    grep -q " $_hex 00000000:0000 0A " /proc/net/tcp && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 # Benchmark helpers (tests/bench/*-bench.sh). Results are lines "PREFIX... FIELD=N ..." in a file.
 # bench_median FILE PREFIX FIELD: the median of FIELD over the lines that start with PREFIX, or
 # n/a when there is none.

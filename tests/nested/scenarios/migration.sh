@@ -59,11 +59,7 @@ receive() {
     --log-path "/tmp/mg-$_name.vlog" "$@" > "/tmp/mg-$_name.log" 2> "/tmp/mg-$_name.err" &
   PID=$!
   pids="$pids $PID"
-  _hex=$(printf '0100007F:%04X' "$_port")
-  for _ in $(seq 1 400); do
-    grep -q " $_hex 00000000:0000 0A " /proc/net/tcp && return 0
-    sleep 0.05
-  done
+  wait_tcp_listen "$_port" 20 && return 0
   fail "migrate receive $_name does not listen on $_port after 20 s: $(cat "/tmp/mg-$_name.err")"
 }
 
