@@ -335,8 +335,17 @@ Result<void> FrameChannel::read_exact(std::span<std::uint8_t> out, std::chrono::
 }
 
 Result<Frame> FrameChannel::receive(std::chrono::milliseconds idle) {
+    Frame frame;
+    if (auto r = receive_into(frame, idle); !r) {
+        return r.error();
+    }
+    return frame;
+}
+
+Result<void> FrameChannel::receive_into(Frame& frame, std::chrono::milliseconds idle) {
     // Header, payload and trailer each read where they stay: the payload straight into the
-    // frame, checked in place (a Memory frame is a MiB; no copy of it is made here).
+    // frame, checked in place (a Memory frame is a MiB; no copy of it is made here). resize()
+    // to the size the buffer already has writes nothing; only growth is zero-filled.
     std::array<std::uint8_t, kFrameHeaderSize> header{};
     if (auto r = read_exact(header, idle, false); !r) {
         return r.error();
@@ -345,7 +354,6 @@ Result<Frame> FrameChannel::receive(std::chrono::milliseconds idle) {
     if (!length) {
         return length.error();
     }
-    Frame frame;
     frame.payload.resize(*length);
     if (auto r = read_exact(frame.payload, idle, true); !r) {
         return r.error();
@@ -360,7 +368,7 @@ Result<Frame> FrameChannel::receive(std::chrono::milliseconds idle) {
         return command.error();
     }
     frame.command = *command;
-    return frame;
+    return ok();
 }
 
 void FrameChannel::shutdown() {

@@ -53,6 +53,10 @@ public:
     // The next whole, checked frame; an error when the peer closes, the stream breaks a check,
     // nothing arrives for `idle` or the stop fd fires.
     Result<Frame> receive(std::chrono::milliseconds idle);
+    // The same into `frame`, whose payload buffer is reused: a stream of MiB-sized Memory frames
+    // then costs no allocation and no zero-filling per frame. On an error `frame` holds nothing
+    // meaningful.
+    Result<void> receive_into(Frame& frame, std::chrono::milliseconds idle);
 
     // The file descriptor that arrived with the last frame's bytes, if any (taken once). A
     // second one before it is taken replaces it; the kernel drops any beyond one per read.

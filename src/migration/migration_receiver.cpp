@@ -279,23 +279,23 @@ Result<void> MigrationReceiver::act(const Frame& frame, UniqueFd fd) {
 
 Result<ReceiveOutcome> serve_migration(FrameChannel& channel, MigrationReceiver& receiver,
                                        std::chrono::milliseconds idle) {
+    Frame frame;  // one payload buffer for the whole stream
     while (receiver.phase() != MigrationReceiver::Phase::Done) {
-        auto frame = channel.receive(idle);
-        if (!frame) {
+        if (auto got = channel.receive_into(frame, idle); !got) {
             // A frame that fails its checks (or a silent source): say why, if the link works.
             static_cast<void>(
-                channel.send(MigrationCommand::Abandon, encode_reason(frame.error().message())));
-            return frame.error();
+                channel.send(MigrationCommand::Abandon, encode_reason(got.error().message())));
+            return got.error();
         }
-        const bool completing = frame->command == MigrationCommand::Complete;
-        const bool configuring = frame->command == MigrationCommand::Config;
-        if (auto r = receiver.on_frame(*frame, channel.take_received_fd()); !r) {
+        const bool completing = frame.command == MigrationCommand::Complete;
+        const bool configuring = frame.command == MigrationCommand::Config;
+        if (auto r = receiver.on_frame(frame, channel.take_received_fd()); !r) {
             // Complete failed: the VM could not be built; tell the source in the Ack it waits
             // for. Anything else: Abandon (unless the source abandoned first).
             if (completing) {
                 static_cast<void>(
                     channel.send(MigrationCommand::Ack, encode_ack(false, r.error().message())));
-            } else if (frame->command != MigrationCommand::Abandon) {
+            } else if (frame.command != MigrationCommand::Abandon) {
                 static_cast<void>(
                     channel.send(MigrationCommand::Abandon, encode_reason(r.error().message())));
             }

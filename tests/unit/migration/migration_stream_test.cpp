@@ -523,6 +523,29 @@ TEST(MigrationChannel, MemfdCrossesAUnixSocket) {
     EXPECT_EQ(adopted->read_obj<std::uint64_t>(GuestAddress{0}).value(), 0x1122334455667788U);
 }
 
+// One Frame reused for a stream (as the receiver does): each frame comes out whole and exact as
+// the buffer shrinks and grows, with nothing of a longer earlier payload left behind.
+TEST(MigrationChannel, ReceiveIntoReusesOneFrame) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    FrameChannel tx(UniqueFd(sv[0]), -1);
+    FrameChannel rx(UniqueFd(sv[1]), -1);
+    const std::vector<std::uint8_t> payloads[] = {std::vector<std::uint8_t>(3000, 0xaa),
+                                                  std::vector<std::uint8_t>(10, 0xbb),
+                                                  {},
+                                                  std::vector<std::uint8_t>(5000, 0xcc)};
+    for (const auto& p : payloads) {
+        ASSERT_TRUE(tx.send(MigrationCommand::State, p));
+    }
+    Frame frame;
+    for (const auto& p : payloads) {
+        auto r = rx.receive_into(frame, std::chrono::seconds(5));
+        ASSERT_TRUE(r) << r.error().message();
+        EXPECT_EQ(frame.command, MigrationCommand::State);
+        EXPECT_EQ(frame.payload, p);
+    }
+}
+
 // Over a real socket pair: a stream cut at every offset fails with a clear error, never hangs.
 TEST(MigrationChannel, CutStreamsFailCleanly) {
     const auto bytes = encode_frame(MigrationCommand::Config, encode_config({"{}", {}, 0}));
