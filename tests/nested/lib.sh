@@ -24,24 +24,59 @@ fail() {
   exit 1
 }
 
+# descendants PID: PID's children, their children, and so on (one per line).
+descendants() {
+  for _c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    echo "$_c"
+    descendants "$_c"
+  done
+}
+
+# thread_report PID...: every thread of each PID: its name, scheduler state (R running, S/D
+# waiting), wait channel and kernel stack (root reads /proc/*/stack). Taken before a hung VMM is
+# stopped, it tells a vCPU still in KVM_RUN from one blocked on a lock (futex_wait) or a write.
+thread_report() {
+  for _p in "$@"; do
+    [ -d "/proc/$_p" ] || continue
+    echo "  process $_p: $(tr '\0' ' ' < "/proc/$_p/cmdline" | cut -c1-160)"
+    for _t in /proc/"$_p"/task/*; do
+      _st=$(sed 's/.*) //' "$_t/stat" 2>/dev/null | cut -d' ' -f1)
+      echo "    thread ${_t##*/} $(cat "$_t/comm" 2>/dev/null): state $_st, wchan $(cat "$_t/wchan" 2>/dev/null)"
+      head -8 "$_t/stack" 2>/dev/null | sed 's/^/      /'
+    done
+  done
+}
+
 # run_timed SECONDS LOG CMD...: runs CMD with output to LOG (and the console). After SECONDS it
 # gets SIGTERM (vireo then stops in order and, with --verbose, prints where each vCPU was), and
-# SIGKILL 5 s later. Returns CMD's status, or 124 when it had to be stopped.
+# SIGKILL 5 s later; before the SIGTERM, LOG.threads gets the thread_report of CMD's processes,
+# and if one was still there for the SIGKILL, it is printed (the VMM hung, not only its guest).
+# Returns CMD's status, or 124 when it had to be stopped.
 run_timed() {
   _secs=$1 _log=$2
   shift 2
   : > "$_log.timeout"
+  rm -f "$_log.killed" "$_log.threads"
   "$@" > "$_log" 2>&1 &
   _pid=$!
   ( sleep "$_secs"; kill -0 $_pid 2>/dev/null || exit 0; echo yes > "$_log.timeout"
-    kill -TERM $_pid 2>/dev/null; sleep 5; kill -KILL $_pid 2>/dev/null ) &
+    _procs="$_pid $(descendants $_pid)"
+    thread_report $_procs > "$_log.threads" 2>&1
+    kill -TERM $_procs 2>/dev/null; sleep 5
+    for _p in $_procs; do kill -0 "$_p" 2>/dev/null && echo "$_p" >> "$_log.killed"; done
+    kill -KILL $_procs 2>/dev/null ) &
   _wd=$!
   wait $_pid
   _rc=$?
-  kill $_wd 2>/dev/null
+  # After a timeout the watchdog still has CMD's other processes to stop: wait for it.
+  [ -s "$_log.timeout" ] || kill $_wd 2>/dev/null
   wait $_wd 2>/dev/null
   cat "$_log"
   if [ -s "$_log.timeout" ]; then
+    if [ -s "$_log.killed" ]; then
+      echo "the VMM did not end within 5 s of SIGTERM (killed); its threads before the SIGTERM:"
+      cat "$_log.threads"
+    fi
     echo "TIMEOUT${VIREO_STEP:+ [$VIREO_STEP]}: '$*' still running after ${_secs}s, stopped"
     return 124
   fi

@@ -37,4 +37,17 @@ rc=$?
 expect_line /tmp/pvh.log '^VIREO-GUEST-READY$'
 expect_line /tmp/pvh.log '^REPORT cpus=2 '
 expect_line /tmp/pvh.log '^VIREO-SCENARIO-EXIT 0$'
+step "a guest that never ends: run_timed stops its vireo at the limit, and vireo says where it was"
+# run_timed's watchdog signals every process under the command, not only the shell function that
+# started vireo (that alone left vireo running, unsignalled, after a timeout).
+printf 'echo "FOREVER started"\nsleep 100000\n' > /tmp/forever.sh
+vireo_boot forever 40 /tmp/forever.sh --memory 256M
+rc=$?
+[ $rc -eq 124 ] || fail "run_timed returned $rc for a guest that never ends (expected 124)"
+expect_line /tmp/forever.log '^FOREVER started$'
+expect_line /tmp/forever.log '^vCPU 0: [0-9]* exits'
+[ ! -s /tmp/forever.log.killed ] ||
+  fail "vireo did not end on SIGTERM: $(cat /tmp/forever.log.threads)"
+left=$(ps -o pid,comm | awk '$2 == "vireo" { print $1 }' | tr '\n' ' ')
+[ -z "$left" ] || fail "vireo processes left after the timeout: $left"
 echo "boot: OK"
