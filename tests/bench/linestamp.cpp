@@ -4,6 +4,7 @@
 // times in vireo's log), and writes it to stdout at once.
 //
 //   VMM ... | vireo-linestamp > LOG      LOG lines: "<ms, 3 decimals> <the line without \r>"
+//                                         ("<ms>~ <text>" for a last line the stream cut short)
 //
 // Used by tests/bench/migrate-bench.sh for the guest-observed downtime: the largest gap between
 // two TICK lines of a guest that prints one every few milliseconds.
@@ -66,8 +67,10 @@ int main() {
         }
     }
     if (!line.empty()) {
+        // The stream ended inside a line (a VMM that handed its guest over mid-line): its stamp
+        // gets a '~', so a reader can join it with where the line goes on (the next process).
         char stamp[32];
-        std::snprintf(stamp, sizeof stamp, "%.3f ", first);
+        std::snprintf(stamp, sizeof stamp, "%.3f~ ", first);
         write_all(stamp + line + "\n");
     }
     return 0;

@@ -110,16 +110,19 @@ stall_report() {
 # gaps SRC_LOG DST_LOG FROM_MS: checks that the TICK numbers of both logs run on without a repeat
 # or a hole and prints the largest gap in ms between consecutive TICKs stamped after FROM_MS, with
 # the TICK it ended at; or "BAD <why>" (status 1). A line cut by the hand-over (the source printed
-# "TICK ", the destination the number) counts once complete, at the destination's stamp.
+# "TI", the destination "CK 65": vireo-linestamp marks the source's unfinished last line with a
+# '~' after its stamp) is joined, and counts once complete, at the destination's stamp.
 gaps() {
   cat "$1" "$2" | awk -v from="$3" '
-    cut && NF == 2 && $2 ~ /^[0-9]+$/ { $3 = $2; $2 = "TICK" }
-    { cut = ($2 == "TICK" && NF == 2) }
-    $2 == "TICK" && NF >= 3 {
-      n = $3 + 0
+    {
+      stamp = $1; text = substr($0, index($0, " ") + 1)
+      if (cut != "") { text = cut text; cut = "" }
+      if (stamp ~ /~$/) { cut = text; next }
+      if (split(text, w, " ") != 2 || w[1] != "TICK" || w[2] !~ /^[0-9]+$/) next
+      n = w[2] + 0
       if (have && n != prev + 1) { printf "BAD TICK %d followed TICK %d\n", n, prev; bad = 1; exit 1 }
-      if (have && $1 >= from && $1 - t > max) { max = $1 - t; at = n }
-      have = 1; prev = n; t = $1
+      if (have && stamp >= from && stamp - t > max) { max = stamp - t; at = n }
+      have = 1; prev = n; t = stamp
     }
     END { if (!bad) printf "%d %d\n", max, at }'
 }
