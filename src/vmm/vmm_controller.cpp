@@ -233,7 +233,10 @@ int VmmController::run() {
     }
     write_metrics("exit");
     if (m_exit) {
-        spdlog::info("instance {}: the VM ended: {}", m_options.id, m_exit->message);
+        // Where each vCPU stopped and what it did (as `vireo run --verbose` prints): what a
+        // report of a guest that hung or crashed needs first.
+        spdlog::info("instance {}: the VM ended: {}; by vCPU:\n{}", m_options.id, m_exit->message,
+                     m_machine->exit_summary());
     }
     if (m_migration_failure) {
         fmt::print(stderr, "vireo: migration failed: {}\n", *m_migration_failure);

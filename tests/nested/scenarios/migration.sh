@@ -24,10 +24,13 @@ pids=
 finish() {
   _rc=$?
   if [ $_rc -ne 0 ]; then
+    # SIGTERM first: each VMM then logs where its vCPUs were as it ends.
+    for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+    sleep 2
     for _f in /tmp/mg-*.err /tmp/mg-*.vlog; do
       [ -s "$_f" ] || continue
       echo "  --- the end of $_f:"
-      tail -4 "$_f" | cut -c1-300 | sed 's/^/    /'
+      tail -7 "$_f" | cut -c1-300 | sed 's/^/    /'
     done
   fi
   for p in $pids; do kill -9 "$p" 2>/dev/null; done
