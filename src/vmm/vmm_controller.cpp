@@ -1,7 +1,6 @@
-// The VMM's request handling and lifecycle (vmm_controller.h). About 600 lines: snapshots are in
-// vmm_snapshot.cpp, migrations in vmm_migration.cpp, the configuration mapping in
-// machine_config_from.cpp; the rest is the one state machine, kept whole so every transition is
-// read in one file.
+// The VMM's request handling and lifecycle (vmm_controller.h). Snapshots are in vmm_snapshot.cpp,
+// migrations in vmm_migration.cpp, the configuration mapping in machine_config_from.cpp; the rest
+// is the one state machine, kept whole (600 lines) so every transition is read in one file.
 #include "vmm/vmm_controller.h"
 
 #include "vmm/vmm_migration.h"
@@ -233,8 +232,7 @@ int VmmController::run() {
     }
     write_metrics("exit");
     if (m_exit) {
-        // Where each vCPU stopped and what it did (as `vireo run --verbose` prints): what a
-        // report of a guest that hung or crashed needs first.
+        // Where each vCPU stopped (as `run --verbose` prints): a hung or crashed guest's clue.
         spdlog::info("instance {}: the VM ended: {}; by vCPU:\n{}", m_options.id, m_exit->message,
                      m_machine->exit_summary());
     }
@@ -580,8 +578,7 @@ void VmmController::write_metrics(const char* reason) {
     if (!m_metrics_fd.valid()) {
         return;
     }
-    // logger: Firecracker's names; a line the destination did not take (a full pipe) is counted
-    // in the next one.
+    // logger: Firecracker's names; a line the destination did not take (full pipe) counts next.
     std::string line = fmt::format(
         R"({{"utc_timestamp_ms":{},"reason":"{}","id":"{}","api_server":{{"requests":{},"failures":{}}},"logger":{{"missed_metrics_count":{},"missed_log_count":{}}},"seccomp":{{"num_faults":{}}})",
         std::chrono::duration_cast<std::chrono::milliseconds>(
