@@ -1,8 +1,10 @@
 // The VMM's request handling and lifecycle (vmm_controller.h). Snapshots are in vmm_snapshot.cpp,
-// migrations in vmm_migration.cpp, the configuration mapping in machine_config_from.cpp; the rest
-// is the one state machine, kept whole (600 lines) so every transition is read in one file.
+// migrations in vmm_migration.cpp, drive/NIC/entropy requests in vmm_devices.cpp, the configuration
+// mapping in machine_config_from.cpp; the rest is the one state machine, kept whole (600 lines) so
+// every transition is read in one file.
 #include "vmm/vmm_controller.h"
 
+#include "vmm/vmm_checks.h"
 #include "vmm/vmm_migration.h"
 
 #include <poll.h>
@@ -31,44 +33,6 @@
 #include "vmm/machine_config_from.h"
 
 namespace vireo {
-
-namespace {
-
-const char* state_name(InstanceState s) {
-    switch (s) {
-        case InstanceState::NotStarted:
-            return "Not started";
-        case InstanceState::Running:
-            return "Running";
-        case InstanceState::Paused:
-            return "Paused";
-    }
-    return "?";
-}
-
-std::string not_allowed(const char* what, InstanceState s) {
-    return fmt::format("{} is not allowed while the VM is '{}'", what, state_name(s));
-}
-
-bool regular_file(const std::string& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-}
-
-// Why `path` cannot be read as a kernel or initrd (a regular file, or a block device when
-// `block_ok`); nullopt when it can. stat() only: nothing is opened.
-std::optional<std::string> not_a_file(const std::string& path, bool block_ok) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        return std::string("no such file");
-    }
-    if (S_ISREG(st.st_mode) || (block_ok && S_ISBLK(st.st_mode))) {
-        return std::nullopt;
-    }
-    return fmt::format("is {}, not a regular file", file_type_name(st.st_mode));
-}
-
-}  // namespace
 
 Result<std::unique_ptr<VmmController>> VmmController::create(Accelerator& accel, Console& console,
                                                              VmmOptions options) {
@@ -353,101 +317,13 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 m_config.machine_config = *patched;  // checked whole, as a PUT is
                 return ApiResponse::no_content();
             } else if constexpr (std::is_same_v<T, Drive>) {
-                if (!pre_boot) {
-                    return ApiResponse::bad_request(not_allowed("PUT /drives", m_state));
-                }
-                if (!regular_file(r.path_on_host)) {
-                    return ApiResponse::bad_request(
-                        fmt::format("drive {}: {}: no such file", r.drive_id, r.path_on_host));
-                }
-                for (const Drive& d : m_config.drives) {
-                    if (r.is_root_device && d.is_root_device && d.drive_id != r.drive_id) {
-                        return ApiResponse::bad_request(
-                            fmt::format("drive {}: drive {} is already the root device", r.drive_id,
-                                        d.drive_id));
-                    }
-                }
-                auto it = std::find_if(m_config.drives.begin(), m_config.drives.end(),
-                                       [&](const Drive& d) { return d.drive_id == r.drive_id; });
-                if (it != m_config.drives.end()) {
-                    *it = r;
-                } else if (m_config.drives.size() >= kMaxDisks) {
-                    return ApiResponse::bad_request(fmt::format("at most {} drives", kMaxDisks));
-                } else {
-                    m_config.drives.push_back(r);
-                }
-                return ApiResponse::no_content();
+                return put_drive(r);
             } else if constexpr (std::is_same_v<T, PartialDrive>) {
-                auto it = std::find_if(m_config.drives.begin(), m_config.drives.end(),
-                                       [&](const Drive& d) { return d.drive_id == r.drive_id; });
-                if (it == m_config.drives.end()) {
-                    return ApiResponse::bad_request(fmt::format("no drive {}", r.drive_id));
-                }
-                if (!pre_boot) {
-                    if (auto refused = refuse_during_migration("PATCH /drives")) {
-                        return *refused;
-                    }
-                    const auto order = drives_in_disk_order(m_config);
-                    const auto index = static_cast<std::size_t>(
-                        std::find(order.begin(), order.end(), &*it) - order.begin());
-                    if (!r.path_on_host) {
-                        return ApiResponse::no_content();
-                    }
-                    if (auto swapped = m_machine->replace_disk(index, *r.path_on_host); !swapped) {
-                        return ApiResponse::failure(
-                            swapped.error().wrap(fmt::format("drive {}", r.drive_id)));
-                    }
-                    it->path_on_host = *r.path_on_host;
-                    spdlog::info("drive {}: now {}", r.drive_id, *r.path_on_host);
-                    return ApiResponse::no_content();
-                }
-                if (r.path_on_host) {
-                    if (!regular_file(*r.path_on_host)) {
-                        return ApiResponse::bad_request(
-                            fmt::format("drive {}: {}: no such file", r.drive_id, *r.path_on_host));
-                    }
-                    it->path_on_host = *r.path_on_host;
-                }
-                return ApiResponse::no_content();
+                return patch_drive(r);
             } else if constexpr (std::is_same_v<T, NetworkInterface>) {
-                if (!pre_boot) {
-                    return ApiResponse::bad_request(
-                        not_allowed("PUT /network-interfaces", m_state));
-                }
-                for (const NetworkInterface& n : m_config.network_interfaces) {
-                    if (n.iface_id == r.iface_id) {
-                        continue;
-                    }
-                    if (n.host_dev_name == r.host_dev_name) {
-                        return ApiResponse::bad_request(fmt::format(
-                            "tap {} is already used by interface {}", r.host_dev_name, n.iface_id));
-                    }
-                    if (r.guest_mac && n.guest_mac == r.guest_mac) {
-                        return ApiResponse::bad_request(fmt::format(
-                            "that guest MAC is already used by interface {}", n.iface_id));
-                    }
-                }
-                auto it = std::find_if(
-                    m_config.network_interfaces.begin(), m_config.network_interfaces.end(),
-                    [&](const NetworkInterface& n) { return n.iface_id == r.iface_id; });
-                if (it != m_config.network_interfaces.end()) {
-                    *it = r;
-                } else if (m_config.network_interfaces.size() >= kMaxNets) {
-                    return ApiResponse::bad_request(
-                        fmt::format("at most {} network interfaces", kMaxNets));
-                } else {
-                    m_config.network_interfaces.push_back(r);
-                }
-                return ApiResponse::no_content();
+                return put_network_interface(r);
             } else if constexpr (std::is_same_v<T, PartialNetworkInterface>) {
-                const bool found = std::any_of(
-                    m_config.network_interfaces.begin(), m_config.network_interfaces.end(),
-                    [&](const NetworkInterface& n) { return n.iface_id == r.iface_id; });
-                if (!found) {
-                    return ApiResponse::bad_request(
-                        fmt::format("no network interface {}", r.iface_id));
-                }
-                return ApiResponse::no_content();  // nothing to patch without rate limiters
+                return patch_network_interface(r);
             } else if constexpr (std::is_same_v<T, VmState>) {
                 if (auto refused = refuse_during_migration("PATCH /vm")) {
                     return *refused;
@@ -498,11 +374,7 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 }
                 return load_snapshot(r);
             } else if constexpr (std::is_same_v<T, EntropyDevice>) {
-                if (!pre_boot) {
-                    return ApiResponse::bad_request(not_allowed("PUT /entropy", m_state));
-                }
-                m_config.entropy = r;  // vireo machines always have a virtio-rng
-                return ApiResponse::no_content();
+                return put_entropy(r);
             }
         },
         request);

@@ -72,6 +72,12 @@ private:
     // The thread that runs the machine until it ends (InstanceStart and snapshot load).
     void start_machine_thread();
     ApiResponse set_state(VmStateRequest state);
+    // vmm_devices.cpp
+    ApiResponse put_drive(const Drive& drive);
+    ApiResponse patch_drive(const PartialDrive& patch);
+    ApiResponse put_network_interface(const NetworkInterface& iface);
+    ApiResponse patch_network_interface(const PartialNetworkInterface& patch);
+    ApiResponse put_entropy(const EntropyDevice& entropy);
     // vmm_snapshot.cpp
     ApiResponse create_snapshot(const SnapshotCreateParams& params);
     ApiResponse load_snapshot(const SnapshotLoadParams& params);
