@@ -41,13 +41,30 @@ OJson machine_json(const MachineConfiguration& m) {
     return j;
 }
 
+OJson bucket_json(const std::optional<BucketConfig>& b) {
+    if (!b) {
+        return OJson(nullptr);
+    }
+    return OJson{{"size", b->size},
+                 {"one_time_burst", b->one_time_burst},
+                 {"refill_time", b->refill_time_ms}};
+}
+
+OJson rate_limiter_json(const std::optional<RateLimiterConfig>& r) {
+    if (!r) {
+        return OJson(nullptr);
+    }
+    return OJson{{"bandwidth", bucket_json(r->bandwidth)}, {"ops", bucket_json(r->ops)}};
+}
+
 OJson drive_json(const Drive& d) {
     OJson j{{"drive_id", d.drive_id},
             {"partuuid", or_null(d.partuuid)},
             {"is_root_device", d.is_root_device},
             {"cache_type", name_of(kCacheTypeNames, d.cache_type)},
             {"is_read_only", d.is_read_only},
-            {"path_on_host", d.path_on_host}};
+            {"path_on_host", d.path_on_host},
+            {"rate_limiter", rate_limiter_json(d.rate_limiter)}};
     if (d.io_engine) {
         j["io_engine"] = name_of(kIoEngineNames, *d.io_engine);
     }
@@ -59,7 +76,9 @@ OJson net_json(const NetworkInterface& n) {
         {"iface_id", n.iface_id},
         {"host_dev_name", n.host_dev_name},
         {"guest_mac", n.guest_mac ? OJson(format_guest_mac(*n.guest_mac)) : OJson(nullptr)},
-        {"mtu", or_null(n.mtu)}};
+        {"mtu", or_null(n.mtu)},
+        {"rx_rate_limiter", rate_limiter_json(n.rx_rate_limiter)},
+        {"tx_rate_limiter", rate_limiter_json(n.tx_rate_limiter)}};
 }
 
 OJson logger_json(const Logger& l) {
@@ -131,7 +150,9 @@ std::string to_json(const VmConfig& config) {
     out["network-interfaces"] = std::move(nets);
     out["logger"] = config.logger ? logger_json(*config.logger) : OJson(nullptr);
     out["metrics"] = config.metrics ? metrics_json(*config.metrics) : OJson(nullptr);
-    out["entropy"] = config.entropy ? OJson::object() : OJson(nullptr);
+    out["entropy"] = config.entropy
+                         ? OJson{{"rate_limiter", rate_limiter_json(config.entropy->rate_limiter)}}
+                         : OJson(nullptr);
     return dump(out);
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "base/rate_limiter_config.h"
+
 namespace vireo {
 
 // Limits every parser enforces.
@@ -103,14 +105,18 @@ struct Drive {
     // Absent: io_uring where the kernel allows it, else the worker threads (GET /vm/config
     // leaves it out). Firecracker's default is Sync.
     std::optional<IoEngine> io_engine{};
+    // Firecracker's RateLimiter: bytes (bandwidth) and requests (ops) per refill_time.
+    std::optional<RateLimiterConfig> rate_limiter{};
 
     friend bool operator==(const Drive&, const Drive&) = default;
 };
 
-// PATCH /drives/{drive_id}: after boot, point the drive at a (resized or new) file.
+// PATCH /drives/{drive_id}: after boot, point the drive at a (resized or new) file and/or change
+// its rate limiter (RateLimiterConfig's update semantics). At least one of the two is present.
 struct PartialDrive {
     std::string drive_id{};
-    std::optional<std::string> path_on_host{};  // present: at least one property must be patched
+    std::optional<std::string> path_on_host{};
+    std::optional<RateLimiterConfig> rate_limiter{};
 
     friend bool operator==(const PartialDrive&, const PartialDrive&) = default;
 };
@@ -121,17 +127,21 @@ using GuestMac = std::array<std::uint8_t, 6>;
 // PUT /network-interfaces/{iface_id} and the "network-interfaces" entries (virtio-net on a tap).
 struct NetworkInterface {
     std::string iface_id{};
-    std::string host_dev_name{};          // tap name, 1..15 characters
-    std::optional<GuestMac> guest_mac{};  // absent: the VMM picks one
-    std::optional<std::uint16_t> mtu{};   // 68..65535: advertise VIRTIO_NET_F_MTU
+    std::string host_dev_name{};                         // tap name, 1..15 characters
+    std::optional<GuestMac> guest_mac{};                 // absent: the VMM picks one
+    std::optional<std::uint16_t> mtu{};                  // 68..65535: advertise VIRTIO_NET_F_MTU
+    std::optional<RateLimiterConfig> rx_rate_limiter{};  // frames to the guest
+    std::optional<RateLimiterConfig> tx_rate_limiter{};  // frames from the guest
 
     friend bool operator==(const NetworkInterface&, const NetworkInterface&) = default;
 };
 
-// PATCH /network-interfaces/{iface_id}: Firecracker updates rate limiters here; vireo has none
-// yet, so a valid patch names the interface only (the VMM checks that it exists).
+// PATCH /network-interfaces/{iface_id}: after boot, change the interface's rate limiters
+// (RateLimiterConfig's update semantics); an absent limiter is left as it is.
 struct PartialNetworkInterface {
     std::string iface_id{};
+    std::optional<RateLimiterConfig> rx_rate_limiter{};
+    std::optional<RateLimiterConfig> tx_rate_limiter{};
 
     friend bool operator==(const PartialNetworkInterface&,
                            const PartialNetworkInterface&) = default;
@@ -186,8 +196,11 @@ struct Metrics {
     friend bool operator==(const Metrics&, const Metrics&) = default;
 };
 
-// PUT /entropy and the "entropy" section: a virtio-rng device (its rate_limiter is refused).
+// PUT /entropy and the "entropy" section: the virtio-rng device and its rate limiter (bytes of
+// entropy and requests).
 struct EntropyDevice {
+    std::optional<RateLimiterConfig> rate_limiter{};
+
     friend bool operator==(const EntropyDevice&, const EntropyDevice&) = default;
 };
 

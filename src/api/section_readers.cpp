@@ -100,6 +100,26 @@ Result<MachineConfigurationPatch> read_machine_configuration_patch(const Json& j
     return finish(r, p);
 }
 
+Result<BucketConfig> read_token_bucket(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    BucketConfig b;
+    r.required_uint("size", b.size, 0, ~std::uint64_t{0});
+    std::optional<std::uint64_t> burst;
+    r.optional_uint("one_time_burst", burst, 0, ~std::uint64_t{0});
+    r.required_uint("refill_time", b.refill_time_ms, 0, kMaxRefillTimeMs,
+                    "milliseconds; their nanoseconds must fit in 64 bits");
+    b.one_time_burst = burst.value_or(0);
+    return finish(r, b);
+}
+
+Result<RateLimiterConfig> read_rate_limiter(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    RateLimiterConfig c;
+    r.optional_object("bandwidth", c.bandwidth, read_token_bucket);
+    r.optional_object("ops", c.ops, read_token_bucket);
+    return finish(r, c);
+}
+
 Result<Drive> read_drive(const Json& json, const std::string& context) {
     ObjectReader r(json, context);
     Drive d;
@@ -111,7 +131,7 @@ Result<Drive> read_drive(const Json& json, const std::string& context) {
     std::optional<CacheType> cache_type;
     r.optional_enum("cache_type", cache_type, kCacheTypeNames);
     r.optional_enum("io_engine", d.io_engine, kIoEngineNames);
-    r.refuse("rate_limiter");
+    r.optional_object("rate_limiter", d.rate_limiter, read_rate_limiter);
     r.refuse("socket", "vhost-user block devices");
     d.cache_type = cache_type.value_or(CacheType::Writeback);
     return finish(r, std::move(d));
@@ -122,9 +142,9 @@ Result<PartialDrive> read_partial_drive(const Json& json, const std::string& con
     PartialDrive d;
     r.required("drive_id", d.drive_id, StringKind::Id);
     r.optional("path_on_host", d.path_on_host, StringKind::Path);
-    r.refuse("rate_limiter");
-    if (r.good() && !d.path_on_host) {
-        r.fail("nothing to update: give `path_on_host`");
+    r.optional_object("rate_limiter", d.rate_limiter, read_rate_limiter);
+    if (r.good() && !d.path_on_host && !d.rate_limiter) {
+        r.fail("nothing to update: give `path_on_host` or `rate_limiter`");
     }
     return finish(r, std::move(d));
 }
@@ -139,8 +159,8 @@ Result<NetworkInterface> read_network_interface(const Json& json, const std::str
     std::optional<std::uint64_t> mtu;
     // 68: the IPv4 minimum (RFC 791); 65535: the 16-bit virtio_net_config.mtu.
     r.optional_uint("mtu", mtu, 68, 65535);
-    r.refuse("rx_rate_limiter");
-    r.refuse("tx_rate_limiter");
+    r.optional_object("rx_rate_limiter", n.rx_rate_limiter, read_rate_limiter);
+    r.optional_object("tx_rate_limiter", n.tx_rate_limiter, read_rate_limiter);
     if (mtu) {
         n.mtu = static_cast<std::uint16_t>(*mtu);  // <= 65535
     }
@@ -152,8 +172,8 @@ Result<PartialNetworkInterface> read_partial_network_interface(const Json& json,
     ObjectReader r(json, context);
     PartialNetworkInterface n;
     r.required("iface_id", n.iface_id, StringKind::Id);
-    r.refuse("rx_rate_limiter");
-    r.refuse("tx_rate_limiter");
+    r.optional_object("rx_rate_limiter", n.rx_rate_limiter, read_rate_limiter);
+    r.optional_object("tx_rate_limiter", n.tx_rate_limiter, read_rate_limiter);
     return finish(r, std::move(n));
 }
 
@@ -193,8 +213,9 @@ Result<Metrics> read_metrics(const Json& json, const std::string& context) {
 
 Result<EntropyDevice> read_entropy_device(const Json& json, const std::string& context) {
     ObjectReader r(json, context);
-    r.refuse("rate_limiter");
-    return finish(r, EntropyDevice{});
+    EntropyDevice e;
+    r.optional_object("rate_limiter", e.rate_limiter, read_rate_limiter);
+    return finish(r, std::move(e));
 }
 
 Result<SnapshotCreateParams> read_snapshot_create_params(const Json& json,

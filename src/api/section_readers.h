@@ -17,6 +17,10 @@ Result<MachineConfiguration> read_machine_configuration(const Json& json,
                                                         const std::string& context);
 Result<MachineConfigurationPatch> read_machine_configuration_patch(const Json& json,
                                                                    const std::string& context);
+// Firecracker's TokenBucket ({size, one_time_burst?, refill_time}) and RateLimiter
+// ({bandwidth?, ops?}).
+Result<BucketConfig> read_token_bucket(const Json& json, const std::string& context);
+Result<RateLimiterConfig> read_rate_limiter(const Json& json, const std::string& context);
 Result<Drive> read_drive(const Json& json, const std::string& context);
 Result<PartialDrive> read_partial_drive(const Json& json, const std::string& context);
 Result<NetworkInterface> read_network_interface(const Json& json, const std::string& context);

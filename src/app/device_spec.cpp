@@ -2,7 +2,11 @@
 
 #include <map>
 
+#include <charconv>
+
 #include <fmt/format.h>
+
+#include "base/size.h"
 
 namespace vireo {
 
@@ -46,7 +50,66 @@ Result<bool> parse_switch(const std::string& value, std::string_view what) {
     return Error(fmt::format("{}: '{}' is not on or off", what, value));
 }
 
+// A decimal count without suffix: 1..2^64-1.
+Result<std::uint64_t> parse_count(std::string_view text, std::string_view what) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v == 0) {
+        return Error(fmt::format("{}: '{}' is not a positive whole number", what, text));
+    }
+    return v;
+}
+
 }  // namespace
+
+Result<BucketConfig> parse_bucket_spec(std::string_view text, bool bytes, std::string_view what) {
+    // AMOUNT[/MS][+BURST]
+    BucketConfig b;
+    b.refill_time_ms = 1000;
+    std::string_view amount = text;
+    std::string_view burst;
+    if (const auto plus = amount.find('+'); plus != std::string_view::npos) {
+        burst = amount.substr(plus + 1);
+        amount = amount.substr(0, plus);
+        if (burst.empty()) {
+            return Error(fmt::format("{}: nothing after '+' in '{}'", what, text));
+        }
+    }
+    if (const auto slash = amount.find('/'); slash != std::string_view::npos) {
+        auto ms = parse_count(amount.substr(slash + 1), what);
+        if (!ms) {
+            return ms.error();
+        }
+        if (*ms > kMaxRefillTimeMs) {
+            return Error(fmt::format("{}: a refill time of {} ms is too long", what, *ms));
+        }
+        b.refill_time_ms = *ms;
+        amount = amount.substr(0, slash);
+    }
+    const auto number = [&](std::string_view t) -> Result<std::uint64_t> {
+        if (!bytes) {
+            return parse_count(t, what);
+        }
+        auto v = parse_size(t, 1);
+        if (!v) {
+            return v.error().wrap(what);
+        }
+        return v;
+    };
+    auto size = number(amount);
+    if (!size) {
+        return size.error();
+    }
+    b.size = *size;
+    if (!burst.empty()) {
+        auto extra = number(burst);
+        if (!extra) {
+            return extra.error();
+        }
+        b.one_time_burst = *extra;
+    }
+    return b;
+}
 
 Result<DiskConfig> parse_disk_spec(std::string_view spec) {
     auto kv = split_spec(spec, "--disk");
@@ -74,9 +137,15 @@ Result<DiskConfig> parse_disk_spec(std::string_view spec) {
                 return Error(fmt::format("--disk serial: '{}' is longer than 20 bytes", value));
             }
             d.serial = value;
+        } else if (key == "bw" || key == "iops") {
+            auto b = parse_bucket_spec(value, key == "bw", "--disk " + key);
+            if (!b) {
+                return b.error();
+            }
+            (key == "bw" ? d.rate_limiter.bandwidth : d.rate_limiter.ops) = *b;
         } else {
-            return Error(
-                fmt::format("--disk: unknown key '{}' (path, readonly, direct, serial)", key));
+            return Error(fmt::format(
+                "--disk: unknown key '{}' (path, readonly, direct, serial, bw, iops)", key));
         }
     }
     if (d.path.empty()) {
@@ -100,8 +169,16 @@ Result<NetConfig> parse_net_spec(std::string_view spec) {
                 return mac.error().wrap("--net mac");
             }
             n.mac = *mac;
+        } else if (key == "rx_bw" || key == "rx_ops" || key == "tx_bw" || key == "tx_ops") {
+            auto b = parse_bucket_spec(value, key.ends_with("bw"), "--net " + key);
+            if (!b) {
+                return b.error();
+            }
+            RateLimiterConfig& r = key.starts_with("rx") ? n.rx_rate_limiter : n.tx_rate_limiter;
+            (key.ends_with("bw") ? r.bandwidth : r.ops) = *b;
         } else {
-            return Error(fmt::format("--net: unknown key '{}' (tap, mac)", key));
+            return Error(fmt::format(
+                "--net: unknown key '{}' (tap, mac, rx_bw, rx_ops, tx_bw, tx_ops)", key));
         }
     }
     if (n.tap.empty()) {

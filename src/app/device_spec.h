@@ -10,10 +10,16 @@
 
 namespace vireo {
 
-// `path=FILE[,readonly=on|off][,direct=on|off][,serial=ID]`; errors name the offending key or
-// value.
+// `path=FILE[,readonly=on|off][,direct=on|off][,serial=ID][,bw=LIMIT][,iops=LIMIT]`; errors
+// name the offending key or value.
 Result<DiskConfig> parse_disk_spec(std::string_view spec);
-// `tap=NAME[,mac=aa:bb:cc:dd:ee:ff]`.
+// `tap=NAME[,mac=aa:bb:cc:dd:ee:ff][,rx_bw=LIMIT][,rx_ops=LIMIT][,tx_bw=LIMIT][,tx_ops=LIMIT]`.
 Result<NetConfig> parse_net_spec(std::string_view spec);
+// A rate limit (one token bucket, Firecracker's semantics): `AMOUNT[/MS][+BURST]`, AMOUNT tokens
+// per MS milliseconds (default 1000: per second) and a one-time burst of BURST. With `bytes`,
+// AMOUNT and BURST take K/M/G/T suffixes (binary: 10M is 10 MiB); otherwise they count
+// operations. "bw=10M" is 10 MiB/s, "iops=500/100+2000" is 500 operations per 100 ms with 2000
+// more once.
+Result<BucketConfig> parse_bucket_spec(std::string_view text, bool bytes, std::string_view what);
 
 }  // namespace vireo

@@ -162,8 +162,10 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
         ->check(size_validator());
     run->add_option(
            "--disk", o.disk_specs,
-           "A virtio-blk disk on a raw image: path=FILE[,readonly=on][,direct=on][,serial=ID] "
-           "(repeatable: vda, vdb, ...)")
+           "A virtio-blk disk on a raw image: path=FILE[,readonly=on][,direct=on][,serial=ID]"
+           "[,bw=LIMIT][,iops=LIMIT] (repeatable: vda, vdb, ...). LIMIT is AMOUNT[/MS][+BURST]: "
+           "AMOUNT per MS milliseconds (default 1000) plus a one-time BURST; bw takes K/M/G "
+           "suffixes (bw=10M: 10 MiB/s)")
         ->check(CLI::Validator(
             [](std::string& s) -> std::string {
                 auto d = parse_disk_spec(s);
@@ -176,16 +178,17 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                 }
                 return std::string();
             },
-            "path=FILE[,readonly=on][,direct=on][,serial=ID]"));
+            "path=FILE[,readonly=on][,direct=on][,serial=ID][,bw=LIMIT][,iops=LIMIT]"));
     run->add_option("--net", o.net_specs,
-                    "A virtio-net NIC on a tap device (created if absent): tap=NAME[,mac=MAC] "
-                    "(repeatable)")
+                    "A virtio-net NIC on a tap device (created if absent): tap=NAME[,mac=MAC]"
+                    "[,rx_bw=LIMIT][,rx_ops=LIMIT][,tx_bw=LIMIT][,tx_ops=LIMIT] (repeatable; "
+                    "LIMIT as for --disk)")
         ->check(CLI::Validator(
             [](std::string& s) -> std::string {
                 auto n = parse_net_spec(s);
                 return n ? std::string() : without_prefix(n.error().message(), "--net: ");
             },
-            "tap=NAME[,mac=MAC]"));
+            "tap=NAME[,mac=MAC][,rx_bw=LIMIT][,tx_bw=LIMIT]..."));
     run->add_option("--on-reboot", o.on_reboot, "What a guest reboot does: exit or restart")
         ->transform(
             CLI::CheckedTransformer(std::map<std::string, OnReboot>{{"exit", OnReboot::Exit},

@@ -19,33 +19,12 @@
 #include <mutex>
 #include <optional>
 
+#include "base/rate_limiter_config.h"
 #include "base/result.h"
 #include "base/token_bucket.h"
 #include "base/unique_fd.h"
 
 namespace vireo {
-
-// One bucket as Firecracker's API gives it: `size` tokens per `refill_time_ms`, plus a one-time
-// burst. size 0 or refill_time_ms 0 means no limit.
-struct BucketConfig {
-    std::uint64_t size = 0;
-    std::uint64_t one_time_burst = 0;
-    std::uint64_t refill_time_ms = 0;
-
-    bool limits() const { return size != 0 && refill_time_ms != 0; }
-    friend bool operator==(const BucketConfig&, const BucketConfig&) = default;
-};
-
-// A limiter's configuration. At creation an absent bucket is no limit; in an update (PATCH) an
-// absent bucket is left as it is, and a present one replaces the old with a fresh full bucket
-// (the one-time burst re-armed), or removes it when it does not limit.
-struct RateLimiterConfig {
-    std::optional<BucketConfig> bandwidth{};  // bytes
-    std::optional<BucketConfig> ops{};        // requests
-
-    bool limits() const { return (bandwidth && bandwidth->limits()) || (ops && ops->limits()); }
-    friend bool operator==(const RateLimiterConfig&, const RateLimiterConfig&) = default;
-};
 
 // The saved form (snapshots): the buckets' states; the timer is restored disarmed.
 struct RateLimiterState {

@@ -121,6 +121,11 @@ public:
     // After a live migration: every NIC announces the guest's MAC on its tap
     // (VirtioNet::announce). Failures are logged, not fatal: the guest runs either way.
     void announce_network();
+    // The rate limiter of disk `index` (command-line order), of NIC `index`'s receive or transmit
+    // side, or of the entropy device; null when there is no such device. RateLimiter::update()
+    // is callable from the VMM's thread while the device runs (PATCH).
+    enum class LimitedDevice : std::uint8_t { Disk, NetRx, NetTx, Entropy };
+    RateLimiter* rate_limiter(LimitedDevice which, std::size_t index = 0);
     // Live migration with shared storage: once the VM is paused, every disk lets go of its
     // image's lock so the destination can take it; if the migration fails, the locks are taken
     // back before the VM may run again (an error when another process took one meanwhile: then

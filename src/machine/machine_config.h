@@ -10,6 +10,7 @@
 
 #include "backends/block/block_file.h"
 #include "base/mac_address.h"
+#include "base/rate_limiter_config.h"
 #include "base/result.h"
 
 namespace vireo {
@@ -28,12 +29,16 @@ struct DiskConfig {
     // Firecracker's io_engine: Sync -> the thread pool, Async -> io_uring (an error when the
     // kernel refuses it); Auto (not given) -> io_uring, else the thread pool.
     BlockEngineKind engine = BlockEngineKind::Auto;
+    // Firecracker's rate_limiter (absent buckets: no limit); PATCH /drives changes it later.
+    RateLimiterConfig rate_limiter;
 };
 
 // A virtio-net NIC on a tap (opened by name, created when absent).
 struct NetConfig {
     std::string tap;
-    std::optional<MacAddress> mac;  // random locally administered when absent
+    std::optional<MacAddress> mac;      // random locally administered when absent
+    RateLimiterConfig rx_rate_limiter;  // frames to the guest
+    RateLimiterConfig tx_rate_limiter;  // frames from the guest
 };
 
 enum class ConsoleDevice : std::uint8_t {
@@ -71,6 +76,8 @@ struct MachineConfig {
     // QEMU's isa-debug-exit at port 0xf4 (devices/platform/debug_exit.h): --debug-exit. A
     // multiboot kernel gets it either way.
     bool debug_exit = false;
+    // The virtio-rng's rate limiter (PUT /entropy's rate_limiter).
+    RateLimiterConfig entropy_rate_limiter;
 };
 
 inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for the IOAPIC

@@ -61,6 +61,11 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
         if (!blk) {
             return blk.error().wrap(fmt::format("disk {}", d.path));
         }
+        auto limiter = RateLimiter::create(d.rate_limiter);
+        if (!limiter) {
+            return limiter.error().wrap(fmt::format("disk {}", d.path));
+        }
+        (*blk)->set_rate_limiter(std::move(limiter.value()));
         if (auto a = add_virtio(std::move(blk.value())); !a) {
             return a;
         }
@@ -80,6 +85,12 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
         if (!net) {
             return net.error().wrap(fmt::format("net tap {}", n.tap));
         }
+        auto rx = RateLimiter::create(n.rx_rate_limiter);
+        auto tx = RateLimiter::create(n.tx_rate_limiter);
+        if (!rx || !tx) {
+            return (!rx ? rx.error() : tx.error()).wrap(fmt::format("net tap {}", n.tap));
+        }
+        (*net)->set_rate_limiters(std::move(rx.value()), std::move(tx.value()));
         if (auto a = add_virtio(std::move(net.value())); !a) {
             return a;
         }
@@ -112,7 +123,13 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
             return r;
         }
     }
-    if (auto r = add_virtio(std::make_unique<virtio::VirtioRng>()); !r) {
+    auto rng = std::make_unique<virtio::VirtioRng>();
+    auto rng_limiter = RateLimiter::create(config.entropy_rate_limiter);
+    if (!rng_limiter) {
+        return rng_limiter.error().wrap("entropy device");
+    }
+    rng->set_rate_limiter(std::move(rng_limiter.value()));
+    if (auto r = add_virtio(std::move(rng)); !r) {
         return r;
     }
     // The root after the functions on it: restore walks the registry in order, and the root
@@ -197,6 +214,39 @@ Result<void> Machine::replace_disk(std::size_t index, const std::string& path) {
     m_disks[index].path = path;
     m_virtio[index]->config_changed();
     return ok();
+}
+
+RateLimiter* Machine::rate_limiter(LimitedDevice which, std::size_t index) {
+    switch (which) {
+        case LimitedDevice::Disk:
+            if (index < m_disks.size()) {
+                if (auto* blk = dynamic_cast<virtio::VirtioBlk*>(&m_virtio[index]->device())) {
+                    return blk->rate_limiter();
+                }
+            }
+            return nullptr;
+        case LimitedDevice::NetRx:
+        case LimitedDevice::NetTx: {
+            std::size_t seen = 0;
+            for (auto& d : m_virtio) {
+                if (auto* net = dynamic_cast<virtio::VirtioNet*>(&d->device())) {
+                    if (seen++ == index) {
+                        return which == LimitedDevice::NetRx ? net->rx_rate_limiter()
+                                                             : net->tx_rate_limiter();
+                    }
+                }
+            }
+            return nullptr;
+        }
+        case LimitedDevice::Entropy:
+            for (auto& d : m_virtio) {
+                if (auto* rng = dynamic_cast<virtio::VirtioRng*>(&d->device())) {
+                    return rng->rate_limiter();
+                }
+            }
+            return nullptr;
+    }
+    return nullptr;
 }
 
 void Machine::announce_network() {

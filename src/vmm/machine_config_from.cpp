@@ -63,6 +63,7 @@ Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_time
             disk.engine = *d->io_engine == IoEngine::Async ? BlockEngineKind::IoUring
                                                            : BlockEngineKind::ThreadPool;
         }
+        disk.rate_limiter = d->rate_limiter.value_or(RateLimiterConfig{});
         m.disks.push_back(disk);
         if (d->is_root_device) {
             m.cmdline += d->partuuid ? fmt::format(" root=PARTUUID={}", *d->partuuid)
@@ -76,7 +77,12 @@ Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_time
         if (n.guest_mac) {
             net.mac = MacAddress(*n.guest_mac);
         }
+        net.rx_rate_limiter = n.rx_rate_limiter.value_or(RateLimiterConfig{});
+        net.tx_rate_limiter = n.tx_rate_limiter.value_or(RateLimiterConfig{});
         m.nets.push_back(net);
+    }
+    if (config.entropy && config.entropy->rate_limiter) {
+        m.entropy_rate_limiter = *config.entropy->rate_limiter;
     }
     if (boot_timer) {
         m.cmdline += " vireo.boot_timer";

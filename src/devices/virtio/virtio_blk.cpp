@@ -152,7 +152,21 @@ void VirtioBlk::read_config(std::uint64_t offset, std::span<std::uint8_t> data) 
 
 Result<void> VirtioBlk::on_activate(EventLoop& loop) {
     m_throttled = 0;
+    m_limited = 0;
     m_used_mask = 0;
+    if (auto r = watch_rate_limiter(loop, m_limiter.get(),
+                                    [this] {
+                                        const std::uint32_t limited = m_limited;
+                                        m_limited = 0;
+                                        for (std::size_t i = 0; i < queue_count(); ++i) {
+                                            if ((limited >> i) & 1U) {
+                                                process_queue(i);
+                                            }
+                                        }
+                                    });
+        !r) {
+        return r;
+    }
     return loop.add(m_file->completion_fd(), EPOLLIN, [this](std::uint32_t) { on_completions(); });
 }
 
@@ -171,6 +185,9 @@ void VirtioBlk::process_queue(std::size_t index) {
 
 void VirtioBlk::serve(std::size_t index) {
     m_throttled &= ~(1U << index);
+    if ((m_limited >> index) & 1U) {
+        return;  // the limiter's timer serves this queue again
+    }
     for (;;) {
         if (m_free.empty() || m_file->free_slots() == 0) {
             m_throttled |= 1U << index;  // on_completions() comes back here
@@ -188,6 +205,18 @@ void VirtioBlk::serve(std::size_t index) {
             m_free.push_back(index_slot);
             fail(fmt::format("queue {}: {}", index, r.error().message()));
             return;
+        }
+        if (m_limiter) {
+            const auto type = slot.request.type;
+            const std::uint64_t bytes =
+                type == kBlkTypeIn || type == kBlkTypeOut ? slot.request.data_len : 0;
+            if (!m_limiter->consume(bytes, 1)) {
+                // Throttled: the request goes back on the ring, untouched, until the timer.
+                m_free.push_back(index_slot);
+                queue(index).undo_pop();
+                m_limited |= 1U << index;
+                return;
+            }
         }
         counters().requests.fetch_add(1, std::memory_order_relaxed);
         const std::uint8_t status = start(index_slot);
@@ -374,22 +403,59 @@ void VirtioBlk::on_reset() {
         });
     }
     m_throttled = 0;
+    m_limited = 0;
     m_used_mask = 0;
 }
 
+namespace {
+
+// The saved disk: the capacity the driver knows, then the limiter's buckets. An 8-byte state is
+// the capacity alone (vireo before rate limiters).
+struct BlkSavedState {
+    std::uint64_t capacity = 0;
+    std::optional<RateLimiterState> limiter;
+};
+
+template <typename Ar>
+void persist(Ar& ar, BlkSavedState& s) {
+    ar(s.capacity);
+    ar.opt(s.limiter);
+}
+
+}  // namespace
+
 std::vector<std::uint8_t> VirtioBlk::save_device_state() const {
-    std::uint64_t capacity = m_capacity.load();
-    return save_to_bytes(capacity);
+    BlkSavedState s;
+    s.capacity = m_capacity.load();
+    if (m_limiter) {
+        s.limiter = m_limiter->state();
+    }
+    return save_to_bytes(s);
 }
 
 Result<void> VirtioBlk::restore_device_state(std::span<const std::uint8_t> state) {
-    auto capacity = load_from_bytes<std::uint64_t>(state);
-    if (!capacity) {
-        return capacity.error().wrap("saved virtio-blk state");
+    BlkSavedState s;
+    if (state.size() == sizeof(std::uint64_t)) {
+        auto capacity = load_from_bytes<std::uint64_t>(state);
+        if (!capacity) {
+            return capacity.error().wrap("saved virtio-blk state");
+        }
+        s.capacity = *capacity;
+    } else {
+        auto loaded = load_from_bytes<BlkSavedState>(state);
+        if (!loaded) {
+            return loaded.error().wrap("saved virtio-blk state");
+        }
+        s = std::move(loaded).value();
     }
-    if (*capacity != m_capacity.load()) {
+    if (s.capacity != m_capacity.load()) {
         return Error(fmt::format("the guest knew this disk as {} bytes, the image now has {} bytes",
-                                 *capacity, m_capacity.load()));
+                                 s.capacity, m_capacity.load()));
+    }
+    if (s.limiter && m_limiter) {
+        if (auto r = m_limiter->restore(*s.limiter); !r) {
+            return r.error().wrap("rate_limiter");
+        }
     }
     return ok();
 }

@@ -37,6 +37,10 @@ public:
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) override;
     std::uint32_t config_size() const override;
     std::string name() const override { return "virtio-blk " + m_label; }
+    std::string metrics_extra() const override {
+        return limiter_metrics(m_limiter.get(), "rate_limiter_throttled_events",
+                               "rate_limiter_event_count");
+    }
 
     bool offers_flush() const { return m_flush; }
     std::uint64_t capacity_sectors() const { return m_capacity.load() / kSectorSize; }
@@ -51,6 +55,11 @@ public:
     Result<void> replace_file(std::unique_ptr<BlockFile> file);
     // The image's lock (BlockFile::release_lock / retake_lock), while the device is paused.
     BlockFile& file() { return *m_file; }
+    // Firecracker's drive rate_limiter: each request costs one op, and reads and writes their
+    // data bytes, taken before the request starts. A request the limiter refuses goes back on
+    // the ring and the queues wait for the limiter's timer. Set before activation; null: none.
+    void set_rate_limiter(std::unique_ptr<RateLimiter> limiter) { m_limiter = std::move(limiter); }
+    RateLimiter* rate_limiter() { return m_limiter.get(); }
 
 protected:
     Result<void> on_activate(EventLoop& loop) override;
@@ -87,6 +96,8 @@ private:
     std::vector<std::uint32_t> m_free;
     DescriptorChain m_chain;
     std::uint32_t m_throttled = 0;  // queues that stopped popping for want of a free slot
+    std::uint32_t m_limited = 0;    // queues that stopped because the rate limiter said no
+    std::unique_ptr<RateLimiter> m_limiter;
 };
 
 }  // namespace vireo::virtio

@@ -2,6 +2,8 @@
 
 #include <sys/epoll.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -25,6 +27,30 @@ void VirtioDevice::write_config(std::uint64_t, std::span<const std::uint8_t>) {}
 
 Result<void> VirtioDevice::on_activate(EventLoop&) {
     return ok();
+}
+
+std::string VirtioDevice::limiter_metrics(const RateLimiter* limiter, const char* throttled,
+                                          const char* events) {
+    if (limiter == nullptr) {
+        return {};
+    }
+    const RateLimiterCounters c = limiter->counters();
+    return fmt::format(",\"{}\":{},\"{}\":{}", throttled, c.throttled_events, events,
+                       c.timer_events);
+}
+
+Result<void> VirtioDevice::watch_rate_limiter(EventLoop& loop, RateLimiter* limiter,
+                                              std::function<void()> retry) {
+    if (limiter == nullptr) {
+        return ok();
+    }
+    return loop.add(limiter->timer_fd(), EPOLLIN,
+                    [this, limiter, retry = std::move(retry)](std::uint32_t) {
+                        limiter->on_timer();
+                        if (!failed()) {
+                            retry();
+                        }
+                    });
 }
 
 void VirtioDevice::on_reset() {}

@@ -22,6 +22,7 @@
 
 #include "base/event_fd.h"
 #include "base/event_loop.h"
+#include "base/rate_limiter.h"
 #include "base/result.h"
 #include "devices/virtio/virt_queue.h"
 #include "memory/guest_memory.h"
@@ -96,6 +97,9 @@ public:
     bool paused() const { return m_paused; }
 
     const VirtioCounters& counters() const { return m_counters; }
+    // Device-specific metrics members, each `,"name":value` (the rate limiters' counters under
+    // Firecracker's names); empty by default.
+    virtual std::string metrics_extra() const { return {}; }
 
     // The device's own state beyond its queues, for a snapshot (taken paused or inactive). The
     // default is none; restore_device_state() then accepts only an empty state.
@@ -137,6 +141,14 @@ protected:
     // handed back (it called undo_pop(): a full backend). A broken queue stops the loop (fail()).
     template <class Answer>
     void serve_queue(std::size_t index, DescriptorChain& chain, Answer&& answer);
+    // `,"THROTTLED":n,"EVENTS":m` for `limiter`'s counters (refused requests, timer wake-ups);
+    // empty for a null limiter.
+    static std::string limiter_metrics(const RateLimiter* limiter, const char* throttled,
+                                       const char* events);
+    // Watches `limiter`'s timer on the device loop (from on_activate): when it fires the limiter
+    // unblocks and `retry` serves what it held back. Nothing for a null limiter.
+    Result<void> watch_rate_limiter(EventLoop& loop, RateLimiter* limiter,
+                                    std::function<void()> retry);
     // Interrupts the driver for `queue` when its suppression settings ask for it.
     void notify_used(std::size_t index);
     void signal_config();

@@ -1,5 +1,7 @@
 #include "devices/virtio/virtio_net.h"
 
+#include "base/state_archive.h"
+
 #include <sys/epoll.h>
 
 #include <algorithm>
@@ -147,9 +149,28 @@ Result<void> VirtioNet::on_activate(EventLoop& loop) {
         return r.error();
     }
     m_frame_len = 0;
+    m_frame_charged = false;
     m_tx_blocked = false;
+    m_tx_limited = false;
+    m_rx_limited = false;
     m_watch_in = true;
     m_watch_out = false;
+    if (auto r = watch_rate_limiter(loop, m_tx_limiter.get(),
+                                    [this] {
+                                        m_tx_limited = false;
+                                        transmit();
+                                    });
+        !r) {
+        return r;
+    }
+    if (auto r = watch_rate_limiter(loop, m_rx_limiter.get(),
+                                    [this] {
+                                        m_rx_limited = false;
+                                        receive();
+                                    });
+        !r) {
+        return r;
+    }
     if (!m_link_up) {
         return ok();  // the tap went away in an earlier activation: nothing to read
     }
@@ -175,6 +196,7 @@ Result<void> VirtioNet::on_activate(EventLoop& loop) {
 
 void VirtioNet::on_reset() {
     m_frame_len = 0;
+    m_frame_charged = false;
     static_cast<void>(m_tap.set_offload(0));
 }
 
@@ -213,7 +235,7 @@ void VirtioNet::process_queue(std::size_t index) {
 }
 
 void VirtioNet::transmit() {
-    if (m_tx_blocked || !queue(kTxQueue).active()) {
+    if (m_tx_blocked || m_tx_limited || !queue(kTxQueue).active()) {
         return;
     }
     serve_queue(
@@ -228,10 +250,18 @@ void VirtioNet::transmit() {
                     m_iov.push_back(iovec{s->data(), s->size()});
                 }
             }
+            if (m_tx_limiter && !m_tx_limiter->consume(chain.readable_bytes, 1)) {
+                queue(kTxQueue).undo_pop();  // sent when the limiter's timer fires
+                m_tx_limited = true;
+                return std::nullopt;
+            }
             const std::int64_t n =
                 chain.readable_bytes > Tap::kVnetHeaderSize ? m_tap.writev(m_iov) : -EINVAL;
             if (n == -EAGAIN) {
-                // The tap's queue is full: retry this frame when it drains.
+                // The tap's queue is full: retry this frame when it drains (charged again then).
+                if (m_tx_limiter) {
+                    m_tx_limiter->give_back(chain.readable_bytes, 1);
+                }
                 queue(kTxQueue).undo_pop();
                 m_tx_blocked = true;
                 watch_tap(m_watch_in, true);
@@ -249,7 +279,7 @@ void VirtioNet::transmit() {
 }
 
 void VirtioNet::receive() {
-    if (!queue(kRxQueue).active() || !m_link_up) {
+    if (!queue(kRxQueue).active() || !m_link_up || m_rx_limited) {
         return;
     }
     bool delivered = false;
@@ -272,6 +302,15 @@ void VirtioNet::receive() {
                 continue;
             }
             m_frame_len = static_cast<std::size_t>(n);
+        }
+        if (m_rx_limiter && !m_frame_charged) {
+            if (!m_rx_limiter->consume(m_frame_len, 1)) {
+                // The frame stays pending and the tap unread until the limiter's timer.
+                m_rx_limited = true;
+                watch_tap(false, m_watch_out);
+                break;
+            }
+            m_frame_charged = true;
         }
         if (!deliver_frame()) {
             // No buffers: stop reading the tap until the driver posts more (an rx kick).
@@ -342,6 +381,7 @@ bool VirtioNet::deliver_frame() {
             // does not, so the frame is dropped and the chain returned empty.
             counters().errors.fetch_add(1, std::memory_order_relaxed);
             m_frame_len = 0;
+            m_frame_charged = false;
             if (auto r = q.add_used(memory(), m_chain.head, 0); !r) {
                 fail(r.error().message());
             }
@@ -370,22 +410,63 @@ bool VirtioNet::deliver_frame() {
     }
     counters().bytes_read.fetch_add(copied, std::memory_order_relaxed);
     m_frame_len = 0;
+    m_frame_charged = false;
     return true;
 }
 
+namespace {
+
+// The saved NIC: the MAC, then the limiters' buckets. A 6-byte state is the MAC alone (vireo
+// before rate limiters).
+struct NetSavedState {
+    MacAddress::Bytes mac{};
+    std::optional<RateLimiterState> rx;
+    std::optional<RateLimiterState> tx;
+};
+
+template <typename Ar>
+void persist(Ar& ar, NetSavedState& s) {
+    ar(s.mac);
+    ar.opt(s.rx);
+    ar.opt(s.tx);
+}
+
+}  // namespace
+
 std::vector<std::uint8_t> VirtioNet::save_device_state() const {
-    const auto& b = m_mac.bytes();
-    return {b.begin(), b.end()};
+    NetSavedState s;
+    s.mac = m_mac.bytes();
+    if (m_rx_limiter) {
+        s.rx = m_rx_limiter->state();
+    }
+    if (m_tx_limiter) {
+        s.tx = m_tx_limiter->state();
+    }
+    return save_to_bytes(s);
 }
 
 Result<void> VirtioNet::restore_device_state(std::span<const std::uint8_t> state) {
-    MacAddress::Bytes b{};
-    if (state.size() != b.size()) {
-        return Error(fmt::format("saved virtio-net state is {} bytes, not a {}-byte MAC",
-                                 state.size(), b.size()));
+    NetSavedState s;
+    if (state.size() == s.mac.size()) {
+        std::copy(state.begin(), state.end(), s.mac.begin());
+    } else {
+        auto loaded = load_from_bytes<NetSavedState>(state);
+        if (!loaded) {
+            return loaded.error().wrap("saved virtio-net state");
+        }
+        s = std::move(loaded).value();
     }
-    std::copy(state.begin(), state.end(), b.begin());
-    m_mac = MacAddress(b);
+    if (s.rx && m_rx_limiter) {
+        if (auto r = m_rx_limiter->restore(*s.rx); !r) {
+            return r.error().wrap("rx_rate_limiter");
+        }
+    }
+    if (s.tx && m_tx_limiter) {
+        if (auto r = m_tx_limiter->restore(*s.tx); !r) {
+            return r.error().wrap("tx_rate_limiter");
+        }
+    }
+    m_mac = MacAddress(s.mac);
     return ok();
 }
 

@@ -28,6 +28,12 @@ public:
     void read_config(std::uint64_t offset, std::span<std::uint8_t> data) override;
     std::uint32_t config_size() const override { return 12; }
     std::string name() const override { return "virtio-net " + m_tap.name(); }
+    std::string metrics_extra() const override {
+        return limiter_metrics(m_rx_limiter.get(), "rx_rate_limiter_throttled",
+                               "rx_event_rate_limiter_count") +
+               limiter_metrics(m_tx_limiter.get(), "tx_rate_limiter_throttled",
+                               "tx_rate_limiter_event_count");
+    }
 
     const MacAddress& mac() const { return m_mac; }
     // Tells the network the guest is behind this tap now (after a live migration): one RARP
@@ -35,7 +41,19 @@ public:
     // switches learn the new port. Written from the caller's thread: the kernel takes each write
     // to a tap whole, so it cannot interleave with the device thread's frames.
     Result<void> announce();
-    // The MAC the driver read at probe: a restored NIC keeps it even on another tap.
+    // Firecracker's rx_rate_limiter and tx_rate_limiter: each frame costs one op and its bytes
+    // (virtio-net header included), taken before the tap write (tx) or before the copy into the
+    // guest (rx). A refused tx frame goes back on the ring; a refused rx frame stays pending and
+    // the tap is not read; both wait for their limiter's timer. Set before activation; null:
+    // none.
+    void set_rate_limiters(std::unique_ptr<RateLimiter> rx, std::unique_ptr<RateLimiter> tx) {
+        m_rx_limiter = std::move(rx);
+        m_tx_limiter = std::move(tx);
+    }
+    RateLimiter* rx_rate_limiter() { return m_rx_limiter.get(); }
+    RateLimiter* tx_rate_limiter() { return m_tx_limiter.get(); }
+    // The MAC the driver read at probe: a restored NIC keeps it even on another tap; and the
+    // limiters' buckets.
     std::vector<std::uint8_t> save_device_state() const override;
     Result<void> restore_device_state(std::span<const std::uint8_t> state) override;
 
@@ -66,6 +84,11 @@ private:
     bool m_watch_in = false;
     bool m_watch_out = false;
     bool m_tx_blocked = false;
+    bool m_tx_limited = false;     // the tx limiter refused a frame: wait for its timer
+    bool m_rx_limited = false;     // the rx limiter refused the pending frame
+    bool m_frame_charged = false;  // the pending frame's tokens are taken
+    std::unique_ptr<RateLimiter> m_rx_limiter;
+    std::unique_ptr<RateLimiter> m_tx_limiter;
     std::atomic<bool> m_link_up{true};  // false once the tap is gone; read by vCPUs (config)
 };
 

@@ -249,9 +249,9 @@ std::string VirtioPciDevice::metrics_json() const {
     const auto& c = std::as_const(*m_device).counters();
     return fmt::format(
         "\"device\":\"{}\",\"requests\":{},\"bytes_read\":{},\"bytes_written\":{},"
-        "\"errors\":{},\"interrupts\":{}",
+        "\"errors\":{},\"interrupts\":{}{}",
         m_device->name(), c.requests.load(), c.bytes_read.load(), c.bytes_written.load(),
-        c.errors.load(), c.interrupts.load());
+        c.errors.load(), c.interrupts.load(), m_device->metrics_extra());
 }
 
 Result<void> VirtioPciDevice::with_device(const std::function<Result<void>(VirtioDevice&)>& fn) {

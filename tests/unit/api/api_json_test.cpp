@@ -67,7 +67,16 @@ TEST(ApiJson, VmConfigUsesFirecrackerSectionNames) {
     c.logger = Logger{.level = LogLevel::Trace};
     c.metrics = Metrics{.metrics_path = "/m", .properties = {{"k", "v"}}};
     j = Json::parse(to_json(c));
-    EXPECT_EQ(j["entropy"], Json::object());
+    EXPECT_TRUE(j["entropy"]["rate_limiter"].is_null());
+    EXPECT_TRUE(j["drives"][0]["rate_limiter"].is_null());
+    EXPECT_TRUE(j["network-interfaces"][0]["tx_rate_limiter"].is_null());
+    c.drives[0].rate_limiter = RateLimiterConfig{.ops = BucketConfig{10, 5, 100}};
+    c.entropy->rate_limiter = RateLimiterConfig{.bandwidth = BucketConfig{1, 0, 2}};
+    j = Json::parse(to_json(c));
+    EXPECT_TRUE(j["drives"][0]["rate_limiter"]["bandwidth"].is_null());
+    EXPECT_EQ(j["drives"][0]["rate_limiter"]["ops"],
+              (Json{{"size", 10}, {"one_time_burst", 5}, {"refill_time", 100}}));
+    EXPECT_EQ(j["entropy"]["rate_limiter"]["bandwidth"]["refill_time"], 2);
     EXPECT_EQ(j["logger"]["level"], "Trace");
     EXPECT_TRUE(j["logger"]["log_path"].is_null());
     EXPECT_EQ(j["metrics"]["properties"]["k"], "v");

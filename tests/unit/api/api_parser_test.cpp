@@ -444,29 +444,85 @@ TEST(DriveBody, UnsupportedFeaturesSaySo) {
               {"path_on_host", "/d"},
               {"is_root_device", false},
               {"is_read_only", false}};
-    Json with_limiter = base;
-    with_limiter["rate_limiter"] = {{"bandwidth", {{"size", 1000}, {"refill_time", 100}}}};
-    auto r = parse_drive(with_limiter.dump(), "d");
-    ASSERT_FALSE(r);
-    EXPECT_NE(r.error().message().find("`rate_limiter` is not supported by vireo yet"),
-              std::string::npos)
-        << r.error().message();
-    Json with_null_limiter = base;
-    with_null_limiter["rate_limiter"] = nullptr;
-    EXPECT_TRUE(parse_drive(with_null_limiter.dump(), "d"));
     Json vhost = base;
     vhost["socket"] = "/run/vhost.sock";
-    r = parse_drive(vhost.dump(), "d");
+    auto r = parse_drive(vhost.dump(), "d");
     ASSERT_FALSE(r);
     EXPECT_NE(r.error().message().find("not supported by vireo yet"), std::string::npos);
-
-    auto partial = parse_partial_drive(R"({"drive_id":"d","rate_limiter":{}})", "d");
-    ASSERT_FALSE(partial);
-    EXPECT_NE(partial.error().message().find("not supported by vireo yet"), std::string::npos);
     auto nothing = parse_partial_drive(R"({"drive_id":"d"})", "d");
     ASSERT_FALSE(nothing);
     EXPECT_NE(nothing.error().message().find("nothing to update"), std::string::npos);
     EXPECT_FALSE(parse_partial_drive(R"({"drive_id":"e","path_on_host":"/x"})", "d"));
+}
+
+// Firecracker's RateLimiter object, on drives (PUT and PATCH), NICs and the entropy device.
+TEST(RateLimiterBody, ValuesAndHostileValues) {
+    Json base{{"drive_id", "d"},
+              {"path_on_host", "/d"},
+              {"is_root_device", false},
+              {"is_read_only", false}};
+    Json b = base;
+    b["rate_limiter"] = {{"bandwidth", {{"size", 1048576}, {"refill_time", 100}}},
+                         {"ops", {{"size", 500}, {"one_time_burst", 1000}, {"refill_time", 1000}}}};
+    auto d = parse_drive(b.dump(), "d");
+    ASSERT_TRUE(d) << d.error().message();
+    ASSERT_TRUE(d->rate_limiter);
+    EXPECT_EQ(d->rate_limiter->bandwidth, (BucketConfig{1048576, 0, 100}));
+    EXPECT_EQ(d->rate_limiter->ops, (BucketConfig{500, 1000, 1000}));
+    // {} and null: unlimited; an absent bucket is absent.
+    b["rate_limiter"] = Json::object();
+    d = parse_drive(b.dump(), "d");
+    ASSERT_TRUE(d && d->rate_limiter);
+    EXPECT_FALSE(d->rate_limiter->limits());
+    b["rate_limiter"] = nullptr;
+    EXPECT_FALSE(parse_drive(b.dump(), "d")->rate_limiter);
+    // Size 0 and refill_time 0 are valid (they disable a bucket), the largest values too.
+    b["rate_limiter"] = {{"ops", {{"size", 0}, {"refill_time", 0}}},
+                         {"bandwidth",
+                          {{"size", 18446744073709551615ULL},
+                           {"one_time_burst", 18446744073709551615ULL},
+                           {"refill_time", kMaxRefillTimeMs}}}};
+    d = parse_drive(b.dump(), "d");
+    ASSERT_TRUE(d) << d.error().message();
+    EXPECT_FALSE(d->rate_limiter->ops->limits());
+    EXPECT_TRUE(d->rate_limiter->bandwidth->limits());
+    // Each bad value is named.
+    const std::pair<Json, const char*> bad[] = {
+        {Json{{"bandwidth", {{"size", 1}}}}, "`refill_time`"},
+        {Json{{"bandwidth", {{"refill_time", 1}}}}, "`size`"},
+        {Json{{"ops", {{"size", -1}, {"refill_time", 1}}}}, "`size`"},
+        {Json{{"ops", {{"size", 1.5}, {"refill_time", 1}}}}, "`size`"},
+        {Json{{"ops", {{"size", "10"}, {"refill_time", 1}}}}, "`size`"},
+        {Json{{"ops", {{"size", 1}, {"refill_time", kMaxRefillTimeMs + 1}}}}, "`refill_time`"},
+        {Json{{"ops", {{"size", 1}, {"refill_time", 1}, {"one_time_burst", -5}}}},
+         "`one_time_burst`"},
+        {Json{{"ops", {{"size", 1}, {"refill_time", 1}, {"refil", 1}}}}, "`refil`"},
+        {Json{{"iops", {{"size", 1}, {"refill_time", 1}}}}, "`iops`"},
+        {Json{{"ops", Json::array()}}, "ops"},
+        {Json::array(), "rate_limiter"},
+        {Json(7), "rate_limiter"},
+    };
+    for (const auto& [limiter, says] : bad) {
+        b["rate_limiter"] = limiter;
+        auto r = parse_drive(b.dump(), "d");
+        ASSERT_FALSE(r) << limiter.dump();
+        EXPECT_NE(r.error().message().find(says), std::string::npos)
+            << limiter.dump() << " -> " << r.error().message();
+        Json p{{"drive_id", "d"}, {"rate_limiter", limiter}};
+        EXPECT_FALSE(parse_partial_drive(p.dump(), "d")) << limiter.dump();
+        Json n{{"iface_id", "eth0"}, {"host_dev_name", "tap0"}, {"tx_rate_limiter", limiter}};
+        EXPECT_FALSE(parse_network_interface(n.dump(), "eth0")) << limiter.dump();
+        Json e{{"rate_limiter", limiter}};
+        EXPECT_FALSE(parse_entropy_device(e.dump())) << limiter.dump();
+    }
+    // PATCH: a limiter alone is an update; an empty one too (it changes nothing).
+    auto partial = parse_partial_drive(
+        R"({"drive_id":"d","rate_limiter":{"bandwidth":{"size":0,"refill_time":0}}})", "d");
+    ASSERT_TRUE(partial) << partial.error().message();
+    EXPECT_FALSE(partial->path_on_host);
+    EXPECT_EQ(partial->rate_limiter->bandwidth, (BucketConfig{}));
+    EXPECT_FALSE(partial->rate_limiter->ops);
+    EXPECT_TRUE(parse_partial_drive(R"({"drive_id":"d","rate_limiter":{}})", "d"));
 }
 
 TEST(NetworkInterfaceBody, Values) {
@@ -496,14 +552,21 @@ TEST(NetworkInterfaceBody, Values) {
     Json body{{"iface_id", "eth0"}, {"host_dev_name", "tap0"}, {"mtu", 9000}};
     EXPECT_EQ(parse_network_interface(body.dump(), "eth0")->mtu, 9000);
 
-    for (const char* limiter : {"rx_rate_limiter", "tx_rate_limiter"}) {
-        Json b{{"iface_id", "eth0"}, {"host_dev_name", "tap0"}, {limiter, Json::object()}};
-        auto r = parse_network_interface(b.dump(), "eth0");
-        ASSERT_FALSE(r);
-        EXPECT_NE(r.error().message().find("not supported by vireo yet"), std::string::npos);
-        Json p{{"iface_id", "eth0"}, {limiter, Json::object()}};
-        EXPECT_FALSE(parse_partial_network_interface(p.dump(), "eth0"));
-    }
+    Json limited{{"iface_id", "eth0"},
+                 {"host_dev_name", "tap0"},
+                 {"rx_rate_limiter", {{"bandwidth", {{"size", 1000}, {"refill_time", 10}}}}},
+                 {"tx_rate_limiter", {{"ops", {{"size", 5}, {"refill_time", 1}}}}}};
+    auto nl = parse_network_interface(limited.dump(), "eth0");
+    ASSERT_TRUE(nl) << nl.error().message();
+    EXPECT_EQ(nl->rx_rate_limiter->bandwidth, (BucketConfig{1000, 0, 10}));
+    EXPECT_FALSE(nl->rx_rate_limiter->ops);
+    EXPECT_EQ(nl->tx_rate_limiter->ops, (BucketConfig{5, 0, 1}));
+    auto p = parse_partial_network_interface(
+        R"({"iface_id":"eth0","tx_rate_limiter":{"bandwidth":{"size":1,"refill_time":1}}})",
+        "eth0");
+    ASSERT_TRUE(p) << p.error().message();
+    EXPECT_FALSE(p->rx_rate_limiter);
+    EXPECT_EQ(p->tx_rate_limiter->bandwidth, (BucketConfig{1, 0, 1}));
     EXPECT_FALSE(parse_network_interface(R"({"iface_id":"eth1","host_dev_name":"t"})", "eth0"));
     EXPECT_FALSE(parse_partial_network_interface(R"({"iface_id":"eth1"})", "eth0"));
     EXPECT_FALSE(parse_partial_network_interface(R"({"iface_id":"eth0"})", "eth/0"));
@@ -551,12 +614,12 @@ TEST(LoggerAndMetricsBodies, Values) {
     EXPECT_FALSE(parse_metrics(R"({"metrics_path":"/m","properties":{"a":null}})"));
 }
 
-TEST(EntropyBody, RateLimiterRefused) {
+TEST(EntropyBody, RateLimiter) {
     EXPECT_TRUE(parse_entropy_device("{}"));
-    EXPECT_TRUE(parse_entropy_device(R"({"rate_limiter":null})"));
+    EXPECT_FALSE(parse_entropy_device(R"({"rate_limiter":null})")->rate_limiter);
     auto r = parse_entropy_device(R"({"rate_limiter":{"ops":{"size":1,"refill_time":1}}})");
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().message(), "EntropyDevice: `rate_limiter` is not supported by vireo yet");
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->rate_limiter->ops, (BucketConfig{1, 0, 1}));
 }
 
 TEST(ErrorMessages, AreShortAndPrintable) {

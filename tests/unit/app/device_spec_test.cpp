@@ -34,6 +34,41 @@ TEST(DiskSpec, Errors) {
     EXPECT_NE(e.error().message().find("colour"), std::string::npos);
 }
 
+TEST(DiskSpec, RateLimits) {
+    auto d = parse_disk_spec("path=a,bw=10M,iops=500/100+2000");
+    ASSERT_TRUE(d) << d.error().message();
+    EXPECT_EQ(d->rate_limiter.bandwidth, (BucketConfig{10 * 1024 * 1024, 0, 1000}));
+    EXPECT_EQ(d->rate_limiter.ops, (BucketConfig{500, 2000, 100}));
+    d = parse_disk_spec("path=a,bw=4096/10+1G");
+    ASSERT_TRUE(d) << d.error().message();
+    EXPECT_EQ(d->rate_limiter.bandwidth, (BucketConfig{4096, 1024ULL * 1024 * 1024, 10}));
+    EXPECT_FALSE(d->rate_limiter.ops);
+    EXPECT_FALSE(parse_disk_spec("path=a")->rate_limiter.limits());
+    for (const char* bad :
+         {"path=a,bw=", "path=a,bw=0", "path=a,bw=10M/0", "path=a,bw=10M/", "path=a,bw=10M+",
+          "path=a,iops=1.5", "path=a,iops=10K", "path=a,iops=-1", "path=a,bw=/100",
+          "path=a,bw=1M/18446744073710", "path=a,iops=99999999999999999999", "path=a,bw=1M/100/2",
+          "path=a,bw=1M+1M+1M"}) {
+        auto e = parse_disk_spec(bad);
+        ASSERT_FALSE(e) << bad;
+        EXPECT_NE(e.error().message().find(
+                      std::string(bad).find("iops") != std::string::npos ? "iops" : "bw"),
+                  std::string::npos)
+            << bad << " -> " << e.error().message();
+    }
+}
+
+TEST(NetSpec, RateLimits) {
+    auto n = parse_net_spec("tap=t,tx_bw=1M/100,rx_ops=1000,rx_bw=2M+8M");
+    ASSERT_TRUE(n) << n.error().message();
+    EXPECT_EQ(n->tx_rate_limiter.bandwidth, (BucketConfig{1024 * 1024, 0, 100}));
+    EXPECT_FALSE(n->tx_rate_limiter.ops);
+    EXPECT_EQ(n->rx_rate_limiter.ops, (BucketConfig{1000, 0, 1000}));
+    EXPECT_EQ(n->rx_rate_limiter.bandwidth, (BucketConfig{2 * 1024 * 1024, 8 * 1024 * 1024, 1000}));
+    EXPECT_FALSE(parse_net_spec("tap=t,tx_bw=fast"));
+    EXPECT_FALSE(parse_net_spec("tap=t,tx_iops=5"));
+}
+
 TEST(NetSpec, TapAndMac) {
     auto n = parse_net_spec("tap=vtap0,mac=02:00:00:00:00:01");
     ASSERT_TRUE(n) << n.error().message();
