@@ -25,21 +25,25 @@ tap_up vtap0 169.254.100.1/24
 step "host: 64 MiB of random data for host->guest, listeners on 169.254.100.1"
 dd if=/dev/urandom of=/tmp/h2g.bin bs=1M count=64 2>/dev/null || fail "dd urandom failed"
 h2g_sha=$(sha256sum /tmp/h2g.bin | cut -d' ' -f1)
-rm -f /tmp/g2h.bin /tmp/neigh.txt /tmp/hostping.txt /tmp/host-steps.txt
 # In order, as the guest goes: receive guest->host (5001); look at the guest's MAC in the
 # neighbour table and ping the guest while it waits; serve host->guest (5002); say goodbye (5003),
 # which is what the guest waits for before powering off.
-(
-  timeout 240 socat -u TCP-LISTEN:5001,bind=169.254.100.1,reuseaddr CREATE:/tmp/g2h.bin
-  echo "g2h-received $?" >> /tmp/host-steps.txt
-  $IP neigh show 169.254.100.2 dev vtap0 > /tmp/neigh.txt 2>&1
-  ping -c 3 -W 5 169.254.100.2 > /tmp/hostping.txt 2>&1
-  echo "hostping $?" >> /tmp/host-steps.txt
-  timeout 240 socat -u OPEN:/tmp/h2g.bin TCP-LISTEN:5002,bind=169.254.100.1,reuseaddr
-  echo "h2g-served $?" >> /tmp/host-steps.txt
-  echo host-done | timeout 240 socat -u STDIN TCP-LISTEN:5003,bind=169.254.100.1,reuseaddr
-) &
-bg_pids="$bg_pids $!"
+host_side() {
+  rm -f /tmp/g2h.bin /tmp/neigh.txt /tmp/hostping.txt /tmp/host-steps.txt
+  (
+    timeout 240 socat -u TCP-LISTEN:5001,bind=169.254.100.1,reuseaddr CREATE:/tmp/g2h.bin
+    echo "g2h-received $?" >> /tmp/host-steps.txt
+    $IP neigh show 169.254.100.2 dev vtap0 > /tmp/neigh.txt 2>&1
+    ping -c 3 -W 5 169.254.100.2 > /tmp/hostping.txt 2>&1
+    echo "hostping $?" >> /tmp/host-steps.txt
+    timeout 240 socat -u OPEN:/tmp/h2g.bin TCP-LISTEN:5002,bind=169.254.100.1,reuseaddr
+    echo "h2g-served $?" >> /tmp/host-steps.txt
+    echo host-done | timeout 240 socat -u STDIN TCP-LISTEN:5003,bind=169.254.100.1,reuseaddr
+  ) &
+  host_pid=$!
+  bg_pids="$bg_pids $host_pid"
+}
+host_side
 
 {
   echo "MAC0=$mac0 H2G_SHA=$h2g_sha"
@@ -97,6 +101,21 @@ SCEN
 step "boot with --net tap=vtap0,mac=$mac0: ping, 64 MiB each way (guest side)"
 vireo_boot net-one 240 /tmp/net-one.sh --memory 512M --net tap=vtap0,mac=$mac0
 rc=$?
+# The nested host's known fault (issue 13): now and then the guest kernel takes an event at the
+# first instruction after SYSCALL, on the user stack, and double-faults ("double fault ...
+# RIP: entry_SYSCALL_64+0x0", EFLAGS 0x2) during a heavy transfer. It happens with QEMU as the
+# inner VMM too (tests/nested: 1 in 3 such boots under QEMU, 2 in 3 under vireo, in one host), so
+# it is the emulated SVM under L1 KVM, not the VMM. One rerun, reported as a retry.
+if [ $rc -ne 0 ] && tr -d '\r' < /tmp/net-one.log | grep -q 'RIP: 0010:entry_SYSCALL_64+0x0' &&
+  tr -d '\r' < /tmp/net-one.log | grep -q 'double fault'; then
+  scenario_retry "the guest double-faulted at entry_SYSCALL_64+0x0 (the nested host's SVM fault, issue 13)"
+  kill $host_pid 2>/dev/null
+  pkill -f 'socat -u .*169.254.100.1' 2>/dev/null
+  sleep 1
+  host_side
+  vireo_boot net-one 240 /tmp/net-one.sh --memory 512M --net tap=vtap0,mac=$mac0
+  rc=$?
+fi
 echo "host steps: $(tr "\n" ";" 2>/dev/null < /tmp/host-steps.txt)"
 guest_ok net-one $rc
 
