@@ -4,7 +4,8 @@
 # still ends it in order (exit 0). 2) The same through Firecracker's API (vmm, api, machine
 # threads). 3) A --seccomp-filter whose vcpu filter leaves out ioctl: the first KVM_RUN kills
 # vireo with status 148, the report names the vcpu thread, ioctl and KVM_RUN, and the metrics
-# count the fault. 4) --no-seccomp: every thread shows "Seccomp: 0".
+# count the fault. 4) --no-seccomp: every thread shows "Seccomp: 0". 5) A guest that triple-faults
+# under the default filter: status 3 and the crash report with the vCPU's registers.
 . "${VIREO_NESTED_LIB:-/usr/local/lib/vireo-nested.sh}"
 
 scratch_fs 256
@@ -151,5 +152,29 @@ boot_run sec-off --no-seccomp
 # As above less the launcher, which only confinement needs.
 check_threads $PID 0 8 vireo vireo-signal vireo-vcpu vireo-blk vireo-net vireo-console vireo-rng
 stop $PID sec-off
+
+# ---- 5) a guest that triple-faults under the default filter ----
+# The vCPU thread reads the registers for the crash report (KVM_GET_REGS, KVM_GET_SREGS); CI once
+# saw the filter kill vireo there (status 148) instead of the report. reboot=t makes the guest's
+# restart a triple fault (Linux loads an empty IDT and executes int3).
+step "a guest's triple fault under the default filter: status 3 and the crash report with rip"
+cat > /tmp/sec-tf.sh <<'SCEN'
+. /lib/vireo-guest.sh
+gstep "triple fault"
+echo "SECCOMP-GUEST-TRIPLE-FAULT"
+echo b > /proc/sysrq-trigger
+sleep 60
+gfail "still running after sysrq b"
+SCEN
+add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/sec-tf.sh /tmp/sec-tf.cpio.gz ||
+  fail "add-scenario failed"
+run_timed 240 /tmp/sec-tf.log vireo run --kernel "$GUEST/cloud/vmlinuz" \
+  --initrd /tmp/sec-tf.cpio.gz --memory 256M --cmdline "console=ttyS0 reboot=t panic=-1 quiet" \
+  < /dev/null
+rc=$?
+tail -5 /tmp/sec-tf.log
+[ $rc -eq 3 ] || fail "vireo exited with $rc, expected 3 (the guest crashed)"
+expect_line /tmp/sec-tf.log SECCOMP-GUEST-TRIPLE-FAULT
+expect_line /tmp/sec-tf.log 'vireo: the guest crashed: vCPU 0: the CPU shut down \(triple fault\) \(rip 0x[0-9a-f]+ .*cr3 0x'
 
 echo "seccomp: OK"
