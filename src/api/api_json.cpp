@@ -99,6 +99,14 @@ OJson metrics_json(const Metrics& m) {
                  {"properties", properties}};
 }
 
+OJson balloon_json(const BalloonConfig& b) {
+    return OJson{{"amount_mib", b.amount_mib},
+                 {"deflate_on_oom", b.deflate_on_oom},
+                 {"stats_polling_interval_s", b.stats_polling_interval_s},
+                 {"free_page_hinting", false},
+                 {"free_page_reporting", b.free_page_reporting}};
+}
+
 }  // namespace
 
 std::string to_json(const InstanceInfo& info) {
@@ -153,7 +161,23 @@ std::string to_json(const VmConfig& config) {
     out["entropy"] = config.entropy
                          ? OJson{{"rate_limiter", rate_limiter_json(config.entropy->rate_limiter)}}
                          : OJson(nullptr);
+    out["balloon"] = config.balloon ? balloon_json(*config.balloon) : OJson(nullptr);
     return dump(out);
+}
+
+std::string to_json(const BalloonConfig& config) {
+    return dump(balloon_json(config));
+}
+
+std::string to_json(const BalloonStats& stats) {
+    OJson j{{"target_pages", stats.target_pages},
+            {"actual_pages", stats.actual_pages},
+            {"target_mib", stats.target_mib},
+            {"actual_mib", stats.actual_mib}};
+    for (const auto& [name, value] : stats.guest) {
+        j[std::string(name)] = value;
+    }
+    return dump(j);
 }
 
 std::string to_json(const Fault& fault) {

@@ -15,6 +15,10 @@ std::string to_json(const FirecrackerVersion& version);
 std::string to_json(const MigrationInfo& info);
 std::string to_json(const MachineConfiguration& config);
 std::string to_json(const VmConfig& config);
+// GET /balloon (Firecracker's Balloon, free_page_hinting always false).
+std::string to_json(const BalloonConfig& config);
+// GET /balloon/statistics: the four figures of the device, then the guest's by name.
+std::string to_json(const BalloonStats& stats);
 std::string to_json(const Fault& fault);
 // The body of `response`: one of the above, or "" for no body.
 std::string response_body_json(const ApiResponse& response);

@@ -35,6 +35,11 @@ enum class ApiEndpoint : std::uint8_t {
     PutMigrationSend,       // PUT /migration/send
     PutMigrationReceive,    // PUT /migration/receive
     PutMigrationCancel,     // PUT /migration/cancel
+    PutBalloon,             // PUT /balloon
+    PatchBalloon,           // PATCH /balloon
+    GetBalloon,             // GET /balloon
+    GetBalloonStats,        // GET /balloon/statistics
+    PatchBalloonStats,      // PATCH /balloon/statistics
     NotSupported,           // a Firecracker endpoint vireo does not implement yet
     Invalid,                // unknown path or method, malformed HTTP
 };

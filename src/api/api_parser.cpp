@@ -121,6 +121,18 @@ Result<EntropyDevice> parse_entropy_device(std::string_view body) {
     return parse_body(body, "EntropyDevice", api_detail::read_entropy_device);
 }
 
+Result<BalloonConfig> parse_balloon(std::string_view body) {
+    return parse_body(body, "Balloon", api_detail::read_balloon);
+}
+
+Result<BalloonUpdate> parse_balloon_update(std::string_view body) {
+    return parse_body(body, "BalloonUpdate", api_detail::read_balloon_update);
+}
+
+Result<BalloonStatsUpdate> parse_balloon_stats_update(std::string_view body) {
+    return parse_body(body, "BalloonStatsUpdate", api_detail::read_balloon_stats_update);
+}
+
 Result<SnapshotCreateParams> parse_snapshot_create_params(std::string_view body) {
     return parse_body(body, "SnapshotCreateParams", api_detail::read_snapshot_create_params);
 }
@@ -184,6 +196,15 @@ Result<MachineConfiguration> apply_machine_configuration_patch(
         return valid.error().wrap("MachineConfiguration");
     }
     return m;
+}
+
+Result<void> validate_balloon_target(std::uint64_t amount_mib, std::uint64_t mem_size_mib) {
+    if (amount_mib > mem_size_mib) {
+        return Error("the balloon's target of " + std::to_string(amount_mib) +
+                     " MiB is more than the guest's " + std::to_string(mem_size_mib) +
+                     " MiB of RAM");
+    }
+    return ok();
 }
 
 Result<void> validate_api_id(std::string_view id) {

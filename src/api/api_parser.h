@@ -6,6 +6,7 @@
 // kApiMaxBodySize are refused before any parsing.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "api/api_types.h"
@@ -29,6 +30,9 @@ Result<VmState> parse_vm_state(std::string_view body);
 Result<Logger> parse_logger(std::string_view body);
 Result<Metrics> parse_metrics(std::string_view body);
 Result<EntropyDevice> parse_entropy_device(std::string_view body);
+Result<BalloonConfig> parse_balloon(std::string_view body);
+Result<BalloonUpdate> parse_balloon_update(std::string_view body);
+Result<BalloonStatsUpdate> parse_balloon_stats_update(std::string_view body);
 Result<SnapshotCreateParams> parse_snapshot_create_params(std::string_view body);
 Result<SnapshotLoadParams> parse_snapshot_load_params(std::string_view body);
 Result<MigrationSendParams> parse_migration_send_params(std::string_view body);
@@ -43,6 +47,10 @@ Result<void> validate_machine_configuration(const MachineConfiguration& config);
 // value is wrong, nothing changes).
 Result<MachineConfiguration> apply_machine_configuration_patch(
     const MachineConfiguration& base, const MachineConfigurationPatch& patch);
+
+// A balloon cannot be asked to take more than the guest has: an error when `amount_mib` exceeds
+// `mem_size_mib` (PUT and PATCH /balloon, InstanceStart, a config file, --balloon).
+Result<void> validate_balloon_target(std::uint64_t amount_mib, std::uint64_t mem_size_mib);
 
 // Checks a Firecracker id (drive_id, iface_id): 1..kApiMaxIdLength of [A-Za-z0-9_].
 Result<void> validate_api_id(std::string_view id);

@@ -23,6 +23,12 @@ struct GetMachineConfig {  // GET /machine-config
 struct GetVmConfig {  // GET /vm/config
     friend bool operator==(const GetVmConfig&, const GetVmConfig&) = default;
 };
+struct GetBalloon {  // GET /balloon
+    friend bool operator==(const GetBalloon&, const GetBalloon&) = default;
+};
+struct GetBalloonStats {  // GET /balloon/statistics
+    friend bool operator==(const GetBalloonStats&, const GetBalloonStats&) = default;
+};
 
 // One alternative per endpoint; each body type appears once, so the type names the endpoint:
 //   InstanceActionInfo         PUT /actions
@@ -43,11 +49,15 @@ struct GetVmConfig {  // GET /vm/config
 //   MigrationReceiveParams     PUT /migration/receive   (vireo extension)
 //   MigrationCancel            PUT /migration/cancel    (vireo extension)
 //   GetMigration               GET /migration           (vireo extension)
+//   BalloonConfig              PUT /balloon
+//   BalloonUpdate              PATCH /balloon
+//   BalloonStatsUpdate         PATCH /balloon/statistics
 using ApiRequest =
     std::variant<GetInstanceInfo, GetVersion, GetMachineConfig, GetVmConfig, InstanceActionInfo,
                  BootSource, MachineConfiguration, MachineConfigurationPatch, Drive, PartialDrive,
                  NetworkInterface, PartialNetworkInterface, VmState, Logger, Metrics, EntropyDevice,
                  SnapshotCreateParams, SnapshotLoadParams, MigrationSendParams,
-                 MigrationReceiveParams, MigrationCancel, GetMigration>;
+                 MigrationReceiveParams, MigrationCancel, GetMigration, BalloonConfig,
+                 BalloonUpdate, BalloonStatsUpdate, GetBalloon, GetBalloonStats>;
 
 }  // namespace vireo

@@ -18,12 +18,20 @@ struct Fault {
     friend bool operator==(const Fault&, const Fault&) = default;
 };
 
+// GET /balloon/statistics answers a BalloonStats (balloon_config.h), which has no comparison of
+// its own; ApiResponse's needs one.
+inline bool operator==(const BalloonStats& a, const BalloonStats& b) {
+    return a.target_pages == b.target_pages && a.actual_pages == b.actual_pages &&
+           a.target_mib == b.target_mib && a.actual_mib == b.actual_mib && a.guest == b.guest;
+}
+
 // The answer: 204 and no body for a PUT/PATCH that succeeded, 200 and a typed body for a GET,
 // 400 (or 500 for a VMM fault) with a Fault. The server serializes the body (api_json.h), so the
 // VMM side never touches JSON.
 struct ApiResponse {
-    using Body = std::variant<std::monostate, Fault, InstanceInfo, FirecrackerVersion,
-                              MachineConfiguration, VmConfig, MigrationInfo>;
+    using Body =
+        std::variant<std::monostate, Fault, InstanceInfo, FirecrackerVersion, MachineConfiguration,
+                     VmConfig, MigrationInfo, BalloonConfig, BalloonStats>;
 
     int status = 204;
     Body body;

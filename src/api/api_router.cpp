@@ -38,6 +38,11 @@ constexpr std::array<EndpointName, kApiEndpointCount> kEndpointNames{{
     {ApiEndpoint::PutMigrationSend, "put_migration_send"},
     {ApiEndpoint::PutMigrationReceive, "put_migration_receive"},
     {ApiEndpoint::PutMigrationCancel, "put_migration_cancel"},
+    {ApiEndpoint::PutBalloon, "put_balloon"},
+    {ApiEndpoint::PatchBalloon, "patch_balloon"},
+    {ApiEndpoint::GetBalloon, "get_balloon"},
+    {ApiEndpoint::GetBalloonStats, "get_balloon_stats"},
+    {ApiEndpoint::PatchBalloonStats, "patch_balloon_stats"},
     {ApiEndpoint::NotSupported, "not_supported"},
     {ApiEndpoint::Invalid, "invalid"},
 }};
@@ -61,8 +66,6 @@ struct UnsupportedEndpoint {
 };
 
 constexpr std::array kUnsupported{
-    UnsupportedEndpoint{"/balloon", "GET PUT PATCH", "balloon device"},
-    UnsupportedEndpoint{"/balloon/statistics", "GET PATCH", "balloon statistics"},
     UnsupportedEndpoint{"/balloon/hinting/start", "PATCH", "balloon free page hinting"},
     UnsupportedEndpoint{"/balloon/hinting/status", "GET", "balloon free page hinting"},
     UnsupportedEndpoint{"/balloon/hinting/stop", "PATCH", "balloon free page hinting"},
@@ -151,6 +154,12 @@ RoutedRequest route_get(std::string_view path) {
     if (path == "/migration") {
         return {ApiEndpoint::GetMigration, ApiRequest(GetMigration{})};
     }
+    if (path == "/balloon") {
+        return {ApiEndpoint::GetBalloon, ApiRequest(GetBalloon{})};
+    }
+    if (path == "/balloon/statistics") {
+        return {ApiEndpoint::GetBalloonStats, ApiRequest(GetBalloonStats{})};
+    }
     return invalid("GET", path);
 }
 
@@ -172,6 +181,9 @@ RoutedRequest route_put(std::string_view path, std::string_view body) {
     }
     if (path == "/entropy") {
         return parsed(ApiEndpoint::PutEntropy, parse_entropy_device(body));
+    }
+    if (path == "/balloon") {
+        return parsed(ApiEndpoint::PutBalloon, parse_balloon(body));
     }
     if (path == "/snapshot/create") {
         return parsed(ApiEndpoint::PutSnapshotCreate, parse_snapshot_create_params(body));
@@ -210,6 +222,12 @@ RoutedRequest route_patch(std::string_view path, std::string_view body) {
     }
     if (path == "/vm") {
         return parsed(ApiEndpoint::PatchVm, parse_vm_state(body));
+    }
+    if (path == "/balloon") {
+        return parsed(ApiEndpoint::PatchBalloon, parse_balloon_update(body));
+    }
+    if (path == "/balloon/statistics") {
+        return parsed(ApiEndpoint::PatchBalloonStats, parse_balloon_stats_update(body));
     }
     if (auto id = id_under(path, "/drives/")) {
         if (id->empty()) {

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "base/rate_limiter_config.h"
+// BalloonConfig and BalloonStats: plain values with no code behind them, shared with the device.
+#include "devices/virtio/balloon_config.h"
 
 namespace vireo {
 
@@ -204,6 +206,25 @@ struct EntropyDevice {
     friend bool operator==(const EntropyDevice&, const EntropyDevice&) = default;
 };
 
+// PUT /balloon, GET /balloon and the "balloon" section are BalloonConfig (balloon_config.h):
+// amount_mib 0..kMaxBalloonMib, deflate_on_oom, stats_polling_interval_s (0: no statistics),
+// free_page_reporting. Firecracker's free_page_hinting is accepted only as false or absent.
+
+// PATCH /balloon: a new target, after boot.
+struct BalloonUpdate {
+    std::uint32_t amount_mib = 0;  // 0..kMaxBalloonMib
+
+    friend bool operator==(const BalloonUpdate&, const BalloonUpdate&) = default;
+};
+
+// PATCH /balloon/statistics: a new polling interval. Statistics cannot be switched on or off
+// once the VM runs (0 <-> non-zero); before boot any value is taken.
+struct BalloonStatsUpdate {
+    std::uint32_t stats_polling_interval_s = 0;
+
+    friend bool operator==(const BalloonStatsUpdate&, const BalloonStatsUpdate&) = default;
+};
+
 // Firecracker's FullVmConfiguration: the --config-file format and GET /vm/config's answer.
 struct VmConfig {
     std::optional<BootSource> boot_source{};  // required in a config file
@@ -213,6 +234,8 @@ struct VmConfig {
     std::optional<Logger> logger{};
     std::optional<Metrics> metrics{};
     std::optional<EntropyDevice> entropy{};
+    // After boot, amount_mib follows PATCH /balloon (a snapshot's configuration is this).
+    std::optional<BalloonConfig> balloon{};
 
     friend bool operator==(const VmConfig&, const VmConfig&) = default;
 };

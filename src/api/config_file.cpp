@@ -12,6 +12,7 @@
 #include <string>
 
 #include "api/api_json.h"
+#include "api/api_parser.h"
 #include "api/json_reader.h"
 #include "api/section_readers.h"
 #include "base/unique_fd.h"
@@ -30,7 +31,6 @@ struct Unsupported {
 
 // FullVmConfiguration's sections that vireo cannot configure yet.
 constexpr std::array kUnsupportedSections{
-    Unsupported{"balloon", "balloon devices"},
     Unsupported{"vsock", "vsock devices"},
     Unsupported{"mmds-config", "the microVM metadata service (MMDS)"},
     Unsupported{"cpu-config", "custom CPU templates"},
@@ -39,8 +39,9 @@ constexpr std::array kUnsupportedSections{
     Unsupported{"serial", "serial output configuration"},
 };
 
-constexpr std::array<std::string_view, 7> kSections{
-    "boot-source", "drives", "machine-config", "network-interfaces", "logger", "metrics", "entropy",
+constexpr std::array<std::string_view, 8> kSections{
+    "boot-source", "drives",  "machine-config", "network-interfaces",
+    "logger",      "metrics", "entropy",        "balloon",
 };
 
 // Reads every entry of the array section `key` with `read`, appending to `out`.
@@ -190,8 +191,19 @@ Result<VmConfig> parse_sections(std::string_view text) {
         !r) {
         return r.error();
     }
+    if (auto r = read_object(root, "balloon", api_detail::read_balloon, config.balloon); !r) {
+        return r.error();
+    }
     if (auto r = check_unique(config); !r) {
         return r.error();
+    }
+    if (config.balloon) {
+        // Firecracker configures the machine before the balloon, and checks it against RAM.
+        if (auto r = validate_balloon_target(config.balloon->amount_mib,
+                                             config.machine_config.mem_size_mib);
+            !r) {
+            return r.error().wrap("balloon");
+        }
     }
     return config;
 }

@@ -1,7 +1,7 @@
 // Firecracker's --config-file: one JSON object whose sections are the bodies of the pre-boot
 // requests ("boot-source", "drives", "machine-config", "network-interfaces", "logger",
-// "metrics", "entropy"), each validated exactly like its request (section_readers.h). Sections
-// vireo does not support yet ("balloon", "vsock", "mmds-config", ...) are refused with a message
+// "metrics", "entropy", "balloon"), each validated exactly like its request (section_readers.h).
+// Sections vireo does not support yet ("vsock", "mmds-config", ...) are refused with a message
 // saying so unless null; unknown sections are errors.
 #pragma once
 
@@ -18,7 +18,8 @@ namespace vireo {
 inline constexpr std::size_t kMaxConfigFileSize = std::size_t{1} << 20;
 
 // Beyond each section's rules: "boot-source" is required, drive ids, interface ids, tap names and
-// guest MACs are unique, and at most one drive is the root device.
+// guest MACs are unique, at most one drive is the root device, and the balloon's target is no
+// more than machine-config's memory.
 Result<VmConfig> parse_config_file(std::string_view text);
 // Reads `path` (at most kMaxConfigFileSize bytes) and parses it; errors name the file.
 Result<VmConfig> load_config_file(const std::string& path);

@@ -1,5 +1,7 @@
 #include "api/section_readers.h"
 
+#include <limits>
+
 #include "api/api_parser.h"
 
 namespace vireo::api_detail {
@@ -8,6 +10,9 @@ namespace {
 
 constexpr std::string_view kVcpuWhy = "8-bit APIC IDs, one left for the IOAPIC";
 constexpr std::string_view kMemWhy = "at most 1 TiB";
+// amount_mib * 256 pages must fit virtio_balloon_config.num_pages (balloon_config.h).
+constexpr std::string_view kBalloonWhy = "MiB; 256 pages per MiB must fit the 32-bit num_pages";
+constexpr std::string_view kIntervalWhy = "seconds";
 
 template <typename T>
 Result<T> finish(const ObjectReader& reader, T value) {
@@ -216,6 +221,45 @@ Result<EntropyDevice> read_entropy_device(const Json& json, const std::string& c
     EntropyDevice e;
     r.optional_object("rate_limiter", e.rate_limiter, read_rate_limiter);
     return finish(r, std::move(e));
+}
+
+Result<BalloonConfig> read_balloon(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    BalloonConfig b;
+    std::uint64_t amount = 0;
+    r.required_uint("amount_mib", amount, 0, kMaxBalloonMib, kBalloonWhy);
+    r.required("deflate_on_oom", b.deflate_on_oom);
+    std::optional<std::uint64_t> interval;
+    r.optional_uint("stats_polling_interval_s", interval, 0,
+                    std::numeric_limits<std::uint32_t>::max(), kIntervalWhy);
+    r.defaulted("free_page_reporting", b.free_page_reporting);
+    // Firecracker's free page hinting (VIRTIO_BALLOON_F_FREE_PAGE_HINT) is not offered; "false"
+    // (what Firecracker's GET /vm/config writes) asks for nothing and is taken.
+    std::optional<bool> hinting;
+    r.optional("free_page_hinting", hinting);
+    if (hinting.value_or(false)) {
+        r.fail(
+            "`free_page_hinting` is not supported by vireo (free_page_reporting gives free guest "
+            "memory back instead)");
+    }
+    b.amount_mib = static_cast<std::uint32_t>(amount);  // <= kMaxBalloonMib
+    b.stats_polling_interval_s = static_cast<std::uint32_t>(interval.value_or(0));  // <= UINT32_MAX
+    return finish(r, b);
+}
+
+Result<BalloonUpdate> read_balloon_update(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    std::uint64_t amount = 0;
+    r.required_uint("amount_mib", amount, 0, kMaxBalloonMib, kBalloonWhy);
+    return finish(r, BalloonUpdate{static_cast<std::uint32_t>(amount)});  // <= kMaxBalloonMib
+}
+
+Result<BalloonStatsUpdate> read_balloon_stats_update(const Json& json, const std::string& context) {
+    ObjectReader r(json, context);
+    std::uint64_t interval = 0;
+    r.required_uint("stats_polling_interval_s", interval, 0,
+                    std::numeric_limits<std::uint32_t>::max(), kIntervalWhy);
+    return finish(r, BalloonStatsUpdate{static_cast<std::uint32_t>(interval)});  // <= UINT32_MAX
 }
 
 Result<SnapshotCreateParams> read_snapshot_create_params(const Json& json,

@@ -31,6 +31,10 @@ Result<VmState> read_vm_state(const Json& json, const std::string& context);
 Result<Logger> read_logger(const Json& json, const std::string& context);
 Result<Metrics> read_metrics(const Json& json, const std::string& context);
 Result<EntropyDevice> read_entropy_device(const Json& json, const std::string& context);
+// Firecracker's Balloon, BalloonUpdate and BalloonStatsUpdate.
+Result<BalloonConfig> read_balloon(const Json& json, const std::string& context);
+Result<BalloonUpdate> read_balloon_update(const Json& json, const std::string& context);
+Result<BalloonStatsUpdate> read_balloon_stats_update(const Json& json, const std::string& context);
 Result<SnapshotCreateParams> read_snapshot_create_params(const Json& json,
                                                          const std::string& context);
 Result<SnapshotLoadParams> read_snapshot_load_params(const Json& json, const std::string& context);

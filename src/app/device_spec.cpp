@@ -1,8 +1,8 @@
 #include "app/device_spec.h"
 
-#include <map>
-
 #include <charconv>
+#include <limits>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -56,6 +56,21 @@ Result<std::uint64_t> parse_count(std::string_view text, std::string_view what) 
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v == 0) {
         return Error(fmt::format("{}: '{}' is not a positive whole number", what, text));
+    }
+    return v;
+}
+
+// A decimal number without suffix: 0..max; `why` explains the bound.
+Result<std::uint64_t> parse_number(std::string_view text, std::uint64_t max, std::string_view what,
+                                   std::string_view why) {
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || (ec != std::errc() && ec != std::errc::result_out_of_range) ||
+        end != text.data() + text.size()) {
+        return Error(fmt::format("{}: '{}' is not a whole number", what, text));
+    }
+    if (ec == std::errc::result_out_of_range || v > max) {
+        return Error(fmt::format("{}: {} is more than {} ({})", what, text, max, why));
     }
     return v;
 }
@@ -185,6 +200,58 @@ Result<NetConfig> parse_net_spec(std::string_view spec) {
         return Error("--net: tap=NAME is required");
     }
     return n;
+}
+
+Result<BalloonConfig> parse_balloon_spec(std::string_view spec) {
+    auto kv = split_spec(spec, "--balloon");
+    if (!kv) {
+        return kv.error();
+    }
+    BalloonConfig b;
+    bool amount_given = false;
+    for (const auto& [key, value] : *kv) {
+        if (key == "amount_mib") {
+            auto v = parse_number(value, kMaxBalloonMib, "--balloon amount_mib",
+                                  "MiB; 256 pages per MiB must fit the 32-bit num_pages");
+            if (!v) {
+                return v.error();
+            }
+            b.amount_mib = static_cast<std::uint32_t>(*v);  // <= kMaxBalloonMib
+            amount_given = true;
+        } else if (key == "stats_interval") {
+            auto v = parse_number(value, std::numeric_limits<std::uint32_t>::max(),
+                                  "--balloon stats_interval", "seconds");
+            if (!v) {
+                return v.error();
+            }
+            b.stats_polling_interval_s = static_cast<std::uint32_t>(*v);  // <= UINT32_MAX
+        } else if (key == "deflate_on_oom" || key == "free_page_reporting") {
+            auto on = parse_switch(value, "--balloon " + key);
+            if (!on) {
+                return on.error();
+            }
+            (key == "deflate_on_oom" ? b.deflate_on_oom : b.free_page_reporting) = *on;
+        } else {
+            return Error(fmt::format(
+                "--balloon: unknown key '{}' (amount_mib, deflate_on_oom, stats_interval, "
+                "free_page_reporting)",
+                key));
+        }
+    }
+    if (!amount_given) {
+        return Error("--balloon: amount_mib=N is required");
+    }
+    return b;
+}
+
+Result<void> check_balloon_fits(const BalloonConfig& balloon, std::uint64_t memory) {
+    if ((std::uint64_t{balloon.amount_mib} << 20) > memory) {
+        return Error(fmt::format(
+            "--balloon: the balloon's target of {} MiB is more than the guest's {} MiB of RAM "
+            "(--memory)",
+            balloon.amount_mib, memory >> 20));
+    }
+    return ok();
 }
 
 }  // namespace vireo

@@ -189,6 +189,20 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                 return n ? std::string() : without_prefix(n.error().message(), "--net: ");
             },
             "tap=NAME[,mac=MAC][,rx_bw=LIMIT][,tx_bw=LIMIT]..."));
+    run->add_option("--balloon", o.balloon_spec,
+                    "A virtio-balloon: amount_mib=N[,deflate_on_oom=on|off][,stats_interval=S]"
+                    "[,free_page_reporting=on|off]; N MiB (at most --memory) is what the guest is "
+                    "asked to give back, S seconds between statistics (0, the default: none)")
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                auto b = parse_balloon_spec(s);
+                // CLI11 names the option already; the spec's own prefix would repeat it.
+                return b ? std::string()
+                         : without_prefix(without_prefix(b.error().message(), "--balloon: "),
+                                          "--balloon ");
+            },
+            "amount_mib=N[,deflate_on_oom=on|off][,stats_interval=S][,free_page_reporting=on|"
+            "off]"));
     run->add_option("--on-reboot", o.on_reboot, "What a guest reboot does: exit or restart")
         ->transform(
             CLI::CheckedTransformer(std::map<std::string, OnReboot>{{"exit", OnReboot::Exit},
@@ -220,6 +234,13 @@ int run_command(RunOptions& o) {
         return kExitUsage;
     }
     o.machine.memory = parse_size(o.memory_text).value();  // validated by the parser
+    if (!o.balloon_spec.empty()) {
+        o.machine.balloon = parse_balloon_spec(o.balloon_spec).value();  // validated by the parser
+        if (auto fits = check_balloon_fits(*o.machine.balloon, o.machine.memory); !fits) {
+            fmt::print(stderr, "vireo: {}\n", fits.error().message());
+            return kExitUsage;
+        }
+    }
     if (o.machine.kernel_path.empty()) {
         auto dir = default_guest_dir();
         if (!dir) {

@@ -24,6 +24,7 @@ struct RunOptions {
     std::string console_max_size = "64M";  // the file console's cap
     std::vector<std::string> disk_specs;
     std::vector<std::string> net_specs;
+    std::string balloon_spec;  // --balloon; empty: no balloon
     OnReboot on_reboot = OnReboot::Exit;
     bool cmdline_given = false;
     bool verbose = false;

@@ -23,6 +23,7 @@
 #include "devices/legacy/serial8250.h"
 #include "devices/pci/pci_root.h"
 #include "devices/platform/vm_gen_id.h"
+#include "devices/virtio/virtio_balloon.h"
 #include "devices/virtio/virtio_console.h"
 #include "devices/virtio/virtio_pci_device.h"
 #include "irq/shared_irq_line.h"
@@ -126,6 +127,9 @@ public:
     // is callable from the VMM's thread while the device runs (PATCH).
     enum class LimitedDevice : std::uint8_t { Disk, NetRx, NetTx, Entropy };
     RateLimiter* rate_limiter(LimitedDevice which, std::size_t index = 0);
+    // The virtio-balloon (MachineConfig::balloon); null without one. Its setters are callable
+    // from the VMM's thread while the device runs (PATCH /balloon, /balloon/statistics).
+    virtio::VirtioBalloon* balloon();
     // Live migration with shared storage: once the VM is paused, every disk lets go of its
     // image's lock so the destination can take it; if the migration fails, the locks are taken
     // back before the VM may run again (an error when another process took one meanwhile: then
@@ -184,6 +188,7 @@ private:
     std::shared_ptr<PciRoot> m_pci;
     std::vector<std::shared_ptr<virtio::VirtioPciDevice>> m_virtio;
     virtio::VirtioConsole* m_virtio_console = nullptr;  // owned by its entry in m_virtio
+    virtio::VirtioBalloon* m_balloon = nullptr;         // owned by its entry in m_virtio
     std::vector<DiskConfig> m_disks;  // m_virtio[i] is disk i for i < m_disks.size()
     IoBus m_pio;
     IoBus m_mmio;

@@ -12,6 +12,7 @@
 #include "base/mac_address.h"
 #include "base/rate_limiter_config.h"
 #include "base/result.h"
+#include "devices/virtio/balloon_config.h"
 
 namespace vireo {
 
@@ -78,6 +79,8 @@ struct MachineConfig {
     bool debug_exit = false;
     // The virtio-rng's rate limiter (PUT /entropy's rate_limiter).
     RateLimiterConfig entropy_rate_limiter;
+    // A virtio-balloon (PUT /balloon, --balloon); none without a value.
+    std::optional<BalloonConfig> balloon;
 };
 
 inline constexpr std::uint32_t kMaxVcpus = 254;  // 8-bit APIC IDs, one left for the IOAPIC

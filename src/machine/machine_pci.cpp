@@ -8,6 +8,7 @@
 #include "backends/block/block_file.h"
 #include "backends/net/tap.h"
 #include "devices/legacy/boot_timer.h"
+#include "devices/virtio/virtio_balloon.h"
 #include "devices/virtio/virtio_blk.h"
 #include "devices/virtio/virtio_net.h"
 #include "devices/virtio/virtio_rng.h"
@@ -132,6 +133,13 @@ Result<void> Machine::setup_pci(const MachineConfig& config) {
     if (auto r = add_virtio(std::move(rng)); !r) {
         return r;
     }
+    if (config.balloon) {
+        auto balloon = std::make_unique<virtio::VirtioBalloon>(*config.balloon);
+        m_balloon = balloon.get();
+        if (auto r = add_virtio(std::move(balloon)); !r) {
+            return r;
+        }
+    }
     // The root after the functions on it: restore walks the registry in order, and the root
     // re-decodes the BARs the functions hold.
     Placement root_place{
@@ -247,6 +255,10 @@ RateLimiter* Machine::rate_limiter(LimitedDevice which, std::size_t index) {
             return nullptr;
     }
     return nullptr;
+}
+
+virtio::VirtioBalloon* Machine::balloon() {
+    return m_balloon;
 }
 
 void Machine::announce_network() {

@@ -226,6 +226,7 @@ Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
             return Error::from_errno("guest memory: sealing the memfd");
         }
     }
+    mem.m_hugetlb = options.hugetlb;
     std::uint64_t offset = 0;
     for (const auto& s : specs) {
         void* p = nullptr;
@@ -338,6 +339,7 @@ Result<GuestMemory> GuestMemory::adopt_memfd(std::span<const MemoryRegionSpec> s
 GuestMemory::GuestMemory(GuestMemory&& other) noexcept
     : m_regions(std::move(other.m_regions)),
       m_fd(std::move(other.m_fd)),
+      m_hugetlb(other.m_hugetlb),
       m_dirty(std::move(other.m_dirty)),
       m_tracking(other.m_tracking.exchange(false)),
       m_observer(std::exchange(other.m_observer, nullptr)) {
@@ -351,12 +353,46 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& other) noexcept {
         m_regions = std::move(other.m_regions);
         other.m_regions.clear();
         m_fd = std::move(other.m_fd);
+        m_hugetlb = other.m_hugetlb;
         m_dirty = std::move(other.m_dirty);
         other.m_dirty.clear();
         m_tracking.store(other.m_tracking.exchange(false));
         m_observer = std::exchange(other.m_observer, nullptr);
     }
     return *this;
+}
+
+Result<std::uint64_t> GuestMemory::discard(GuestAddress addr, std::uint64_t len) {
+    if (len == 0) {
+        return std::uint64_t{0};
+    }
+    std::uint8_t* host = host_range(addr, len);
+    if (host == nullptr || addr.value % kPageSize != 0 || len % kPageSize != 0) {
+        return Error(
+            fmt::format("guest memory: cannot discard [{:#x}, +{:#x}): not whole pages "
+                        "inside one region",
+                        addr.value, len));
+    }
+    if (m_hugetlb) {
+        // Region bases are 2 MiB-aligned on hugetlb (create() checks the sizes, the kernel
+        // aligns the mapping), so host alignment follows guest alignment.
+        const auto begin =
+            (reinterpret_cast<std::uintptr_t>(host) + kHugePageSize - 1) & ~(kHugePageSize - 1);
+        const auto end = (reinterpret_cast<std::uintptr_t>(host) + len) & ~(kHugePageSize - 1);
+        if (end <= begin) {
+            return std::uint64_t{0};
+        }
+        host = reinterpret_cast<std::uint8_t*>(begin);
+        len = end - begin;
+    }
+    // A shared memfd mapping keeps its pages in the file: MADV_REMOVE punches them out of it
+    // (the seals forbid only a size change). Private mappings drop their pages with DONTNEED.
+    const int advice = m_fd.valid() ? MADV_REMOVE : MADV_DONTNEED;
+    if (::madvise(host, len, advice) != 0) {
+        return Error::from_errno(
+            fmt::format("guest memory: madvise on [{:#x}, +{:#x})", addr.value, len));
+    }
+    return len;
 }
 
 GuestMemory::~GuestMemory() {

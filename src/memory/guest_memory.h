@@ -145,6 +145,15 @@ public:
     // guest RAM is ignored, and the range is cut at the end of its region.
     void note_write_at(const void* host, std::uint64_t len) const;
 
+    // Gives the host back the pages of [addr, addr + len) (a balloon's inflated or reported
+    // pages): afterwards they no longer count in the process's RSS, and the guest's next touch
+    // finds a zero page (anonymous RAM, a memfd: its hole punched) or the memory file's bytes (a
+    // lazily mapped snapshot). The range must lie inside one region and be 4 KiB-aligned. On
+    // hugetlb RAM only the whole 2 MiB pages inside the range go (a huge page cannot be split).
+    // Returns the bytes released. Thread-safe; not tracked as a write (the guest no longer owns
+    // the bytes, so no one may rely on them).
+    Result<std::uint64_t> discard(GuestAddress addr, std::uint64_t len);
+
     // True when [addr, addr + len) lies inside one region.
     bool contains_range(GuestAddress addr, std::uint64_t len) const;
     std::span<const GuestRegion> regions() const { return m_regions; }
@@ -183,6 +192,7 @@ private:
 
     std::vector<GuestRegion> m_regions;
     UniqueFd m_fd;
+    bool m_hugetlb = false;  // regions on explicit 2 MiB hugetlb pages
     // Written once by enable_dirty_tracking() before m_tracking is set (release); read only after
     // m_tracking is seen set (acquire).
     std::vector<DirtyBitmap> m_dirty;

@@ -83,6 +83,8 @@ const char* thread_name(ThreadKind kind) {
             return "vireo-console";
         case ThreadKind::VirtioRng:
             return "vireo-rng";
+        case ThreadKind::VirtioBalloon:
+            return "vireo-balloon";
         case ThreadKind::BlockIo:
             return "vireo-blk-io";
         case ThreadKind::Migration:

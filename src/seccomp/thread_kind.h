@@ -24,6 +24,7 @@ enum class ThreadKind : std::uint8_t {
     VirtioNet,      // a virtio-net device thread (tap)
     VirtioConsole,  // a virtio-console device thread
     VirtioRng,      // a virtio-rng device thread
+    VirtioBalloon,  // a virtio-balloon device thread
     BlockIo,        // a worker of the block thread-pool engine (pread/pwrite/fsync)
     Migration,      // a live migration's stream, either side (migration/); the VM work it needs
                     // runs on the VMM thread
@@ -44,6 +45,7 @@ inline constexpr std::array<std::string_view, kThreadKindCount> kThreadKindNames
     "virtio_net",
     "virtio_console",
     "virtio_rng",
+    "virtio_balloon",
     "block_io",
     "migration",
     "launcher",
@@ -64,7 +66,7 @@ constexpr std::optional<ThreadKind> thread_kind_from_name(std::string_view categ
 }
 
 // The kind of a virtio device's thread, by virtio device type (virtio 1.2 §5): 1 net, 2 block,
-// 3 console, 4 entropy. Other types (none yet) would run under the vmm filter.
+// 3 console, 4 entropy, 5 balloon. Other types (none yet) would run under the vmm filter.
 constexpr ThreadKind virtio_thread_kind(std::uint16_t device_type) {
     switch (device_type) {
         case 1:
@@ -75,6 +77,8 @@ constexpr ThreadKind virtio_thread_kind(std::uint16_t device_type) {
             return ThreadKind::VirtioConsole;
         case 4:
             return ThreadKind::VirtioRng;
+        case 5:
+            return ThreadKind::VirtioBalloon;
         default:
             return ThreadKind::Vmm;
     }

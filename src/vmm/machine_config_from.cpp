@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/api_parser.h"
+
 namespace vireo {
 
 namespace {
@@ -83,6 +85,15 @@ Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_time
     }
     if (config.entropy && config.entropy->rate_limiter) {
         m.entropy_rate_limiter = *config.entropy->rate_limiter;
+    }
+    if (config.balloon) {
+        // Checked again here: machine-config may have shrunk RAM after PUT /balloon.
+        if (auto fits = validate_balloon_target(config.balloon->amount_mib,
+                                                config.machine_config.mem_size_mib);
+            !fits) {
+            return fits.error();
+        }
+        m.balloon = *config.balloon;
     }
     if (boot_timer) {
         m.cmdline += " vireo.boot_timer";

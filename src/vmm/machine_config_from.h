@@ -12,7 +12,8 @@
 namespace vireo {
 
 // MachineConfig from the API's model: the root drive first (vda), the others in the order they
-// were added; the kernel command line gets root=... for the root drive as Firecracker does.
+// were added; the kernel command line gets root=... for the root drive as Firecracker does. An
+// error when the balloon's target is more than the guest's RAM.
 Result<MachineConfig> machine_config_from(const VmConfig& config, bool boot_timer);
 // The drives in the machine's disk order: the root drive first (vda), then the others in the
 // order they were added. Index i is the machine's disk i.

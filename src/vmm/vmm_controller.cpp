@@ -1,7 +1,7 @@
 // The VMM's request handling and lifecycle (vmm_controller.h). Snapshots are in vmm_snapshot.cpp,
-// migrations in vmm_migration.cpp, drive/NIC/entropy requests in vmm_devices.cpp, the configuration
-// mapping in machine_config_from.cpp; the rest is the one state machine, kept whole (600 lines) so
-// every transition is read in one file.
+// migrations in vmm_migration.cpp, drive/NIC/entropy requests in vmm_devices.cpp, the balloon's in
+// vmm_balloon.cpp, the configuration mapping in machine_config_from.cpp; the rest is the one state
+// machine, kept whole (600 lines) so every transition is read in one file.
 #include "vmm/vmm_controller.h"
 
 #include "vmm/vmm_checks.h"
@@ -375,6 +375,16 @@ ApiResponse VmmController::apply(ApiRequest& request) {
                 return load_snapshot(r);
             } else if constexpr (std::is_same_v<T, EntropyDevice>) {
                 return put_entropy(r);
+            } else if constexpr (std::is_same_v<T, BalloonConfig>) {
+                return put_balloon(r);
+            } else if constexpr (std::is_same_v<T, BalloonUpdate>) {
+                return patch_balloon(r);
+            } else if constexpr (std::is_same_v<T, GetBalloon>) {
+                return get_balloon();
+            } else if constexpr (std::is_same_v<T, GetBalloonStats>) {
+                return get_balloon_stats();
+            } else if constexpr (std::is_same_v<T, BalloonStatsUpdate>) {
+                return patch_balloon_stats(r);
             }
         },
         request);

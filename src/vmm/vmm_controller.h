@@ -78,6 +78,12 @@ private:
     ApiResponse put_network_interface(const NetworkInterface& iface);
     ApiResponse patch_network_interface(const PartialNetworkInterface& patch);
     ApiResponse put_entropy(const EntropyDevice& entropy);
+    // vmm_balloon.cpp
+    ApiResponse put_balloon(const BalloonConfig& balloon);
+    ApiResponse patch_balloon(const BalloonUpdate& update);
+    ApiResponse get_balloon() const;
+    ApiResponse get_balloon_stats() const;
+    ApiResponse patch_balloon_stats(const BalloonStatsUpdate& update);
     // vmm_snapshot.cpp
     ApiResponse create_snapshot(const SnapshotCreateParams& params);
     ApiResponse load_snapshot(const SnapshotLoadParams& params);

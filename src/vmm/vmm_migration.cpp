@@ -415,10 +415,10 @@ ApiResponse VmmController::start_migration_send(const MigrationSendParams& p) {
 
 ApiResponse VmmController::start_migration_receive(const MigrationReceiveParams& p) {
     if (m_state != InstanceState::NotStarted || m_config.boot_source || !m_config.drives.empty() ||
-        !m_config.network_interfaces.empty()) {
+        !m_config.network_interfaces.empty() || m_config.balloon) {
         return ApiResponse::bad_request(
-            "PUT /migration/receive needs a fresh vireo: no VM started, no boot source, drives or "
-            "network interfaces configured (the migrated VM brings its own)");
+            "PUT /migration/receive needs a fresh vireo: no VM started, no boot source, drives, "
+            "network interfaces or balloon configured (the migrated VM brings its own)");
     }
     if (auto refused = refuse_during_migration("PUT /migration/receive")) {
         return *refused;

@@ -102,10 +102,11 @@ ApiResponse VmmController::load_snapshot(const SnapshotLoadParams& p) {
             "PUT /snapshot/load is only allowed before the VM starts (this process already "
             "runs a VM)");
     }
-    if (m_config.boot_source || !m_config.drives.empty() || !m_config.network_interfaces.empty()) {
+    if (m_config.boot_source || !m_config.drives.empty() || !m_config.network_interfaces.empty() ||
+        m_config.balloon) {
         return ApiResponse::bad_request(
-            "PUT /snapshot/load is not allowed after configuring boot source, drives or network "
-            "interfaces: the snapshot brings its own");
+            "PUT /snapshot/load is not allowed after configuring boot source, drives, network "
+            "interfaces or a balloon: the snapshot brings its own");
     }
     const auto start = Clock::now();
     auto contents = read_snapshot_file(p.snapshot_path);

@@ -46,6 +46,9 @@ expect 2 "longer than 20 bytes" -- "${run[@]}" --disk "path=$tmp/disk.img,serial
 expect 2 "mac" -- "${run[@]}" --net "tap=vtap0,mac=52:54:00:zz:00:01"
 expect 2 "mac.*multicast" -- "${run[@]}" --net "tap=vtap0,mac=01:00:5e:00:00:01"
 expect 2 "tap=NAME is required" -- "${run[@]}" --net mac=52:54:00:00:00:01
+expect 2 "balloon's target of 256 MiB is more than the guest's 128 MiB of RAM" -- "${run[@]}" --balloon amount_mib=256
+expect 2 "amount_mib: 16777216 is more than 16777215" -- "${run[@]}" --balloon amount_mib=16777216
+expect 2 "unknown key 'size'" -- "${run[@]}" --balloon amount_mib=1,size=2
 expect 2 "must be stdio, virtio or file:PATH" -- "${run[@]}" --console serial
 expect 1 "disk image $tmp/dir: is a directory" -- "${run[@]}" --disk "path=$tmp/dir"
 # The same image twice: the second open finds the first one's lock.

@@ -49,7 +49,8 @@ static void usage(void) {
             "       vireo-iotool tcp-send HOST PORT BYTES | tcp-fetch HOST PORT\n"
             "       vireo-iotool tcp-sink PORT | tcp-serve PORT BYTES\n"
             "       vireo-iotool cpuid LEAF [SUBLEAF]   (prints eax ebx ecx edx in hex)\n"
-            "       vireo-iotool dirty SIZE RATE   (RATE bytes/s with K/M/G, 0: as fast as it can)\n");
+            "       vireo-iotool dirty SIZE RATE   (RATE bytes/s with K/M/G, 0: as fast as it can)\n"
+            "       vireo-iotool alloc SIZE SECONDS   (touches SIZE, holds it SECONDS, frees it)\n");
     exit(2);
 }
 
@@ -430,12 +431,32 @@ __attribute__((noreturn)) static void dirty_mode(int argc, char** argv) {
     }
 }
 
+// alloc SIZE SECONDS: the balloon scenarios' memory load. Allocates SIZE, writes every 4 KiB
+// page (so the guest really backs it), prints "ALLOCATED SIZE", holds it SECONDS, frees it and
+// prints "FREED". Under memory pressure the kernel may OOM-kill it: the missing "FREED" shows it.
+static int alloc_mode(int argc, char** argv) {
+    if (argc != 4) usage();
+    const uint64_t size = parse_size(argv[2]);
+    const int seconds = atoi(argv[3]);
+    if (size < 4096 || seconds < 0) usage();
+    char* buf = malloc(size);
+    if (!buf) die("malloc");
+    for (uint64_t at = 0; at < size; at += 4096) buf[at] = (char)(at >> 12 | 1);
+    printf("ALLOCATED %llu\n", (unsigned long long)size);
+    fflush(stdout);
+    sleep((unsigned)seconds);
+    free(buf);
+    printf("FREED\n");
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) usage();
     g_mode = argv[1];
     if (argc > 1 && strcmp(argv[1], "stamp") == 0) return stamp_mode(argc, argv);
     if (strcmp(argv[1], "cpuid") == 0) return cpuid_mode(argc, argv);
     if (strcmp(argv[1], "dirty") == 0) dirty_mode(argc, argv);
+    if (strcmp(argv[1], "alloc") == 0) return alloc_mode(argc, argv);
     if (strcmp(argv[1], "seqread") == 0 || strcmp(argv[1], "seqwrite") == 0 ||
         strcmp(argv[1], "randread") == 0 || strcmp(argv[1], "randverify") == 0)
         return block_mode(argc, argv);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -101,6 +102,13 @@ public:
     // Firecracker's names); empty by default.
     virtual std::string metrics_extra() const { return {}; }
 
+    // Who tells the driver that the device's configuration changed (the transport: a new
+    // config generation and, after DRIVER_OK, a configuration interrupt; §2.5.1). Set once by the
+    // transport that owns the device, before any thread uses it.
+    void set_config_notifier(std::function<void()> notifier) {
+        m_config_notifier = std::move(notifier);
+    }
+
     // The device's own state beyond its queues, for a snapshot (taken paused or inactive). The
     // default is none; restore_device_state() then accepts only an empty state.
     virtual std::vector<std::uint8_t> save_device_state() const { return {}; }
@@ -152,6 +160,13 @@ protected:
     // Interrupts the driver for `queue` when its suppression settings ask for it.
     void notify_used(std::size_t index);
     void signal_config();
+    // The device changed its configuration space on its own (a balloon's new target): the
+    // transport notes it and tells the driver. Any thread.
+    void config_changed() {
+        if (m_config_notifier) {
+            m_config_notifier();
+        }
+    }
     // A malformed queue: log once, stop serving this device, ask the driver to reset it.
     void fail(const std::string& what);
     bool failed() const { return m_failed; }
@@ -166,6 +181,7 @@ private:
     bool m_failed = false;
     bool m_paused = false;
     VirtioCounters m_counters;
+    std::function<void()> m_config_notifier;
 };
 
 template <class Answer>

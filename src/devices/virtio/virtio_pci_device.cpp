@@ -84,6 +84,7 @@ VirtioPciDevice::VirtioPciDevice(std::unique_ptr<VirtioDevice> device, GuestMemo
     for (std::uint16_t size : m_device->queue_max_sizes()) {
         m_queues.emplace_back(size);
     }
+    m_device->set_config_notifier([this] { config_changed(); });
 }
 
 Result<void> VirtioPciDevice::build(MsiController& msi) {

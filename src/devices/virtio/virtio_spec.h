@@ -28,6 +28,7 @@ inline constexpr std::uint16_t kDeviceNet = 1;
 inline constexpr std::uint16_t kDeviceBlock = 2;
 inline constexpr std::uint16_t kDeviceConsole = 3;
 inline constexpr std::uint16_t kDeviceEntropy = 4;
+inline constexpr std::uint16_t kDeviceBalloon = 5;
 
 // §2.7.5 Split virtqueue descriptor flags.
 inline constexpr std::uint16_t kDescNext = 1;

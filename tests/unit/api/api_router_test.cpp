@@ -51,6 +51,15 @@ std::vector<Route> supported_routes() {
         {"PUT", "/metrics", R"({"metrics_path":"/m"})", ApiEndpoint::PutMetrics,
          index_of<Metrics>()},
         {"PUT", "/entropy", "{}", ApiEndpoint::PutEntropy, index_of<EntropyDevice>()},
+        {"PUT", "/balloon", R"({"amount_mib":64,"deflate_on_oom":true})", ApiEndpoint::PutBalloon,
+         index_of<BalloonConfig>()},
+        {"PATCH", "/balloon", R"({"amount_mib":32})", ApiEndpoint::PatchBalloon,
+         index_of<BalloonUpdate>()},
+        {"GET", "/balloon", "", ApiEndpoint::GetBalloon, index_of<GetBalloon>()},
+        {"GET", "/balloon/statistics", "", ApiEndpoint::GetBalloonStats,
+         index_of<GetBalloonStats>()},
+        {"PATCH", "/balloon/statistics", R"({"stats_polling_interval_s":1})",
+         ApiEndpoint::PatchBalloonStats, index_of<BalloonStatsUpdate>()},
     };
 }
 
@@ -95,11 +104,6 @@ std::string fault_of(const RoutedRequest& routed) {
 TEST(ApiRouter, EveryOtherFirecrackerEndpointIsNotSupportedYet) {
     // firecracker.yaml's paths and methods that vireo does not implement.
     const std::vector<std::pair<std::string, std::string>> endpoints{
-        {"GET", "/balloon"},
-        {"PUT", "/balloon"},
-        {"PATCH", "/balloon"},
-        {"GET", "/balloon/statistics"},
-        {"PATCH", "/balloon/statistics"},
         {"PATCH", "/balloon/hinting/start"},
         {"GET", "/balloon/hinting/status"},
         {"PATCH", "/balloon/hinting/stop"},
@@ -148,6 +152,9 @@ TEST(ApiRouter, UnknownPathsAndMethodsAreInvalid) {
         {"PUT", "/pmem/"},
         {"PUT", "/pmem/a/b"},
         {"GET", "/balloon/hinting"},
+        {"PUT", "/balloon/statistics"},
+        {"PATCH", "/balloon/"},
+        {"GET", "/balloon/statistics/"},
         {"HEAD", "/"},
         {"get", "/"},
     };
@@ -185,6 +192,31 @@ TEST(ApiRouter, PathIds) {
     EXPECT_EQ(drive.path_on_host, "/r");
 }
 
+TEST(ApiRouter, BalloonBodiesAreParsed) {
+    auto put = route_api_request(
+        "PUT", "/balloon",
+        R"({"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":2})");
+    ASSERT_TRUE(std::holds_alternative<ApiRequest>(put.result)) << fault_of(put);
+    EXPECT_EQ(
+        std::get<BalloonConfig>(std::get<ApiRequest>(put.result)),
+        (BalloonConfig{.amount_mib = 64, .deflate_on_oom = true, .stats_polling_interval_s = 2}));
+    auto patch = route_api_request("PATCH", "/balloon", R"({"amount_mib":16777216})");
+    EXPECT_EQ(patch.endpoint, ApiEndpoint::PatchBalloon);
+    EXPECT_NE(fault_of(patch).find("BalloonUpdate: `amount_mib`"), std::string::npos)
+        << fault_of(patch);
+    auto hinting = route_api_request(
+        "PUT", "/balloon", R"({"amount_mib":1,"deflate_on_oom":true,"free_page_hinting":true})");
+    EXPECT_EQ(hinting.endpoint, ApiEndpoint::PutBalloon);
+    EXPECT_NE(fault_of(hinting).find("`free_page_hinting` is not supported"), std::string::npos)
+        << fault_of(hinting);
+    auto stats = route_api_request("PATCH", "/balloon/statistics", R"({"amount_mib":1})");
+    EXPECT_EQ(stats.endpoint, ApiEndpoint::PatchBalloonStats);
+    EXPECT_NE(fault_of(stats).find("unknown field `amount_mib`"), std::string::npos)
+        << fault_of(stats);
+    EXPECT_EQ(fault_of(route_api_request("GET", "/balloon/statistics", "{}")),
+              "GET request cannot have a body");
+}
+
 TEST(ApiRouter, GetWithABodyAndPutWithout) {
     auto get = route_api_request("GET", "/machine-config", "{}");
     EXPECT_EQ(get.endpoint, ApiEndpoint::GetMachineConfig);
@@ -196,6 +228,11 @@ TEST(ApiRouter, GetWithABodyAndPutWithout) {
 TEST(ApiRouter, EndpointNames) {
     EXPECT_EQ(api_endpoint_name(ApiEndpoint::GetInstanceInfo), "get_instance_info");
     EXPECT_EQ(api_endpoint_name(ApiEndpoint::PatchNetworkInterface), "patch_network_interface");
+    EXPECT_EQ(api_endpoint_name(ApiEndpoint::PutBalloon), "put_balloon");
+    EXPECT_EQ(api_endpoint_name(ApiEndpoint::PatchBalloon), "patch_balloon");
+    EXPECT_EQ(api_endpoint_name(ApiEndpoint::GetBalloon), "get_balloon");
+    EXPECT_EQ(api_endpoint_name(ApiEndpoint::GetBalloonStats), "get_balloon_stats");
+    EXPECT_EQ(api_endpoint_name(ApiEndpoint::PatchBalloonStats), "patch_balloon_stats");
     EXPECT_EQ(api_endpoint_name(ApiEndpoint::Invalid), "invalid");
 }
 

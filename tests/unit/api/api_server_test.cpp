@@ -142,9 +142,9 @@ TEST_F(ApiServerTest, ErrorsAre400WithAFaultMessage) {
     auto snapshot = request(m_socket, "PUT", "/snapshot/create", R"({"mem_file_path":"/m"})");
     EXPECT_EQ(snapshot.status, 400);
     EXPECT_NE(snapshot.fault().find("snapshot_path"), std::string::npos) << snapshot.fault();
-    auto balloon = request(m_socket, "GET", "/balloon");
-    EXPECT_EQ(balloon.status, 400);
-    EXPECT_NE(balloon.fault().find("is not supported by vireo yet"), std::string::npos);
+    auto hinting = request(m_socket, "GET", "/balloon/hinting/status");
+    EXPECT_EQ(hinting.status, 400);
+    EXPECT_NE(hinting.fault().find("is not supported by vireo yet"), std::string::npos);
 
     auto oversized = request(m_socket, "PUT", "/boot-source", std::string(60000, ' '));
     EXPECT_EQ(oversized.status, 400);

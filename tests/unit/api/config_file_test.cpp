@@ -40,7 +40,9 @@ Json full_config() {
       ],
       "logger": {"log_path": "/tmp/fc.log", "level": "Info", "show_level": true},
       "metrics": {"metrics_path": "/tmp/metrics.json"},
-      "entropy": {}
+      "entropy": {},
+      "balloon": {"amount_mib": 256, "deflate_on_oom": true, "stats_polling_interval_s": 5,
+                  "free_page_reporting": true}
     })");
 }
 
@@ -66,6 +68,10 @@ TEST(ConfigFile, FullFile) {
     ASSERT_TRUE(c->metrics);
     EXPECT_EQ(c->metrics->metrics_path, "/tmp/metrics.json");
     EXPECT_TRUE(c->entropy);
+    EXPECT_EQ(c->balloon, (BalloonConfig{.amount_mib = 256,
+                                         .deflate_on_oom = true,
+                                         .stats_polling_interval_s = 5,
+                                         .free_page_reporting = true}));
 }
 
 TEST(ConfigFile, MinimalFileTakesDefaults) {
@@ -79,6 +85,7 @@ TEST(ConfigFile, MinimalFileTakesDefaults) {
     EXPECT_FALSE(c->logger);
     EXPECT_FALSE(c->metrics);
     EXPECT_FALSE(c->entropy);
+    EXPECT_FALSE(c->balloon);
 }
 
 TEST(ConfigFile, RoundTripsThroughVmConfigJson) {
@@ -92,7 +99,7 @@ TEST(ConfigFile, RoundTripsThroughVmConfigJson) {
 
 TEST(ConfigFile, UnsupportedSectionsSaySo) {
     for (const char* section :
-         {"balloon", "vsock", "mmds-config", "cpu-config", "pmem", "memory-hotplug", "serial"}) {
+         {"vsock", "mmds-config", "cpu-config", "pmem", "memory-hotplug", "serial"}) {
         Json file = full_config();
         file[section] = Json::object();
         auto c = parse_config_file(file.dump());
@@ -105,6 +112,28 @@ TEST(ConfigFile, UnsupportedSectionsSaySo) {
         file[section] = nullptr;
         EXPECT_TRUE(parse_config_file(file.dump())) << section;
     }
+}
+
+// Firecracker sets the machine up before the balloon and checks the target against its RAM.
+TEST(ConfigFile, TheBalloonFitsTheGuestsRam) {
+    Json file = full_config();
+    file["balloon"]["amount_mib"] = 1024;  // all of machine-config's 1024 MiB
+    auto c = parse_config_file(file.dump());
+    ASSERT_TRUE(c) << c.error().message();
+    file["balloon"]["amount_mib"] = 1025;
+    c = parse_config_file(file.dump());
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().message(),
+              "config file: balloon: the balloon's target of 1025 MiB is more than the guest's "
+              "1024 MiB of RAM");
+    // Without machine-config: Firecracker's default of 128 MiB.
+    file.erase("machine-config");
+    file["balloon"]["amount_mib"] = 129;
+    EXPECT_FALSE(parse_config_file(file.dump()));
+    file["balloon"] = nullptr;
+    c = parse_config_file(file.dump());
+    ASSERT_TRUE(c) << c.error().message();
+    EXPECT_FALSE(c->balloon);
 }
 
 TEST(ConfigFile, UnknownAndMissingSections) {
@@ -151,6 +180,11 @@ TEST(ConfigFile, SectionErrorsNameTheSectionAndEntry) {
              {"/drives", Json::object(), "`drives` must be an array"},
              {"/network-interfaces", "eth0", "`network-interfaces` must be an array"},
              {"/machine-config", Json::array(), "machine-config: expected a JSON object"},
+             {"/balloon/amount_mib", 16777216, "balloon: `amount_mib` must be between 0 and"},
+             {"/balloon/deflate_on_oom", nullptr, "balloon: `deflate_on_oom` must be a boolean"},
+             {"/balloon/free_page_hinting", true, "balloon: `free_page_hinting` is not supported"},
+             {"/balloon/inflate", true, "balloon: unknown field `inflate`"},
+             {"/balloon", Json::array(), "balloon: expected a JSON object"},
          }) {
         Json file = full_config();
         file[Json::json_pointer(pointer)] = value;

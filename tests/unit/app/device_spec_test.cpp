@@ -1,5 +1,7 @@
-// The CLI's --disk and --net specs (app/device_spec.h).
+// The CLI's --disk, --net and --balloon specs (app/device_spec.h).
 #include "app/device_spec.h"
+
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -85,6 +87,69 @@ TEST(NetSpec, Errors) {
     auto e = parse_net_spec("tap=x,mac=01:00:00:00:00:01");
     ASSERT_FALSE(e);
     EXPECT_NE(e.error().message().find("mac"), std::string::npos);
+}
+
+TEST(BalloonSpec, AmountOnlyTakesDefaults) {
+    auto b = parse_balloon_spec("amount_mib=64");
+    ASSERT_TRUE(b) << b.error().message();
+    EXPECT_EQ(*b, BalloonConfig{.amount_mib = 64});
+    b = parse_balloon_spec("amount_mib=0");
+    ASSERT_TRUE(b) << b.error().message();
+    EXPECT_EQ(b->amount_mib, 0U);
+}
+
+TEST(BalloonSpec, AllKeys) {
+    auto b = parse_balloon_spec(
+        "stats_interval=5,amount_mib=128,free_page_reporting=on,deflate_on_oom=yes");
+    ASSERT_TRUE(b) << b.error().message();
+    EXPECT_EQ(*b, (BalloonConfig{.amount_mib = 128,
+                                 .deflate_on_oom = true,
+                                 .stats_polling_interval_s = 5,
+                                 .free_page_reporting = true}));
+    b = parse_balloon_spec("amount_mib=16777215,deflate_on_oom=off,stats_interval=4294967295");
+    ASSERT_TRUE(b) << b.error().message();
+    EXPECT_EQ(b->amount_mib, kMaxBalloonMib);
+    EXPECT_FALSE(b->deflate_on_oom);
+    EXPECT_EQ(b->stats_polling_interval_s, 4294967295U);
+}
+
+TEST(BalloonSpec, Errors) {
+    const std::pair<const char*, const char*> bad[] = {
+        {"", "amount_mib=N is required"},
+        {"deflate_on_oom=on", "amount_mib=N is required"},
+        {"amount_mib=", "'' is not a whole number"},
+        {"amount_mib=-1", "'-1' is not a whole number"},
+        {"amount_mib=1.5", "'1.5' is not a whole number"},
+        {"amount_mib=64M", "'64M' is not a whole number"},
+        {"amount_mib=16777216", "amount_mib: 16777216 is more than 16777215"},
+        {"amount_mib=99999999999999999999999", "is more than 16777215"},
+        {"amount_mib=1,stats_interval=4294967296", "stats_interval: 4294967296 is more than"},
+        {"amount_mib=1,stats_interval=x", "stats_interval: 'x' is not a whole number"},
+        {"amount_mib=1,deflate_on_oom=maybe", "deflate_on_oom: 'maybe' is not on or off"},
+        {"amount_mib=1,free_page_reporting=2", "free_page_reporting: '2' is not on or off"},
+        {"amount_mib=1,free_page_hinting=on", "unknown key 'free_page_hinting'"},
+        {"amount_mib=1,amount_mib=2", "'amount_mib' given twice"},
+        {"amount_mib=1,", "trailing ','"},
+        {"64", "'64' is not key=value"},
+    };
+    for (const auto& [spec, says] : bad) {
+        auto b = parse_balloon_spec(spec);
+        ASSERT_FALSE(b) << spec;
+        EXPECT_EQ(b.error().message().rfind("--balloon", 0), 0U) << b.error().message();
+        EXPECT_NE(b.error().message().find(says), std::string::npos)
+            << spec << " -> " << b.error().message();
+    }
+}
+
+TEST(BalloonSpec, NoMoreThanTheGuestsRam) {
+    const BalloonConfig b{.amount_mib = 512};
+    EXPECT_TRUE(check_balloon_fits(b, 512ULL << 20));
+    EXPECT_TRUE(check_balloon_fits(BalloonConfig{}, 0));
+    auto r = check_balloon_fits(b, (512ULL << 20) - 4096);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message(),
+              "--balloon: the balloon's target of 512 MiB is more than the guest's 511 MiB of RAM "
+              "(--memory)");
 }
 
 }  // namespace

@@ -143,7 +143,7 @@ TEST(FilterParser, NamesTheProblem) {
     EXPECT_EQ(error_of("[]"),
               "expected an object of thread categories (vmm, api, vcpu, machine, "
               "signal, console_input, console_output, virtio_blk, virtio_net, virtio_console, "
-              "virtio_rng, block_io, migration), got array");
+              "virtio_rng, virtio_balloon, block_io, migration), got array");
     EXPECT_EQ(error_of("{}").rfind("no thread categories", 0), 0U);
     EXPECT_EQ(error_of(R"({"vcpu": )").rfind("not valid JSON: ", 0), 0U);
 }

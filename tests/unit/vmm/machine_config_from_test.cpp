@@ -74,5 +74,30 @@ TEST(MachineConfigFrom, NoBootSourceIsAnError) {
     EXPECT_NE(m.error().message().find("boot source"), std::string::npos);
 }
 
+TEST(MachineConfigFrom, TheBalloonReachesTheMachine) {
+    VmConfig c = with_drive(Drive{.drive_id = "a", .path_on_host = "/a"});
+    auto m = machine_config_from(c, false);
+    ASSERT_TRUE(m);
+    EXPECT_FALSE(m->balloon);
+    c.balloon = BalloonConfig{.amount_mib = 128,
+                              .deflate_on_oom = true,
+                              .stats_polling_interval_s = 3,
+                              .free_page_reporting = true};
+    m = machine_config_from(c, false);
+    ASSERT_TRUE(m) << m.error().message();
+    EXPECT_EQ(m->balloon, c.balloon);
+}
+
+// machine-config may shrink RAM after PUT /balloon: the target is checked again.
+TEST(MachineConfigFrom, ABalloonLargerThanRamIsAnError) {
+    VmConfig c = with_drive(Drive{.drive_id = "a", .path_on_host = "/a"});
+    c.machine_config.mem_size_mib = 64;
+    c.balloon = BalloonConfig{.amount_mib = 65};
+    auto m = machine_config_from(c, false);
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().message(),
+              "the balloon's target of 65 MiB is more than the guest's 64 MiB of RAM");
+}
+
 }  // namespace
 }  // namespace vireo
