@@ -2,6 +2,7 @@
 // inflate/deflate/reporting queues against real guest memory, the statistics queue's hold-and-
 // return protocol, the configuration space and the saved state.
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -222,6 +223,51 @@ TEST_F(VirtioBalloonTest, StatisticsAreHeldAndHandedBackEachPoll) {
     ASSERT_TRUE(ring(2).wait_used(*mem, 1));
     EXPECT_EQ(b.config().stats_polling_interval_s, 30U);
     b.reset();
+}
+
+// PATCH /balloon and PATCH /balloon/statistics come from the VMM thread at any moment: while the
+// device thread serves inflate buffers and the statistics queue, and while the guest resets the
+// device. Every buffer is still answered, every target change raises one configuration
+// interrupt, and nothing is released twice or lost (ASan/UBSan run this too).
+TEST_F(VirtioBalloonTest, PatchesRaceTheDeviceThreadAndAReset) {
+    VirtioBalloon b(BalloonConfig{.amount_mib = 0, .stats_polling_interval_s = 1});
+    std::atomic<int> notified{0};
+    b.set_config_notifier([&] { notified.fetch_add(1); });
+    ASSERT_TRUE(activate(b, 3, 1ULL << kBalloonFeatureStatsVq));
+    put_stat(*mem, kPfnList + 0x800, 4, 1000);
+    ring(2).add(*mem, {{kPfnList + 0x800, 10, false}});
+    kicks[2].signal();
+
+    std::atomic<bool> stop{false};
+    int patches = 0;
+    std::thread vmm([&] {
+        for (std::uint32_t i = 0; !stop.load(); ++i) {
+            b.set_target_mib(i % 64);
+            ++patches;
+            EXPECT_TRUE(b.set_stats_interval(1 + i % 3));
+            static_cast<void>(b.stats());
+            static_cast<void>(b.config());
+            static_cast<void>(b.metrics_extra());
+        }
+    });
+    // 200 inflate buffers of 4 PFNs each, one at a time as the driver sends them.
+    for (std::uint16_t n = 1; n <= 200; ++n) {
+        const auto pfn = static_cast<std::uint32_t>(0x100 + (n % 64) * 4);
+        put_pfns({pfn, pfn + 1, pfn + 2, pfn + 3});
+        ring(0).add(*mem, {{kPfnList, 16, false}});
+        kicks[0].signal();
+        ASSERT_TRUE(ring(0).wait_used(*mem, n)) << "buffer " << n << " not answered";
+    }
+    b.reset();  // the guest's reset, with PATCHes still coming
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    stop.store(true);
+    vmm.join();
+    EXPECT_EQ(notified.load(), patches);
+    const std::string m = metrics(b);
+    EXPECT_NE(m.find("\"inflate_count\":800"), std::string::npos) << m;
+    EXPECT_NE(m.find("\"invalid_pfns\":0"), std::string::npos) << m;
+    EXPECT_FALSE(irq.needs_reset.load());
+    EXPECT_EQ(b.actual_pages(), 0U);  // reset clears the driver's `actual`
 }
 
 TEST_F(VirtioBalloonTest, StatisticsOffRefusesQueriesAndSwitchingOn) {
