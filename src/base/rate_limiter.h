@@ -69,11 +69,19 @@ public:
 
     RateLimiterCounters counters() const;
 
+    // The monotonic clock as of the last scheduler tick: cheap on any clocksource, never ahead
+    // of Clock::now().
+    static Clock::time_point coarse_now();
+
 private:
     explicit RateLimiter(UniqueFd timer) : m_timer(std::move(timer)) {}
     void set_bucket(std::optional<TokenBucket>& bucket, const BucketConfig& config,
                     Clock::time_point now);
     void arm(std::chrono::nanoseconds wait);
+    // Takes a request's tokens from both buckets at `now`: nullopt when they passed, else the
+    // wait until they would (nothing taken).
+    std::optional<std::chrono::nanoseconds> take(std::uint64_t bytes, std::uint64_t ops,
+                                                 Clock::time_point now);
 
     mutable std::mutex m_mutex;
     UniqueFd m_timer;

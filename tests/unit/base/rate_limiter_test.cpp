@@ -63,6 +63,25 @@ TEST(RateLimiter, OpsLimitBlocksAndTheTimerUnblocks) {
     EXPECT_TRUE(r->consume(4096));
 }
 
+TEST(RateLimiter, TheCoarseClockLagsAndTheTimersTokenIsThereOnTime) {
+    // consume() refills against CLOCK_MONOTONIC_COARSE first (never ahead of the precise clock,
+    // at most a few ticks behind), then against the precise clock before it refuses: so a
+    // request retried when the timer fires always finds the token it waited for, although the
+    // coarse clock may not have reached that moment yet (1 op per 10 ms; the tick is 1-4 ms).
+    const auto coarse = RateLimiter::coarse_now();
+    const auto precise = Clock::now();
+    EXPECT_LE(coarse, precise);
+    EXPECT_LT(precise - coarse, milliseconds(1000));
+    auto r = make({.ops = BucketConfig{1, 0, 10}});
+    ASSERT_TRUE(r->consume(1));
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_FALSE(r->consume(1)) << i;
+        ASSERT_TRUE(timer_fires(*r, milliseconds(5000))) << i;
+        r->on_timer();
+        ASSERT_TRUE(r->consume(1)) << "the token the timer waited for is missing, round " << i;
+    }
+}
+
 TEST(RateLimiter, ShortBandwidthGivesTheOpBack) {
     auto r = make({.bandwidth = BucketConfig{1000, 0, 1000}, .ops = BucketConfig{10, 0, 1000}});
     EXPECT_TRUE(r->consume(1000));
