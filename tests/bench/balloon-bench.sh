@@ -62,8 +62,13 @@ vireo_round() {
   api PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"initrd_path\": \"/tmp/bb.cpio.gz\", \"boot_args\": \"$cmdline\"}" > /dev/null
   api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 1024}' > /dev/null
   api PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false}' > /dev/null
+  rm -f /tmp/bb-metrics
+  api PUT /metrics '{"metrics_path": "/tmp/bb-metrics"}' > /dev/null
   api PUT /actions '{"action_type": "InstanceStart"}' > /dev/null
   measure vireo "$1" $_pid /tmp/bb-vireo.log
+  # How many madvise() calls gave the pages back (one per run of neighbouring pages).
+  api PUT /actions '{"action_type": "FlushMetrics"}' > /dev/null
+  echo "  vireo: $(grep -o '"inflate_count":[0-9]*' /tmp/bb-metrics | tail -1), $(grep -o '"released_runs":[0-9]*' /tmp/bb-metrics | tail -1)"
   kill -9 $_pid 2>/dev/null
   wait $_pid 2>/dev/null
 }

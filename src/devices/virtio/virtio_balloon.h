@@ -137,6 +137,7 @@ private:
     std::atomic<std::uint64_t> m_reports{0};
     std::atomic<std::uint64_t> m_reported_bytes{0};
     std::atomic<std::uint64_t> m_released_bytes{0};
+    std::atomic<std::uint64_t> m_released_runs{0};  // discard() calls: one madvise() each
     std::atomic<std::uint64_t> m_invalid_pfns{0};
     std::atomic<std::uint64_t> m_stats_updates{0};
 };
