@@ -54,20 +54,12 @@ ip link set "$eth" up && ip addr add 169.254.100.2/24 dev "$eth" || gfail "canno
 ok=0
 for _ in $(seq 1 15); do ping -c 1 -W 2 169.254.100.1 > /dev/null 2>&1 && { ok=1; break; }; done
 [ $ok -eq 1 ] || gfail "the host does not answer pings"
-# bench LABEL CMD...: one measurement, its RESULT line labelled; a hang (180 s) or error fails.
-bench() {
-  _label=$1
-  shift
-  gstep "$_label"
-  _out=$(timeout 180 "$@" 2>&1) || gfail "$* failed: $_out"
-  echo "BENCH $_label $_out"
-}
-bench seq-write vireo-iotool seqwrite /dev/vda -b 1M -q 1 -s 256M
-bench seq-read vireo-iotool seqread /dev/vda -b 1M -q 1 -s 256M
-bench rand-read-qd1 vireo-iotool randread /dev/vda -b 4k -q 1 -t 5
-bench rand-read-qd32 vireo-iotool randread /dev/vda -b 4k -q 32 -t 5
-bench tcp-guest-to-host vireo-iotool tcp-send 169.254.100.1 5201 256M
-bench tcp-host-to-guest vireo-iotool tcp-fetch 169.254.100.1 5202
+gbench seq-write vireo-iotool seqwrite /dev/vda -b 1M -q 1 -s 256M
+gbench seq-read vireo-iotool seqread /dev/vda -b 1M -q 1 -s 256M
+gbench rand-read-qd1 vireo-iotool randread /dev/vda -b 4k -q 1 -t 5
+gbench rand-read-qd32 vireo-iotool randread /dev/vda -b 4k -q 32 -t 5
+gbench tcp-guest-to-host vireo-iotool tcp-send 169.254.100.1 5201 256M
+gbench tcp-host-to-guest vireo-iotool tcp-fetch 169.254.100.1 5202
 SCEN
 add-scenario "$GUEST/cloud/initramfs.cpio.gz" /tmp/io-guest.sh /tmp/io.cpio.gz || fail "add-scenario failed"
 

@@ -34,3 +34,13 @@ iface_by_mac() {
 sha() {
   sha256sum "$1" | cut -d' ' -f1
 }
+
+# gbench LABEL CMD...: one measurement for the benches: a guest step named LABEL, CMD's output
+# (vireo-iotool's RESULT line) printed as `BENCH LABEL <output>`; a hang (180 s) or error fails.
+gbench() {
+  _label=$1
+  shift
+  gstep "$_label"
+  _out=$(timeout 180 "$@" 2>&1) || gfail "$* failed: $_out"
+  echo "BENCH $_label $_out"
+}
