@@ -71,10 +71,11 @@ bool RateLimiter::consume(std::uint64_t bytes, std::uint64_t ops) {
     }
     // Every request pays for a clock read. Where the host's clocksource is not the TSC (HPET in
     // the nested test host, under QEMU's TCG; some clouds' VMs) a precise read is a system call
-    // plus an emulated device read: 18% of a drive's 4 KiB IOPS in bench/resources. So the
-    // buckets are refilled up to the coarse clock first, which is free; only a request they
-    // cannot pass then asks the precise clock, so a throttling decision and the timer's wait are
-    // exact. (The buckets ignore a time before their last refill: the two clocks may mix.)
+    // plus an emulated device read (bench/resources saw an unlimited limiter cost 18% of 4 KiB
+    // IOPS in one run there; its pairs swing by +-25%, so that figure is weak). So the buckets
+    // are refilled up to the coarse clock first, which is free; only a request they cannot pass
+    // then asks the precise clock, so a throttling decision and the timer's wait are exact. (The
+    // buckets ignore a time before their last refill: the two clocks may mix.)
     auto wait = take(bytes, ops, coarse_now());
     if (!wait) {
         return true;
