@@ -72,14 +72,19 @@ last_tick() {
   echo "${_t:-0}"
 }
 
-# ticks_on NAME: NAME's guest prints 3 more TICKs within 60 s.
-ticks_on() {
+# runs_on NAME: whether NAME's guest prints 3 more TICKs within 60 s.
+runs_on() {
   _from=$(last_tick "$1")
   for _ in $(seq 1 600); do
     [ "$(last_tick "$1")" -ge $((_from + 3)) ] && return 0
     sleep 0.1
   done
-  fail "$1's guest printed no 3 TICKs after TICK $_from in 60 s (it should run on)"
+  return 1
+}
+
+# ticks_on NAME: NAME's guest prints 3 more TICKs within 60 s.
+ticks_on() {
+  runs_on "$1" || fail "$1's guest printed no 3 TICKs after TICK $(last_tick "$1") in 60 s (it should run on)"
 }
 
 # gone PID NAME: the process ends within 60 s with a non-zero status, and its log or stderr gives
@@ -219,17 +224,21 @@ echo "  source then destination: $c, no repeat, no hole"
 # why) when the source's guest crashed during the auto-converge migration: seen in 2 of 24 such
 # migrations in this nested host (a triple fault, after the vCPU had been throttled for a while),
 # cause not found yet (issue 14's note); the scenario then runs the round once more and says so
-# in make check's list of retries. Every other failure fails the scenario.
+# in make check's list of retries. Answers 3 when the destination's guest did not run after a
+# hand-over that succeeded (likewise rerun once). Every other failure fails the scenario.
+# PORT: the first of the two ports its destinations listen on (a rerun takes fresh ones: the
+# last round's connections may linger in TIME_WAIT).
 dirtier_round() {
+  _p7=$1 _p8=$(($1 + 1))
   step "boot the guest that dirties 128 MiB flat out (384 MiB)"
   vm b 384 " mg_dirty=0"
   bpid=$PID
   wait_for /tmp/mg-b.log '^TICK 10$' 120 || fail "the dirtying guest printed no TICK 10 in 120 s"
 
   step "7. 16 MiB/s without auto-converge: no convergence in 10 s, the source runs on"
-  receive d7 7809
+  receive d7 $_p7
   d7=$PID
-  vireo migrate send --api-sock /tmp/mg-b.sock --to tcp:127.0.0.1:7809 --max-bandwidth-mib 16 \
+  vireo migrate send --api-sock /tmp/mg-b.sock --to tcp:127.0.0.1:$_p7 --max-bandwidth-mib 16 \
     --timeout-s 10 --no-auto-converge > /tmp/mg-send7.out 2>&1
   [ $? -eq 1 ] || fail "the migration without auto-converge ended with $?: $(tail -2 /tmp/mg-send7.out)"
   echo "  send: $(tail -1 /tmp/mg-send7.out)"
@@ -238,9 +247,9 @@ dirtier_round() {
   ticks_on b
 
   step "8. 16 MiB/s with auto-converge: the vCPU is throttled until it converges"
-  receive d8 7810
+  receive d8 $_p8
   d8=$PID
-  if ! vireo migrate send --api-sock /tmp/mg-b.sock --to tcp:127.0.0.1:7810 --max-bandwidth-mib 16 \
+  if ! vireo migrate send --api-sock /tmp/mg-b.sock --to tcp:127.0.0.1:$_p8 --max-bandwidth-mib 16 \
       --timeout-s 240 > /tmp/mg-send8.out 2>&1; then
     if grep -q 'the guest crashed' /tmp/mg-b.err; then
       echo "  the source's guest crashed during the migration: $(grep 'the guest crashed' /tmp/mg-b.err)"
@@ -255,15 +264,32 @@ dirtier_round() {
   grep -q 'throttle [1-9]' /tmp/mg-send8.out || fail "it converged without throttling the vCPU: the guest did not outpace 16 MiB/s"
   for _ in $(seq 1 300); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.1; done
   wait "$bpid" || fail "the source exited with $? after the hand-over"
-  ticks_on d8
+  if ! runs_on d8; then
+    # Seen once in CI (stop 29): the hand-over succeeded, but the destination's vCPU then made no
+    # exit at all and its guest no TICK, the vCPU at the very rip the source stopped it at. Open
+    # (issue 14); its state is reported, and the round runs once more.
+    kill -TERM "$d8"
+    sleep 2
+    echo "  the destination's guest does not run after the auto-converge hand-over:"
+    tail -4 /tmp/mg-d8.vlog | cut -c1-300 | sed 's/^/    log: /'
+    grep -a 'stopped at rip' /tmp/mg-b.vlog | tail -1 | cut -c1-200 | sed 's/^/    source: /'
+    { kill -9 "$d8"; wait "$d8"; } 2>/dev/null
+    return 3
+  fi
   c=$(consecutive b d8) || fail "across the migration: $c"
   echo "  source then destination: $c, no repeat, no hole"
   return 0
 }
 
-dirtier_round
-if [ $? -eq 2 ]; then
-  scenario_retry "the dirtying guest crashed on the source during the auto-converge migration: $(grep -o 'the guest crashed.*' /tmp/mg-b.err | cut -c1-300)"
-  dirtier_round || fail "the dirtying guest crashed on the source again during the auto-converge migration"
-fi
+dirtier_round 7809
+case $? in
+  2)
+    scenario_retry "the dirtying guest crashed on the source during the auto-converge migration: $(grep -o 'the guest crashed.*' /tmp/mg-b.err | cut -c1-300)"
+    dirtier_round 7811 || fail "the auto-converge round failed again (status $?) after a source crash"
+    ;;
+  3)
+    scenario_retry "the destination's guest did not run after the auto-converge hand-over (vCPU: $(grep -a -o 'stopped at rip [0-9a-fx]*' /tmp/mg-d8.vlog | tail -1))"
+    dirtier_round 7811 || fail "the auto-converge round failed again (status $?) after a destination that did not run"
+    ;;
+esac
 echo "migration scenario: all checks passed"
