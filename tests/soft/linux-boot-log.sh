@@ -17,6 +17,19 @@ out=$(mktemp /tmp/vireo-soft-run.XXXXXX)
 fifo=$(mktemp -u /tmp/vireo-soft-in.XXXXXX)
 mkfifo "$fifo"
 trap 'kill "$pid" 2>/dev/null; rm -f "$log" "$out" "$fifo"' EXIT
+# The line after which this platform's boot has always stalled (the known failure, below).
+stalls='tsc: Marking TSC unstable due to could not calculate TSC khz'
+# wait_for PATTERN TENTHS: until the console shows PATTERN (grep -E), vireo ($pid) ends, or the
+# time runs out. Generous: the boot takes about 20 s of one core on a quiet machine; the test's
+# point is how far, not how fast.
+wait_for() {
+  for _ in $(seq 1 "$2"); do
+    tr -d '\r' < "$log" | grep -qE "$1" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
 # boot_once: one boot, typed into and checked; its status is 0 when every check passed.
 boot_once() {
   : > "$log"
@@ -27,23 +40,13 @@ boot_once() {
     --memory 256M --cmdline "console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=acpi panic=-1" \
     < "$fifo" > "$log" 2> "$out" &
   pid=$!
-  # wait_for PATTERN TENTHS: until the console shows PATTERN (grep -E), vireo ends, or the time runs
-  # out. Generous: the boot takes about 20 s of one core on a quiet machine; the test's point is how
-  # far, not how fast.
-  wait_for() {
-    for _ in $(seq 1 "$2"); do
-      tr -d '\r' < "$log" | grep -qE "$1" && return 0
-      kill -0 "$pid" 2>/dev/null || return 1
-      sleep 0.1
-    done
-    return 1
-  }
   failed=0
   # (The initramfs's /init prints VIREO-GUEST-READY, then runs busybox sh on the console.)
-  # Limits sum to 240 s, inside CTest's 300: a stalled boot still reports how far it got.
-  # Once Linux has marked the TSC unstable for want of a frequency (the known failure below), this
-  # platform's boot has always stopped; 30 s more tell that from a slow boot.
-  if wait_for 'BusyBox v1|tsc: Marking TSC unstable due to could not calculate TSC khz' 1500 &&
+  # Limits sum to 270 s a boot (a boot that is rerun ended within 210), inside CTest's 540: a
+  # stalled boot still reports how far it got. Once Linux has marked the TSC unstable for want of
+  # a frequency (the known failure below), this platform's boot has always stopped; 30 s more
+  # tell that from a slow boot.
+  if wait_for "BusyBox v1|$stalls" 1500 &&
      { tr -d '\r' < "$log" | grep -q 'BusyBox v1' || wait_for 'BusyBox v1' 300; }; then
     sleep 1
     printf 'echo sum=$((6*7))\n' >&3
@@ -66,7 +69,8 @@ boot_once() {
   fi
   for line in 'Linux version 6\.' 'Command line: console=ttyS0 earlyprintk' 'BIOS-e820: ' \
       'printk: console \[ttyS0\] enabled' 'ACPI: Core revision' \
-      'tsc: (Fast TSC calibration using PIT|Detected [0-9]+\.[0-9]+ MHz processor)' 'Freeing unused kernel image' 'Run /init as init process' \
+      'tsc: (Fast TSC calibration using PIT|Detected [0-9]+\.[0-9]+ MHz processor)' \
+      'Freeing unused kernel image' 'Run /init as init process' \
       'VIREO-GUEST-READY' 'BusyBox v1.* built-in shell' '^sum=42' '^fp=0\.6429'; do
     if tr -d '\r' < "$log" | grep -qE "$line"; then
       echo "ok: $(tr -d '\r' < "$log" | grep -m1 -E "$line" | cut -c1-110)"
@@ -97,7 +101,7 @@ boot_once() {
 # three busy loops. Any other failure fails at once.
 boot_once
 rc=$?
-if [ $rc -ne 0 ] && tr -d '\r' < "$log" | grep -q 'tsc: Marking TSC unstable due to could not calculate TSC khz' &&
+if [ $rc -ne 0 ] && tr -d '\r' < "$log" | grep -q "$stalls" &&
    ! tr -d '\r' < "$log" | grep -q 'BusyBox v1'; then
   echo "RETRY: the guest's TSC calibration against the PIT failed and the boot stalled after it; booting once more"
   [ -n "${VIREO_RETRY_LOG:-}" ] &&

@@ -69,11 +69,17 @@ protected:
     std::uint8_t byte_of_page(std::uint64_t pfn) {
         return mem->read_obj<std::uint8_t>(GuestAddress{pfn * kPage + 100}).value();
     }
-    // An inflated page's byte once released: the device releases after it answers (bounded).
-    std::uint8_t released_byte(std::uint64_t pfn) {
-        for (int i = 0; i < 2000 && byte_of_page(pfn) != 0; ++i) {
+    // Polls `done` for up to 2 s: the device releases inflated pages (and counts them) after it
+    // answers, so what a test sees right after wait_used() may still be on its way.
+    template <typename Pred>
+    static void eventually(Pred done) {
+        for (int i = 0; i < 2000 && !done(); ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
+    }
+    // An inflated page's byte once released.
+    std::uint8_t released_byte(std::uint64_t pfn) {
+        eventually([&] { return byte_of_page(pfn) == 0; });
         return byte_of_page(pfn);
     }
     void put_pfns(std::initializer_list<std::uint32_t> pfns) {
@@ -84,11 +90,9 @@ protected:
         }
     }
     std::string metrics(const VirtioBalloon& b) { return b.metrics_extra(); }
-    // The metrics once they show `needle` (bounded): the release counters move after the ack.
+    // The metrics once they show `needle`.
     std::string metrics_with(const VirtioBalloon& b, const std::string& needle) {
-        for (int i = 0; i < 2000 && b.metrics_extra().find(needle) == std::string::npos; ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        }
+        eventually([&] { return b.metrics_extra().find(needle) != std::string::npos; });
         return b.metrics_extra();
     }
 
@@ -272,7 +276,19 @@ TEST_F(VirtioBalloonTest, PatchesRaceTheDeviceThreadAndAReset) {
 
     std::atomic<bool> stop{false};
     int patches = 0;
-    std::thread vmm([&] {
+    std::thread vmm;
+    // Stopped and joined however the test ends (a failed ASSERT returns early).
+    struct Joiner {
+        std::atomic<bool>& stop;
+        std::thread& t;
+        ~Joiner() {
+            stop.store(true);
+            if (t.joinable()) {
+                t.join();
+            }
+        }
+    } joiner{stop, vmm};
+    vmm = std::thread([&] {
         for (std::uint32_t i = 0; !stop.load(); ++i) {
             b.set_target_mib(i % 64);
             ++patches;
@@ -293,7 +309,7 @@ TEST_F(VirtioBalloonTest, PatchesRaceTheDeviceThreadAndAReset) {
     b.reset();  // the guest's reset, with PATCHes still coming
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     stop.store(true);
-    vmm.join();
+    vmm.join();  // `patches` is final from here
     EXPECT_EQ(notified.load(), patches);
     const std::string m = metrics(b);
     EXPECT_NE(m.find("\"inflate_count\":800"), std::string::npos) << m;
