@@ -185,6 +185,28 @@ TEST_F(VirtioBalloonTest, InflatedNeighboursInAnyOrderGoInOneRelease) {
     b.reset();
 }
 
+TEST_F(VirtioBalloonTest, RepeatedPfnsInOneBufferAreReleasedHarmlessly) {
+    // A hostile driver lists one page three times and its neighbour twice: after the sort the
+    // repeats stand side by side; each is a page inside RAM, released again, nothing else.
+    VirtioBalloon b(BalloonConfig{});
+    fill_page(0x150, kPattern);
+    fill_page(0x151, kPattern);
+    fill_page(0x152, kPattern);
+    ASSERT_TRUE(activate(b, 2));
+    put_pfns({0x151, 0x150, 0x150, 0x151, 0x150});
+    ring(0).add(*mem, {{kPfnList, 5 * 4, false}});
+    kicks[0].signal();
+    ASSERT_TRUE(ring(0).wait_used(*mem, 1));
+    EXPECT_EQ(released_byte(0x150), 0);
+    EXPECT_EQ(released_byte(0x151), 0);
+    const std::string m = metrics_with(b, "\"released_runs\":4");  // 150, 150, 150-151, 151
+    EXPECT_NE(m.find("\"released_runs\":4"), std::string::npos) << m;
+    EXPECT_NE(m.find("\"invalid_pfns\":0"), std::string::npos) << m;
+    EXPECT_EQ(byte_of_page(0x152), kPattern);
+    EXPECT_FALSE(irq.needs_reset.load());
+    b.reset();
+}
+
 TEST_F(VirtioBalloonTest, DeflateOnlyAcknowledges) {
     VirtioBalloon b(BalloonConfig{});
     fill_page(0x150, kPattern);
