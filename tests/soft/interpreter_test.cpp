@@ -330,8 +330,8 @@ TEST(SoftInterpreter, RestoreRefusesWhatItCannotResume) {
     std::memcpy(bad.xsave.data() + xsave::kXstateBv, &avx, 8);
     refused(bad, "x87 and SSE only");
     bad = *st;
-    bad.msrs.push_back({0x4b564d01, 1});  // kvmclock: the soft CPU has none
-    refused(bad, "MSR 0x4b564d01");
+    bad.msrs.push_back({0x4b564d02, 1});  // KVM's async page faults: the soft CPU has none
+    refused(bad, "MSR 0x4b564d02");
     bad = *st;
     bad.mp_state = MpState::SipiReceived;
     refused(bad, "between INIT and SIPI");

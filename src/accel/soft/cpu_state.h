@@ -76,6 +76,8 @@ struct MsrFile {
     std::array<std::uint64_t, 16> mtrr_var{};    // IA32_MTRR_PHYSBASE0..PHYSMASK7 (0x200..0x20f)
     std::array<std::uint64_t, 11> mtrr_fixed{};  // 0x250, 0x258, 0x259, 0x268..0x26f
     std::uint64_t mcg_status = 0;
+    // kvmclock (kvm_clock.h): MSR_KVM_SYSTEM_TIME_NEW and MSR_KVM_WALL_CLOCK_NEW as written.
+    std::uint64_t kvm_system_time = 0, kvm_wall_clock = 0;
 };
 
 struct CpuState {

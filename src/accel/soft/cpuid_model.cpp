@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "accel/soft/kvm_clock.h"
+
 namespace vireo::soft {
 
 namespace {
@@ -42,6 +44,13 @@ std::vector<CpuidEntry> cpuid_model() {
     t.push_back({4, 3, 1, 0, 0, 0, 0});
     t.push_back({7, 0, 1, 0, 0, 0, 0});    // no structured extended features
     t.push_back({0xd, 0, 1, 0, 0, 0, 0});  // no XSAVE
+    // The KVM leaves (Linux Documentation/virt/kvm/x86/cpuid.rst): signature "KVMKVMKVM\0\0\0"
+    // and, of the paravirtual features, kvmclock alone (CLOCKSOURCE2, CLOCKSOURCE_STABLE_BIT):
+    // the guest takes the TSC frequency from it instead of calibrating (kvm_clock.h says why
+    // that matters here).
+    t.push_back({0x40000000, 0, 0, 0x40000001, chars("KVMK"), chars("VMKV"), chars("M\0\0\0")});
+    t.push_back(
+        {0x40000001, 0, 0, kKvmFeatureClocksource2 | kKvmFeatureClocksourceStable, 0, 0, 0});
     t.push_back({0x80000000, 0, 0, 0x8000000a, chars("Auth"), chars("cAMD"), chars("enti")});
     // 0x80000001: ECX LAHF/SAHF in 64-bit mode; EDX SYSCALL, NX, LM and AMD's copies of leaf 1
     // EDX bits.

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "accel/soft/kvm_clock.h"
 #include "accel/soft/soft_vcpu.h"
 
 namespace vireo {
@@ -92,6 +93,12 @@ bool soft_get_msr(const CpuState& s, std::uint32_t index, std::uint64_t& v) {
         case 0x17a:
             v = m.mcg_status;
             return true;
+        case kMsrKvmSystemTimeNew:
+            v = m.kvm_system_time;
+            return true;
+        case kMsrKvmWallClockNew:
+            v = m.kvm_wall_clock;
+            return true;
         default:
             if (index >= 0x200 && index <= 0x20f) {
                 v = m.mtrr_var[index - 0x200];
@@ -162,6 +169,12 @@ bool soft_set_msr(CpuState& s, std::uint32_t index, std::uint64_t v) {
         case 0x17a:
             m.mcg_status = v;
             return true;
+        case kMsrKvmSystemTimeNew:  // the structure follows at the next run (set_clock)
+            m.kvm_system_time = v;
+            return true;
+        case kMsrKvmWallClockNew:
+            m.kvm_wall_clock = v;
+            return true;
         default:
             if (index >= 0x200 && index <= 0x20f) {
                 m.mtrr_var[index - 0x200] = v;
@@ -176,10 +189,26 @@ bool soft_set_msr(CpuState& s, std::uint32_t index, std::uint64_t v) {
 }
 
 const std::vector<std::uint32_t>& soft_saved_msrs() {
-    static const std::vector<std::uint32_t> list = {
-        0x10,       0x1b,       0x174,      0x175,      0x176,      0x17a,
-        0x1a0,      0x277,      0x2ff,      0xc0000080, 0xc0000081, 0xc0000082,
-        0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
+    static const std::vector<std::uint32_t> list = {0x10,
+                                                    0x1b,
+                                                    0x174,
+                                                    0x175,
+                                                    0x176,
+                                                    0x17a,
+                                                    0x1a0,
+                                                    0x277,
+                                                    0x2ff,
+                                                    0xc0000080,
+                                                    0xc0000081,
+                                                    0xc0000082,
+                                                    0xc0000083,
+                                                    0xc0000084,
+                                                    0xc0000100,
+                                                    0xc0000101,
+                                                    0xc0000102,
+                                                    0xc0000103,
+                                                    kMsrKvmSystemTimeNew,
+                                                    kMsrKvmWallClockNew};
     static const std::vector<std::uint32_t> all = [] {
         std::vector<std::uint32_t> v = list;
         for (std::uint32_t i = 0x200; i <= 0x20f; ++i) {

@@ -21,18 +21,61 @@ SoftVcpu::SoftVcpu(SoftVm& vm, std::uint32_t id)
             [this](std::uint8_t vector) { m_vm.ioapic()->eoi(vector); }, id != 0);
         m_vm.add_lapic(m_lapic.get());
         m_interp.set_interrupt_hint(&m_lapic->pending_hint());
-        m_interp.set_msr_hook(
-            [this](std::uint32_t index, std::uint64_t& out, bool write, std::uint64_t in) {
-                if (index != 0x6e0) {  // IA32_TSC_DEADLINE
-                    return false;
-                }
-                if (write) {
-                    m_lapic->set_tsc_deadline(in, m_interp.read_tsc(), host_tsc_khz());
-                } else {
-                    out = m_lapic->tsc_deadline();
-                }
-                return true;
-            });
+    }
+    m_interp.set_msr_hook([this](std::uint32_t index, std::uint64_t& out, bool write,
+                                 std::uint64_t in) { return platform_msr(index, out, write, in); });
+}
+
+// The MSRs the platform serves rather than the CPU: IA32_TSC_DEADLINE (with the irqchip's LAPIC)
+// and kvmclock's two. A kvmclock address outside guest RAM is kept but not written to, as KVM
+// does.
+bool SoftVcpu::platform_msr(std::uint32_t index, std::uint64_t& out, bool write, std::uint64_t in) {
+    MsrFile& m = m_interp.state().msr;
+    switch (index) {
+        case 0x6e0:  // IA32_TSC_DEADLINE
+            if (!m_lapic) {
+                return false;
+            }
+            if (write) {
+                m_lapic->set_tsc_deadline(in, m_interp.read_tsc(), host_tsc_khz());
+            } else {
+                out = m_lapic->tsc_deadline();
+            }
+            return true;
+        case kMsrKvmSystemTimeNew:
+            if (write) {
+                m.kvm_system_time = in;
+                m_kvmclock_generation = m_vm.kvm_clock().generation();
+                m_vm.kvm_clock().write_time_info(m_vm.memory(), in, m_interp.read_tsc(),
+                                                 host_tsc_khz());
+            } else {
+                out = m.kvm_system_time;
+            }
+            return true;
+        case kMsrKvmWallClockNew:
+            if (write) {
+                m.kvm_wall_clock = in;
+                m_vm.kvm_clock().write_wall_clock(m_vm.memory(), in);
+            } else {
+                out = m.kvm_wall_clock;
+            }
+            return true;
+        default:
+            return false;
+    }
+}
+
+// After the guest clock was set (resume, restore) the structure gets the new reference pair before
+// the vCPU runs guest code again.
+void SoftVcpu::refresh_kvm_clock() {
+    const std::uint32_t g = m_vm.kvm_clock().generation();
+    if (g == m_kvmclock_generation) {
+        return;
+    }
+    m_kvmclock_generation = g;
+    const std::uint64_t msr = m_interp.state().msr.kvm_system_time;
+    if ((msr & 1) != 0) {
+        m_vm.kvm_clock().write_time_info(m_vm.memory(), msr, m_interp.read_tsc(), host_tsc_khz());
     }
 }
 
@@ -123,6 +166,7 @@ Result<VcpuExit> SoftVcpu::run(IoHandler& io) {
         return VcpuExit{VcpuExitKind::Interrupted, {}};
     }
     m_io = &io;
+    refresh_kvm_clock();
     // Without an irqchip a HLT returns to the VMM, and running again continues after it.
     m_interp.state().halted = false;
     RunStop stop{StopReason::InternalError, {}};

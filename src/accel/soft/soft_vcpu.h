@@ -63,6 +63,10 @@ private:
 
     LapicState m_lapic_regs;             // without the irqchip: kept for get/set only
     std::unique_ptr<SoftLapic> m_lapic;  // with the irqchip
+    // The kvmclock generation this vCPU's time-info structure was last written for.
+    std::uint32_t m_kvmclock_generation = 0;
+    bool platform_msr(std::uint32_t index, std::uint64_t& out, bool write, std::uint64_t in);
+    void refresh_kvm_clock();
 };
 
 // MSRs the soft CPU lists in a saved state and accepts from the VMM (host-side access: no

@@ -194,11 +194,14 @@ Result<void> SoftVm::set_dirty_logging(std::uint32_t slot, bool on) {
 
 Result<std::uint64_t> SoftVm::get_clock() {
     return static_cast<std::uint64_t>(static_cast<std::int64_t>(monotonic_ns()) +
-                                      m_clock_offset_ns);
+                                      m_clock_offset_ns.load(std::memory_order_relaxed));
 }
 
 Result<void> SoftVm::set_clock(std::uint64_t ns) {
-    m_clock_offset_ns = static_cast<std::int64_t>(ns) - static_cast<std::int64_t>(monotonic_ns());
+    m_clock_offset_ns.store(
+        static_cast<std::int64_t>(ns) - static_cast<std::int64_t>(monotonic_ns()),
+        std::memory_order_relaxed);
+    m_kvm_clock.clock_set();  // each vCPU's kvmclock structure follows before it runs again
     return ok();
 }
 

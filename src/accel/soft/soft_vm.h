@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "accel/soft/kvm_clock.h"
 #include "accel/soft/phys_memory.h"
 #include "accel/soft/soft_ioapic.h"
 #include "accel/soft/soft_lapic.h"
@@ -38,6 +39,8 @@ public:
     HostWriteObserver* host_write_observer() override { return &m_memory; }
 
     PhysMemory& memory() { return m_memory; }
+    // The guest's kvmclock (its vCPUs write their time-info structures through it).
+    KvmClock& kvm_clock() { return m_kvm_clock; }
     bool irqchip() const { return m_ioapic != nullptr; }
     SoftIoApic* ioapic() { return m_ioapic.get(); }
     // The PIT, with the irqchip; nullptr without.
@@ -71,7 +74,9 @@ private:
     std::mutex m_ioevent_mutex;
     std::vector<IoEvent> m_ioevents;
     std::atomic<bool> m_have_ioevents{false};
-    std::int64_t m_clock_offset_ns = 0;  // guest clock = CLOCK_MONOTONIC + offset
+    // guest clock = CLOCK_MONOTONIC + offset (read by vCPU threads through kvmclock)
+    std::atomic<std::int64_t> m_clock_offset_ns{0};
+    KvmClock m_kvm_clock{[this] { return get_clock().value(); }};
 };
 
 }  // namespace vireo::soft
