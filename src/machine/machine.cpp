@@ -3,6 +3,7 @@
 // generation ID and the test devices are already in machine_*.cpp; what is left is one
 // sequence (build, run, stop) that reads best in one place.
 #include "machine/machine.h"
+#include "machine/vcpu_report.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -553,6 +554,10 @@ std::string Machine::exit_summary() const {
             }
         }
         out += "\n";
+        // The vCPU threads have ended: its whole state can be read.
+        if (auto state = v->save_state()) {
+            out += fmt::format("  vCPU {} state: {}\n", v->id(), vcpu_state_report(*state));
+        }
     }
     out += fmt::format("unclaimed I/O: {} accesses", m_io ? m_io->unclaimed_total() : 0);
     if (m_io) {
