@@ -189,26 +189,10 @@ bool soft_set_msr(CpuState& s, std::uint32_t index, std::uint64_t v) {
 }
 
 const std::vector<std::uint32_t>& soft_saved_msrs() {
-    static const std::vector<std::uint32_t> list = {0x10,
-                                                    0x1b,
-                                                    0x174,
-                                                    0x175,
-                                                    0x176,
-                                                    0x17a,
-                                                    0x1a0,
-                                                    0x277,
-                                                    0x2ff,
-                                                    0xc0000080,
-                                                    0xc0000081,
-                                                    0xc0000082,
-                                                    0xc0000083,
-                                                    0xc0000084,
-                                                    0xc0000100,
-                                                    0xc0000101,
-                                                    0xc0000102,
-                                                    0xc0000103,
-                                                    kMsrKvmSystemTimeNew,
-                                                    kMsrKvmWallClockNew};
+    static const std::vector<std::uint32_t> list = {
+        0x10,       0x1b,       0x174,      0x175,      0x176,      0x17a,
+        0x1a0,      0x277,      0x2ff,      0xc0000080, 0xc0000081, 0xc0000082,
+        0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103};
     static const std::vector<std::uint32_t> all = [] {
         std::vector<std::uint32_t> v = list;
         for (std::uint32_t i = 0x200; i <= 0x20f; ++i) {
@@ -220,6 +204,8 @@ const std::vector<std::uint32_t>& soft_saved_msrs() {
         for (std::uint32_t i = 0x268; i <= 0x26f; ++i) {
             v.push_back(i);
         }
+        v.push_back(kMsrKvmSystemTimeNew);
+        v.push_back(kMsrKvmWallClockNew);
         return v;
     }();
     return all;

@@ -168,6 +168,18 @@ through_proxy() {
   _proxy=$!
   sleep 0.3
   send_fails "/tmp/mg-send-$1.out" --to "tcp:127.0.0.1:$4"
+  # The proxy ends once it has acted on a connection. A send that failed before reaching it must
+  # not leave the scenario waiting for ever (seen once in a stress run: `vireo migrate send` could
+  # not connect to the source's API socket, "Connection", and the scenario hung here until the
+  # outer host's 600 s limit): the source's state goes into the failure (the exit trap then makes
+  # every VMM log where its vCPUs were).
+  for _ in $(seq 1 300); do kill -0 "$_proxy" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$_proxy" 2>/dev/null; then
+    kill "$_proxy" 2>/dev/null
+    wait "$_proxy" 2>/dev/null
+    if kill -0 "$apid" 2>/dev/null; then _src="still runs"; else wait "$apid"; _src="exited with $?"; fi
+    fail "vireo-faultproxy $2 $3 got no connection in 30 s: the send failed first ($(tail -1 "/tmp/mg-send-$1.out")); the source $_src"
+  fi
   wait "$_proxy" || fail "vireo-faultproxy $2 $3 did not act: $(cat "/tmp/mg-proxy-$1.out")"
   cat "/tmp/mg-proxy-$1.out"
   gone "$_dpid" "$1"
