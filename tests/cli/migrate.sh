@@ -154,6 +154,34 @@ check "with auto-converge it converges" test $? = 0
 check "... after throttling the vCPU" grep -q 'throttle [1-9]' "$tmp/send5.out"
 cat "$tmp/send5.out" | sed 's/^/  /'
 check "the source exits 0" exits f 0
+if ! wait_chars "$tmp/h.log" "$(( $(console "$tmp/f.log" | wc -c) + 1 ))" 60; then
+  # Issue 14, open: seen in a fresh-clone run (session 26), as in nested.migration's step 8: after
+  # an auto-converge hand-over the destination's guest (this one has no interrupts, no HLT: a bare
+  # loop) did not run on. What the destination says of itself, then its vCPU state (SIGTERM makes
+  # it log its exit summary), then the round once more, listed among make check's retries.
+  echo "  the guest does not sweep on at the destination after the auto-converge hand-over:"
+  api "$tmp/h.sock" GET / > /dev/null; echo "    GET /: $(cut -c1-200 "$tmp/out")"
+  kill -TERM "$(pid h)" 2>/dev/null
+  sleep 2
+  tail -6 "$tmp/h.vlog" | cut -c1-300 | sed 's/^/    h.vlog: /'
+  kill9 h
+  # Listed among the retries: tests/nested/run picks this line off the nested host's console;
+  # run directly, the script writes the retry log itself.
+  why="the destination's guest did not run after the auto-converge hand-over (issue 14)"
+  echo "VIREO-SCENARIO-RETRY: $why"
+  if [ -n "${VIREO_RETRY_LOG:-}" ] && [ -d "$(dirname "$VIREO_RETRY_LOG")" ]; then
+    echo "cli.migrate ($accel): $why" >> "$VIREO_RETRY_LOG"
+  fi
+  echo "RETRY: the auto-converge round once more"
+  check "the dirtying guest boots (again)" boot f "$tmp/dirtier.elf"
+  check "it sweeps its memory (again)" wait_chars "$tmp/f.log" 2 60
+  check "a destination listens (again)" receive h "unix:$tmp/fh.mig"
+  "$vireo" migrate send --api-sock "$tmp/f.sock" --to "unix:$tmp/fh.mig" --max-bandwidth-mib 16 \
+    --timeout-s 120 > "$tmp/send5.out" 2>&1
+  check "with auto-converge it converges (again)" test $? = 0
+  cat "$tmp/send5.out" | sed 's/^/  /'
+  check "the source exits 0 (again)" exits f 0
+fi
 check "the guest sweeps on at the destination" wait_chars "$tmp/h.log" "$(( $(console "$tmp/f.log" | wc -c) + 1 ))" 60
 check "... unbroken" cyclic "$(console "$tmp/f.log")$(console "$tmp/h.log")"
 kill9 h
