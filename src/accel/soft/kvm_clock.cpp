@@ -34,10 +34,21 @@ struct WallClock {
 };
 static_assert(sizeof(WallClock) == 12);
 
-// Writes `bytes` over the structure at `host` (its first 4 bytes the version) the way the guest's
-// reader expects (pvclock_read_begin/retry): the version odd while the fields change, then even
-// and past the one before, with the stores ordered between.
-void publish(std::uint8_t* host, const void* bytes, std::size_t size) {
+// Writes the `size` bytes at `bytes` over the structure at guest-physical `gpa` (its first 4
+// bytes the version) the way the guest's reader expects (pvclock_read_begin/retry): the version
+// odd while the fields change, then even and past the one before, with the stores ordered
+// between; the pages written are marked as a guest store marks them. False, and nothing written,
+// when the structure is not wholly inside one RAM slot or its version is misaligned (it is stored
+// atomically; Linux's structures are aligned).
+bool publish(PhysMemory& mem, std::uint64_t gpa, const void* bytes, std::size_t size) {
+    const auto table = mem.table();
+    RamSlot* slot = PhysMemory::find(*table, gpa);
+    if (slot == nullptr || (gpa & 3) != 0 || slot->spec.size < size ||
+        gpa - slot->spec.guest.value > slot->spec.size - size) {
+        return false;
+    }
+    const std::uint64_t offset = gpa - slot->spec.guest.value;
+    std::uint8_t* host = slot->host + offset;
     std::atomic_ref<std::uint32_t> version(*reinterpret_cast<std::uint32_t*>(host));
     const std::uint32_t odd = (version.load(std::memory_order_relaxed) + 1) | 1;
     version.store(odd, std::memory_order_relaxed);
@@ -45,6 +56,11 @@ void publish(std::uint8_t* host, const void* bytes, std::size_t size) {
     std::memcpy(host + 4, static_cast<const std::uint8_t*>(bytes) + 4, size - 4);
     std::atomic_thread_fence(std::memory_order_release);
     version.store(odd + 1, std::memory_order_relaxed);
+    for (std::uint64_t page = offset >> kPageShift; page <= (offset + size - 1) >> kPageShift;
+         ++page) {
+        slot->on_write(page);
+    }
+    return true;
 }
 
 }  // namespace
@@ -84,13 +100,6 @@ bool KvmClock::write_time_info(PhysMemory& mem, std::uint64_t msr, std::uint64_t
     if ((msr & 1) == 0 || tsc_khz == 0) {
         return false;
     }
-    const std::uint64_t gpa = msr & ~0x1fULL;
-    const auto table = mem.table();
-    RamSlot* slot = PhysMemory::find(*table, gpa);
-    if (slot == nullptr || slot->spec.size < sizeof(TimeInfo) ||
-        gpa - slot->spec.guest.value > slot->spec.size - sizeof(TimeInfo)) {
-        return false;
-    }
     Reference ref{};
     {
         std::lock_guard lock(m_mutex);
@@ -106,20 +115,10 @@ bool KvmClock::write_time_info(PhysMemory& mem, std::uint64_t msr, std::uint64_t
     t.tsc_to_system_mul = scale.mul;
     t.tsc_shift = scale.shift;
     t.flags = kPvclockTscStable;
-    const std::uint64_t offset = gpa - slot->spec.guest.value;
-    publish(slot->host + offset, &t, sizeof(t));
-    slot->on_write(offset >> kPageShift);  // 32-byte aligned: one page
-    return true;
+    return publish(mem, msr & ~0x1fULL, &t, sizeof(t));
 }
 
 bool KvmClock::write_wall_clock(PhysMemory& mem, std::uint64_t gpa) {
-    const auto table = mem.table();
-    RamSlot* slot = PhysMemory::find(*table, gpa);
-    // (Aligned: the version is stored atomically. Linux's structure is.)
-    if (slot == nullptr || (gpa & 3) != 0 || slot->spec.size < sizeof(WallClock) ||
-        gpa - slot->spec.guest.value > slot->spec.size - sizeof(WallClock)) {
-        return false;
-    }
     timespec now{};
     clock_gettime(CLOCK_REALTIME, &now);
     const std::uint64_t guest_ns = m_clock_ns();
@@ -130,11 +129,7 @@ bool KvmClock::write_wall_clock(PhysMemory& mem, std::uint64_t gpa) {
     WallClock w{};
     w.sec = static_cast<std::uint32_t>(boot_ns / kNsPerSecond);
     w.nsec = static_cast<std::uint32_t>(boot_ns % kNsPerSecond);
-    const std::uint64_t offset = gpa - slot->spec.guest.value;
-    publish(slot->host + offset, &w, sizeof(w));
-    slot->on_write(offset >> kPageShift);
-    slot->on_write((offset + sizeof(w) - 1) >> kPageShift);
-    return true;
+    return publish(mem, gpa, &w, sizeof(w));
 }
 
 void KvmClock::clock_set() {
